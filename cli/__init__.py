@@ -1,0 +1,1 @@
+"""The `learnstream` command: the one place that wires components together."""

@@ -1,0 +1,1 @@
+"""The shared base every component may use: settings, errors, Kafka client factories and logging set-up."""

@@ -1,0 +1,51 @@
+"""The one exception hierarchy of learnstream. Library errors are mapped to these at the boundary.
+
+LearnstreamError                 anything learnstream raises on purpose; `str()` says what to do
+├── ConfigError                  a setting is missing or malformed (names the LEARNSTREAM_ variable)
+├── ServiceUnavailable           a service we depend on cannot be reached
+│   ├── BrokerUnavailable        Kafka
+│   └── WarehouseUnavailable     ClickHouse (server or embedded engine)
+├── WarehouseError               a warehouse statement failed
+│   └── MigrationError           a migration is inconsistent or failed
+└── ConnectorError               a source could not be read
+"""
+
+from __future__ import annotations
+
+
+class LearnstreamError(Exception):
+    """Base of every error learnstream raises on purpose; the message says what happened and what to do."""
+
+    exit_code = 1
+
+
+class ConfigError(LearnstreamError):
+    """A setting is missing or malformed; the message names the environment variable to fix."""
+
+    exit_code = 2
+
+
+class ServiceUnavailable(LearnstreamError):
+    """A service learnstream depends on cannot be reached."""
+
+    exit_code = 3
+
+
+class BrokerUnavailable(ServiceUnavailable):
+    """The Kafka cluster cannot be reached at the configured bootstrap servers."""
+
+
+class WarehouseUnavailable(ServiceUnavailable):
+    """The ClickHouse server or the embedded chDB engine cannot be opened."""
+
+
+class WarehouseError(LearnstreamError):
+    """A warehouse statement (DDL, insert, query) failed."""
+
+
+class MigrationError(WarehouseError):
+    """A migration is inconsistent with what the warehouse recorded, or failed to apply."""
+
+
+class ConnectorError(LearnstreamError):
+    """A source could not be read (missing file, unreadable cursor, bad source format)."""

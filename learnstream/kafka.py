@@ -1,0 +1,122 @@
+"""Kafka client factories (kafka-python) and topic creation, with connection failures mapped to BrokerUnavailable."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from learnstream.errors import BrokerUnavailable
+from learnstream.settings import KafkaSettings, TopicSettings
+
+logger = logging.getLogger(__name__)
+
+BOOTSTRAP_VARIABLE = "LEARNSTREAM_KAFKA__BOOTSTRAP_SERVERS"
+
+
+def _unavailable(settings: KafkaSettings, exc: Exception) -> BrokerUnavailable:
+    return BrokerUnavailable(
+        f"cannot reach Kafka at {settings.bootstrap_servers} ({exc}); start the broker or set {BOOTSTRAP_VARIABLE}"
+    )
+
+
+def _common(settings: KafkaSettings, client_suffix: str) -> dict[str, Any]:
+    return {
+        "bootstrap_servers": settings.bootstrap_servers.split(","),
+        "client_id": f"{settings.client_id}-{client_suffix}",
+        "request_timeout_ms": settings.request_timeout_ms,
+        "bootstrap_timeout_ms": int(settings.connect_timeout_s * 1000),
+    }
+
+
+def make_producer(settings: KafkaSettings, client_suffix: str = "producer", **overrides: Any) -> KafkaProducer:
+    """An idempotent producer with acks=all: a retried send never duplicates a record in its partition."""
+    config: dict[str, Any] = {
+        **_common(settings, client_suffix),
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": 5,
+        "compression_type": "lz4",
+        "max_in_flight_requests_per_connection": 5,
+        **overrides,
+    }
+    try:
+        return KafkaProducer(**config)
+    except KafkaError as exc:
+        raise _unavailable(settings, exc) from exc
+
+
+def make_consumer(
+    settings: KafkaSettings, group_id: str, topics: Iterable[str], client_suffix: str = "consumer", **overrides: Any
+) -> KafkaConsumer:
+    """A consumer in a group with manual commits: callers commit only after their output is durable."""
+    config: dict[str, Any] = {
+        **_common(settings, client_suffix),
+        "group_id": group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "isolation_level": "read_committed",
+        **overrides,
+    }
+    try:
+        consumer = KafkaConsumer(**config)
+    except KafkaError as exc:
+        raise _unavailable(settings, exc) from exc
+    consumer.subscribe(list(topics))
+    return consumer
+
+
+def make_admin(settings: KafkaSettings) -> KafkaAdminClient:
+    """An admin client; raises BrokerUnavailable naming the setting when the cluster cannot be reached."""
+    try:
+        return KafkaAdminClient(**_common(settings, "admin"))
+    except KafkaError as exc:
+        raise _unavailable(settings, exc) from exc
+
+
+def check_broker(settings: KafkaSettings) -> None:
+    """Fail fast, with the setting to fix, when no broker answers a metadata request."""
+    admin = make_admin(settings)
+    try:
+        admin.describe_cluster()
+    except KafkaError as exc:
+        raise _unavailable(settings, exc) from exc
+    finally:
+        admin.close()
+
+
+def ensure_topics(kafka: KafkaSettings, topics: TopicSettings) -> list[str]:
+    """Create the pipeline's topics if missing; returns the names created. Existing topics are left as they are."""
+    names = topics.names
+    wanted = [
+        NewTopic(
+            name=name,
+            num_partitions=topics.partitions,
+            replication_factor=topics.replication_factor,
+            topic_configs={
+                "retention.ms": str(topics.dlq_retention_ms if name == names.activity_dlq else topics.retention_ms)
+            },
+        )
+        for name in names.all()
+    ]
+    admin = make_admin(kafka)
+    try:
+        existing = set(admin.list_topics())
+        missing = [topic for topic in wanted if topic.name not in existing]
+        if missing:
+            try:
+                admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                logger.info("topics created concurrently by another process", extra={"topics": names.all()})
+        created = [topic.name for topic in missing]
+    except KafkaError as exc:
+        raise _unavailable(kafka, exc) from exc
+    finally:
+        admin.close()
+    for name in created:
+        logger.info("created topic %s", name)
+    return created

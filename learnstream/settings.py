@@ -1,0 +1,95 @@
+"""Settings from `LEARNSTREAM_` environment variables. Built once in the entry point and passed down.
+
+Nested blocks use `__`: `LEARNSTREAM_KAFKA__BOOTSTRAP_SERVERS`, `LEARNSTREAM_LOADER__BATCH_SIZE`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from learnstream.errors import ConfigError
+from schemas.topics import DEFAULT_NAMESPACE, Topics
+
+ENV_PREFIX = "LEARNSTREAM_"
+DEFAULT_DATA_DIR = Path("var")
+#: A development key: fine for the bundled sample, never for real people. Set LEARNSTREAM_PSEUDONYM_KEY.
+DEVELOPMENT_PSEUDONYM_KEY = "learnstream-development-key-not-for-production"
+
+
+class KafkaSettings(BaseModel):
+    """How to reach the Kafka cluster."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    client_id: str = "learnstream"
+    request_timeout_ms: int = Field(default=30_000, ge=1000)
+    connect_timeout_s: float = Field(default=10.0, gt=0, description="How long to wait for a first metadata answer.")
+
+
+class TopicSettings(BaseModel):
+    """Names and shapes of the topics the project creates."""
+
+    namespace: str = DEFAULT_NAMESPACE
+    partitions: int = Field(default=3, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    retention_ms: int = Field(default=7 * 24 * 3600 * 1000, ge=-1)
+    dlq_retention_ms: int = Field(default=30 * 24 * 3600 * 1000, ge=-1)
+
+    @property
+    def names(self) -> Topics:
+        return Topics.in_namespace(self.namespace)
+
+
+class WorkerSettings(BaseModel):
+    """The faust classification worker."""
+
+    app_id: str = "learnstream-worker"
+    commit_interval_s: float = Field(default=2.0, gt=0)
+    log_level: str = "info"
+
+
+class LoaderSettings(BaseModel):
+    """The warehouse loader."""
+
+    group_id: str = "learnstream-loader"
+    batch_size: int = Field(default=5000, ge=1)
+    poll_timeout_s: float = Field(default=1.0, gt=0)
+    retry_backoff_s: float = Field(default=2.0, gt=0)
+
+
+class Settings(BaseSettings):
+    """Everything configurable, read from `LEARNSTREAM_*` variables (and nothing else reads the environment)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="ignore")
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    clickhouse_dsn: SecretStr | None = Field(
+        default=None,
+        description="chdb:///<dir> (embedded, default <data_dir>/warehouse) or http(s)://user:pw@host:8123/db",
+    )
+    pseudonym_key: SecretStr = SecretStr(DEVELOPMENT_PSEUDONYM_KEY)
+    kafka: KafkaSettings = KafkaSettings()
+    topics: TopicSettings = TopicSettings()
+    worker: WorkerSettings = WorkerSettings()
+    loader: LoaderSettings = LoaderSettings()
+
+    @property
+    def warehouse_dsn(self) -> str:
+        """The configured DSN, or the embedded chDB engine under the data directory."""
+        if self.clickhouse_dsn is not None:
+            return self.clickhouse_dsn.get_secret_value()
+        return f"chdb://{(self.data_dir / 'warehouse').resolve()}"
+
+
+def load_settings() -> Settings:
+    """Read settings from the environment, turning validation errors into a ConfigError naming the variables."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{ENV_PREFIX}{'__'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from exc

@@ -1,0 +1,1 @@
+"""Chat sources: Slack, Mattermost, Teams."""

@@ -1,0 +1,1 @@
+"""E-learning sources: xAPI statements (any LRS client, Moodle logstore_xapi)."""

@@ -1,0 +1,64 @@
+"""xAPI statements as activities. Full LRS validation comes with the Statement API endpoint."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from learnstream.errors import ConnectorError
+from producers.pseudonymise import Pseudonymiser
+from schemas.activity import Activity, ActivityKind, ConversationKind, ConversationRef, SourceSystem
+
+
+def actor_identifier(actor: dict[str, Any]) -> str:
+    """The inverse functional identifier of an xAPI agent (mbox, mbox_sha1sum, openid or account)."""
+    for field in ("mbox", "mbox_sha1sum", "openid"):
+        if actor.get(field):
+            return f"{field}:{actor[field]}"
+    account = actor.get("account")
+    if isinstance(account, dict) and account.get("homePage") and account.get("name"):
+        return f"account:{account['homePage']}|{account['name']}"
+    raise ConnectorError("xAPI actor has no inverse functional identifier (mbox, mbox_sha1sum, openid, account)")
+
+
+def display_name(definition: dict[str, Any] | None) -> str | None:
+    """The activity's name, preferring en-US, else any language map entry."""
+    names = (definition or {}).get("name") or {}
+    return str(names.get("en-US") or next(iter(names.values()), "")) or None
+
+
+def course_of(statement: dict[str, Any]) -> str:
+    """The conversation of a statement: its grouping, parent or category activity, else its object."""
+    context_activities = (statement.get("context") or {}).get("contextActivities") or {}
+    for relation in ("grouping", "parent", "category"):
+        related = context_activities.get(relation) or []
+        if related and related[0].get("id"):
+            return str(related[0]["id"])
+    return str(statement["object"]["id"])
+
+
+def activity_from_statement(statement: dict[str, Any], instance: str, pseudonymise: Pseudonymiser) -> Activity:
+    """The activity for one xAPI statement; raises ConnectorError when required parts are missing."""
+    try:
+        statement_id = str(statement["id"])
+        verb = str(statement["verb"]["id"])
+        target = statement["object"]
+        when = datetime.fromisoformat(str(statement.get("timestamp") or statement["stored"]))
+        actor = pseudonymise(actor_identifier(statement["actor"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConnectorError(f"xAPI statement {statement.get('id', '?')} lacks a required part: {exc!r}") from exc
+    attributes: dict[str, str | int | float | bool] = {"verb": verb, "object": str(target.get("id", ""))}
+    object_type = (target.get("definition") or {}).get("type")
+    if object_type:
+        attributes["object_type"] = str(object_type)
+    return Activity.create(
+        source=SourceSystem.XAPI,
+        source_instance=instance,
+        native_id=statement_id,
+        kind=ActivityKind.STATEMENT,
+        occurred_at=when,
+        actor=actor,
+        conversation=ConversationRef(kind=ConversationKind.COURSE, id=course_of(statement)),
+        subject=display_name(target.get("definition")),
+        attributes=attributes,
+    )

@@ -1,0 +1,1 @@
+"""Wiki sources: MediaWiki, Confluence."""

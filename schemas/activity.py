@@ -1,0 +1,126 @@
+"""The raw `Activity` envelope every connector publishes to `<namespace>.activity.raw`.
+
+The contract is ours, so the model is strict: unknown fields, wrong types, an unknown schema version or an
+`activity_id` that does not match its source coordinates are rejected with a reason, never coerced.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from schemas.ids import activity_id_for
+
+ACTIVITY_SCHEMA_VERSION: Literal[1] = 1
+#: Versions a consumer accepts: the current one and the one before it (none before 1).
+SUPPORTED_ACTIVITY_SCHEMA_VERSIONS = (1,)
+
+#: A pseudonymous person: `p_` and 24 hex digits of a keyed hash, made at the edge by the connector.
+Pseudonym = Annotated[str, StringConstraints(pattern=r"^p_[0-9a-f]{24}$")]
+ActivityId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
+NonEmpty = Annotated[str, StringConstraints(min_length=1, max_length=512)]
+AttributeValue = str | int | float | bool
+
+
+class SourceSystem(StrEnum):
+    """The tool an activity came from."""
+
+    MEDIAWIKI = "mediawiki"
+    CONFLUENCE = "confluence"
+    SLACK = "slack"
+    MATTERMOST = "mattermost"
+    TEAMS = "teams"
+    XAPI = "xapi"
+    MOODLE = "moodle"
+
+
+class ActivityKind(StrEnum):
+    """What the person did, in source-neutral terms."""
+
+    MESSAGE = "message"
+    REPLY = "reply"
+    REACTION = "reaction"
+    PAGE_CREATED = "page_created"
+    PAGE_EDITED = "page_edited"
+    STATEMENT = "statement"
+
+
+class ConversationKind(StrEnum):
+    """The unit a conversation key stands for."""
+
+    THREAD = "thread"
+    PAGE = "page"
+    COURSE = "course"
+
+
+class StrictModel(BaseModel):
+    """Base of our own contracts: strict types, no unknown fields, immutable."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    def to_bytes(self) -> bytes:
+        """The model as compact UTF-8 JSON, as it travels on Kafka."""
+        return self.model_dump_json().encode("utf-8")
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Self:
+        """Parse and validate JSON bytes; raises pydantic.ValidationError with the reasons."""
+        return cls.model_validate_json(data)
+
+
+class ConversationRef(StrictModel):
+    """The conversation an activity belongs to: a chat thread, a wiki page or a course."""
+
+    kind: ConversationKind
+    id: NonEmpty
+
+
+class Activity(StrictModel):
+    """One thing a person did in a collaboration or learning tool, before classification."""
+
+    schema_version: Literal[1] = ACTIVITY_SCHEMA_VERSION
+    activity_id: ActivityId
+    source: SourceSystem
+    source_instance: NonEmpty = Field(description="Which installation: a wiki host, a Slack team, an LRS.")
+    native_id: NonEmpty = Field(description="The source's own id of the item (message ts, rev id, statement id).")
+    kind: ActivityKind
+    occurred_at: AwareDatetime
+    actor: Pseudonym
+    conversation: ConversationRef
+    in_reply_to: NonEmpty | None = Field(default=None, description="Native id of the item this one answers.")
+    counterpart: Pseudonym | None = Field(default=None, description="The person this activity responds to.")
+    subject: Annotated[str, StringConstraints(max_length=1000)] | None = Field(
+        default=None, description="Page title, channel name or course name."
+    )
+    text: Annotated[str, StringConstraints(max_length=40_000)] | None = Field(
+        default=None, description="Content for classification only; never stored in the warehouse."
+    )
+    attributes: dict[Annotated[str, StringConstraints(max_length=64)], AttributeValue] = Field(default_factory=dict)
+
+    @classmethod
+    def create(cls, **fields: Any) -> Activity:
+        """Build an activity with its activity_id derived from source, source_instance and native_id."""
+        source = SourceSystem(fields["source"])
+        fields["activity_id"] = activity_id_for(source.value, str(fields["source_instance"]), str(fields["native_id"]))
+        return cls(**fields)
+
+    @model_validator(mode="after")
+    def _check_activity_id(self) -> Self:
+        expected = activity_id_for(self.source.value, self.source_instance, self.native_id)
+        if self.activity_id != expected:
+            raise ValueError(
+                f"activity_id {self.activity_id} does not match source/source_instance/native_id (expected {expected})"
+            )
+        return self
+
+    @property
+    def conversation_key(self) -> str:
+        """The Kafka key: replies land on the partition of their question, page edits on their page's."""
+        return conversation_key(self.source, self.source_instance, self.conversation)
+
+
+def conversation_key(source: SourceSystem, source_instance: str, conversation: ConversationRef) -> str:
+    """`source:instance:kind:id`, unique across every source the pipeline reads."""
+    return f"{source.value}:{source_instance}:{conversation.kind.value}:{conversation.id}"

@@ -1,0 +1,53 @@
+"""Dead letters: input that could not be processed, kept with its reason and original bytes so it can be replayed."""
+
+from __future__ import annotations
+
+import base64
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, Field, StringConstraints
+
+from schemas.activity import StrictModel
+
+DEAD_LETTER_SCHEMA_VERSION: Literal[1] = 1
+
+
+class DeadLetterReason(StrEnum):
+    """Why a message was set aside; stable codes for counting and tooling."""
+
+    EMPTY_MESSAGE = "empty_message"
+    INVALID_JSON = "invalid_json"
+    SCHEMA_INVALID = "schema_invalid"
+    UNSUPPORTED_SCHEMA_VERSION = "unsupported_schema_version"
+    PROCESSING_ERROR = "processing_error"
+
+
+class DeadLetter(StrictModel):
+    """One message set aside by a stage, with where it came from, what was wrong and its bytes (base64)."""
+
+    schema_version: Literal[1] = DEAD_LETTER_SCHEMA_VERSION
+    reason: DeadLetterReason
+    detail: Annotated[str, StringConstraints(max_length=4000)] = Field(description="What exactly was wrong.")
+    stage: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    source_topic: str
+    partition: int
+    offset: int
+    key_base64: str | None = None
+    original_base64: str
+    failed_at: AwareDatetime
+
+    @property
+    def original(self) -> bytes:
+        """The original message bytes, exactly as they arrived."""
+        return base64.b64decode(self.original_base64)
+
+    @property
+    def key(self) -> bytes | None:
+        """The original message key, or None if it had none."""
+        return None if self.key_base64 is None else base64.b64decode(self.key_base64)
+
+
+def encode_bytes(data: bytes | None) -> str | None:
+    """Base64 text for raw message bytes, or None for a missing key."""
+    return None if data is None else base64.b64encode(data).decode("ascii")

@@ -1,0 +1,37 @@
+"""Kafka topic names, defined once.
+
+Every name derives from a namespace (default `learnstream`), so tests and tenants can run side by side on one
+cluster with their own topics while production keeps the documented names.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+DEFAULT_NAMESPACE = "learnstream"
+_NAMESPACE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")
+
+
+@dataclass(frozen=True)
+class Topics:
+    """The three topics of the pipeline: raw activity in, dead letters aside, learning events out."""
+
+    activity_raw: str
+    activity_dlq: str
+    learning_events: str
+
+    @classmethod
+    def in_namespace(cls, namespace: str = DEFAULT_NAMESPACE) -> Topics:
+        """The topic names under a namespace; `learnstream` gives `learnstream.activity.raw` and so on."""
+        if not _NAMESPACE_PATTERN.match(namespace):
+            raise ValueError(f"invalid topic namespace {namespace!r}: use letters, digits, '.', '_' or '-'")
+        return cls(
+            activity_raw=f"{namespace}.activity.raw",
+            activity_dlq=f"{namespace}.activity.dlq",
+            learning_events=f"{namespace}.learning.events",
+        )
+
+    def all(self) -> tuple[str, str, str]:
+        """All topic names, in pipeline order."""
+        return (self.activity_raw, self.activity_dlq, self.learning_events)

@@ -1,0 +1,50 @@
+"""Topic tagging: hashtags and a small vocabulary of workplace subjects, found in subject and text."""
+
+from __future__ import annotations
+
+import re
+
+_HASHTAG = re.compile(r"(?<![\w&])#([a-z][a-z0-9+.-]{1,40})\b", re.IGNORECASE)
+
+#: Term -> topic. A first vocabulary; taxonomies per organisation come with topic configuration later.
+VOCABULARY: dict[str, str] = {
+    "python": "python",
+    "java": "java",
+    "javascript": "javascript",
+    "typescript": "typescript",
+    "kafka": "kafka",
+    "docker": "docker",
+    "kubernetes": "kubernetes",
+    "k8s": "kubernetes",
+    "sql": "sql",
+    "clickhouse": "clickhouse",
+    "git": "git",
+    "aws": "cloud",
+    "azure": "cloud",
+    "gcp": "cloud",
+    "security": "security",
+    "testing": "testing",
+    "pytest": "testing",
+    "onboarding": "onboarding",
+    "api": "api",
+    "design": "design",
+    "accessibility": "accessibility",
+    "privacy": "privacy",
+    "machine learning": "machine-learning",
+    "ml": "machine-learning",
+}
+_TERMS = re.compile(
+    r"\b(" + "|".join(re.escape(term) for term in sorted(VOCABULARY, key=len, reverse=True)) + r")\b", re.IGNORECASE
+)
+MAX_TOPICS = 8
+
+
+def tag_topics(*texts: str | None) -> tuple[str, ...]:
+    """Sorted, de-duplicated topics found in the given texts (at most MAX_TOPICS)."""
+    found: set[str] = set()
+    for text in texts:
+        if not text:
+            continue
+        found.update(tag.lower() for tag in _HASHTAG.findall(text))
+        found.update(VOCABULARY[term.lower()] for term in _TERMS.findall(text))
+    return tuple(sorted(found)[:MAX_TOPICS])

@@ -1,0 +1,1 @@
+"""The warehouse: ClickHouse DDL migrations, the loader from Kafka, and named trend queries."""
