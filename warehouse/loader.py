@@ -111,7 +111,7 @@ class EventLoader:
         self.stats = LoaderStats()
 
     def load_once(self) -> int:
-        """Poll once and make what was polled durable; returns how many records were handled (0 when idle)."""
+        """Poll once and make what was polled durable; returns how many records were stored (0 if idle or failed)."""
         polled = self.consumer.poll(timeout_ms=self.poll_timeout_ms, max_records=self.batch_size)
         self.stats.polls += 1
         if not polled:
@@ -136,7 +136,7 @@ class EventLoader:
             for batch in batches:
                 self.consumer.seek(TopicPartition(batch.topic, batch.partition), batch.first_offset)
             time.sleep(self.retry_backoff_s)
-            return handled
+            return 0
         self._commit()
         return handled
 

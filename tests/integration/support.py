@@ -1,0 +1,77 @@
+"""Helpers for integration tests: reading topics, running CLI processes, building test data."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from kafka import KafkaConsumer, TopicPartition
+
+from learnstream.settings import Settings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+SAMPLE = PROJECT_ROOT / "samples" / "activities.jsonl"
+LOCAL_KAFKA = PROJECT_ROOT / "deploy" / "kafka" / "local_kafka.py"
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The LEARNSTREAM_ variables that make a child process use the same settings as the test."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("LEARNSTREAM_")}
+    env.update(
+        {
+            "LEARNSTREAM_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+            "LEARNSTREAM_TOPICS__NAMESPACE": settings.topics.namespace,
+            "LEARNSTREAM_TOPICS__PARTITIONS": str(settings.topics.partitions),
+            "LEARNSTREAM_WORKER__APP_ID": settings.worker.app_id,
+            "LEARNSTREAM_WORKER__COMMIT_INTERVAL_S": str(settings.worker.commit_interval_s),
+            "LEARNSTREAM_LOADER__GROUP_ID": settings.loader.group_id,
+            "LEARNSTREAM_DATA_DIR": str(settings.data_dir),
+        }
+    )
+    if settings.clickhouse_dsn is not None:
+        env["LEARNSTREAM_CLICKHOUSE_DSN"] = settings.clickhouse_dsn.get_secret_value()
+    return env
+
+
+def learnstream_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "cli.main", *args]
+
+
+def run_cli(env: Mapping[str, str], *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """Run `learnstream …` in a child process from the project root."""
+    return subprocess.run(
+        learnstream_command(*args), env=dict(env), cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def read_topic(bootstrap: str, topic: str, expected: int, timeout: float = 60.0) -> list[tuple[bytes | None, bytes]]:
+    """All (key, value) pairs of a topic from the beginning, waiting until at least `expected` have arrived."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, consumer_timeout_ms=500)
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        found: list[tuple[bytes | None, bytes]] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found.extend((record.key, record.value) for record in consumer)
+            if len(found) >= expected:
+                # one more short read, so a test expecting N also sees an unexpected N+1
+                time.sleep(0.5)
+                found.extend((record.key, record.value) for record in consumer)
+                break
+        return found
+    finally:
+        consumer.close()
+
+
+def sample_lines(count: int) -> list[bytes]:
+    """The first `count` lines of the bundled sample, taken evenly across its three sources."""
+    lines = [line for line in SAMPLE.read_bytes().splitlines() if line.strip()]
+    step = max(1, len(lines) // count)
+    return lines[::step][:count]
