@@ -30,6 +30,7 @@ def create_app(settings: Settings) -> faust.App:
         key_serializer="raw",
         value_serializer="raw",
         store="memory://",
+        datadir=str(settings.data_dir / "faust"),  # faust's default is a folder in the working directory
         web_enabled=False,
         topic_partitions=settings.topics.partitions,
         topic_replication_factor=settings.topics.replication_factor,

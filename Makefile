@@ -1,0 +1,56 @@
+# One obvious way to run things. `make help` lists the targets.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+KAFKA_STATE ?= var/kafka
+
+.DEFAULT_GOAL := help
+.PHONY: help setup demo test lint typecheck unit integration kafka-start kafka-stop schemas sample clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml deploy/kafka/pom.xml
+	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "learnstream needs Python 3.11"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python deploy/kafka/local_kafka.py fetch
+	touch $(STAMP)
+
+setup: $(STAMP)  ## install Python packages into .venv and the Kafka jars into .cache/kafka
+
+demo: setup  ## start local Kafka, replay the sample through worker and loader into chDB, print trends, stop all
+	bash deploy/demo.sh
+
+test: setup lint typecheck  ## lint, type-check, and run the whole suite (starts and stops its own Kafka)
+	$(BIN)/python -m pytest
+
+lint: setup  ## ruff
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup  ## mypy on the packages
+	$(BIN)/mypy
+
+unit: setup  ## unit tests only (no network)
+	$(BIN)/python -m pytest tests/unit
+
+integration: setup  ## integration tests only (real Kafka, real chDB)
+	$(BIN)/python -m pytest tests/integration
+
+kafka-start: setup  ## start a local broker on 127.0.0.1 ($$LEARNSTREAM_LOCAL_KAFKA_PORT, default 9092)
+	$(BIN)/python deploy/kafka/local_kafka.py start --state-dir $(KAFKA_STATE)
+
+kafka-stop:  ## stop the local broker started by kafka-start
+	$(BIN)/python deploy/kafka/local_kafka.py stop --state-dir $(KAFKA_STATE)
+
+schemas: setup  ## regenerate the JSON Schema files in schemas/json
+	$(BIN)/learnstream schemas export
+
+sample: setup  ## rebuild samples/activities.jsonl from ../shared/data
+	$(BIN)/learnstream sample build
+
+clean:  ## remove local state (var/); keeps .venv and the jar cache
+	rm -rf var

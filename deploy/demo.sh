@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The demo on embedded defaults: a local Kafka broker and the chDB engine under var/demo.
+# Starts Kafka, replays the bundled sample, runs the worker and the loader, prints the trend table from
+# ClickHouse, and stops everything it started (by pid) on the way out, also on failure or Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BIN=.venv/bin
+export LEARNSTREAM_DATA_DIR="${LEARNSTREAM_DATA_DIR:-var/demo}"
+KAFKA_STATE="$LEARNSTREAM_DATA_DIR/kafka"
+WORKER_PID=""
+
+cleanup() {
+  if [[ -n "$WORKER_PID" ]] && kill -0 "$WORKER_PID" 2>/dev/null; then
+    kill -TERM "$WORKER_PID" 2>/dev/null || true
+    for _ in $(seq 1 60); do kill -0 "$WORKER_PID" 2>/dev/null || break; sleep 0.5; done
+    kill -KILL "$WORKER_PID" 2>/dev/null || true
+  fi
+  "$BIN/python" deploy/kafka/local_kafka.py stop --state-dir "$KAFKA_STATE" >/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+mkdir -p "$LEARNSTREAM_DATA_DIR"
+echo "== starting Kafka (logs: $KAFKA_STATE/server.log)"
+"$BIN/python" deploy/kafka/local_kafka.py start --port "${LEARNSTREAM_LOCAL_KAFKA_PORT:-0}" --state-dir "$KAFKA_STATE"
+export LEARNSTREAM_KAFKA__BOOTSTRAP_SERVERS="$(cat "$KAFKA_STATE/bootstrap")"
+
+echo "== topics and warehouse"
+"$BIN/learnstream" --log-level warning topics create
+"$BIN/learnstream" --log-level warning warehouse migrate
+
+echo "== replaying samples/activities.jsonl"
+"$BIN/learnstream" --log-level warning replay --from-start samples/activities.jsonl
+
+echo "== classifying (worker log: $LEARNSTREAM_DATA_DIR/worker.log) and loading into ClickHouse"
+"$BIN/learnstream" worker >"$LEARNSTREAM_DATA_DIR/worker.log" 2>&1 &
+WORKER_PID=$!
+"$BIN/learnstream" --log-level warning loader --exit-when-idle 10
+
+echo
+"$BIN/learnstream" --log-level warning trends --since 2000-01-01
