@@ -64,7 +64,7 @@ class CursorStore:
             return None
         try:
             return str(json.loads(path.read_text(encoding="utf-8"))["cursor"])
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ConnectorError(f"cursor file {path} is unreadable ({exc}); delete it to start over") from exc
 
     def save(self, name: str, cursor: str) -> None:
@@ -88,9 +88,9 @@ def run_connector(connector: Connector, producer: Any, topic: str, cursors: Curs
     """Publish every batch the connector has from its saved cursor; save the cursor after each flushed batch."""
     stats = RunStats()
     for batch in connector.read(cursors.load(connector.name)):
-        futures = [producer.send(topic, key=record.key, value=record.value) for record in batch.records]
-        producer.flush(timeout=SEND_TIMEOUT_S)
         try:
+            futures = [producer.send(topic, key=record.key, value=record.value) for record in batch.records]
+            producer.flush(timeout=SEND_TIMEOUT_S)
             for future in futures:
                 future.get(timeout=SEND_TIMEOUT_S)
         except KafkaError as exc:

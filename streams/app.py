@@ -15,7 +15,13 @@ import faust
 
 from learnstream.settings import Settings
 from schemas.dead_letter import DeadLetterReason
-from streams.processing import Classified, MessageOrigin, Rejected, dead_letter, process_raw_activity
+from streams.processing import (
+    Classified,
+    MessageOrigin,
+    Rejected,
+    dead_letter,
+    process_raw_activity,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -107,6 +107,12 @@ def process_raw_activity(value: bytes | None, origin: MessageOrigin, now: dateti
         return Rejected(dead_letter(origin, value, DeadLetterReason.SCHEMA_INVALID, detail, now))
     try:
         return Classified(learning_event_for(activity))
-    except (ValidationError, ValueError) as exc:
-        detail = f"classification failed: {type(exc).__name__}: {exc}"
-        return Rejected(dead_letter(origin, value, DeadLetterReason.PROCESSING_ERROR, detail, now))
+    except Exception as exc:  # a rule's bug must cost one message, not the stream; the message is kept aside
+        return Rejected(dead_letter(origin, value, DeadLetterReason.PROCESSING_ERROR, failure_detail(exc), now))
+
+
+def failure_detail(exc: Exception) -> str:
+    """What failed, by exception type and field, never by value: values may be pieces of a person's message."""
+    if isinstance(exc, ValidationError):
+        return f"classification failed: {describe_validation_error(exc)}"
+    return f"classification failed: {type(exc).__name__}"

@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 _STATEMENT_END = re.compile(r";\s*(?:\n|$)")
+_COMMENT = re.compile(r"--[^\n]*")  # our DDL has no "--" inside string literals
 
 
 @dataclass(frozen=True)
@@ -39,14 +40,10 @@ class Migration:
         return hashlib.sha256(self.sql.encode("utf-8")).hexdigest()
 
     def statements(self, database: str) -> list[str]:
-        """The SQL statements of this migration for a database, comments kept, empty pieces dropped."""
-        text = self.sql.replace("{database}", check_identifier(database, "database"))
+        """The SQL statements of this migration for a database, without comments."""
+        text = _COMMENT.sub("", self.sql).replace("{database}", check_identifier(database, "database"))
         pieces = (piece.strip() for piece in _STATEMENT_END.split(text))
-        return [piece for piece in pieces if _has_code(piece)]
-
-
-def _has_code(piece: str) -> bool:
-    return any(line.strip() and not line.strip().startswith("--") for line in piece.splitlines())
+        return [piece for piece in pieces if piece]
 
 
 def bundled_migrations() -> list[Migration]:

@@ -22,6 +22,18 @@ SKIPPED_SUBTYPES = frozenset(
     {"channel_join", "channel_leave", "channel_topic", "channel_purpose", "channel_name", "bot_add", "bot_remove"}
 )
 _LEADING_MENTION = re.compile(r"^<@([A-Z0-9]+)>")
+#: Slack user ids (U…, W…) wherever they appear in text: mentions, file links, `<@U…|name>` forms.
+_USER_ID = re.compile(r"\b[UW][A-Z0-9]{8,}\b")
+_LABELLED_MENTION = re.compile(r"<@([A-Z0-9]+)\|[^>]*>")  # `<@U…|display name>`: the name goes
+_MAILTO = re.compile(r"<mailto:[^>]*>")
+
+
+def pseudonymise_text(text: str, pseudonymise: Pseudonymiser) -> str:
+    """Text with every Slack user id replaced by its pseudonym, and display names and e-mail addresses removed."""
+    unlabelled = _MAILTO.sub("<mailto>", _LABELLED_MENTION.sub(r"<@\1>", text))
+    return _USER_ID.sub(lambda match: pseudonymise(match.group(0)), unlabelled)
+
+
 _DAY_FILE = re.compile(r"^\d{4}-\d{2}-\d{2}\.json$")
 
 
@@ -65,7 +77,7 @@ def activities_from_message(
         in_reply_to=f"{channel_id}/{thread_ts}" if is_reply else None,
         counterpart=pseudonymise(mention.group(1)) if mention and mention.group(1) != author else None,
         subject=channel_name,
-        text=text[:40_000],
+        text=pseudonymise_text(text, pseudonymise)[:40_000],
         attributes=attributes,
     )
     for reaction in message.get("reactions") or []:
@@ -75,7 +87,7 @@ def activities_from_message(
             yield Activity.create(
                 source=SourceSystem.SLACK,
                 source_instance=instance,
-                native_id=f"{channel_id}/{ts}/reaction/{reaction['name']}/{user}",
+                native_id=f"{channel_id}/{ts}/reaction/{reaction['name']}/{pseudonymise(str(user))}",
                 kind=ActivityKind.REACTION,
                 occurred_at=slack_time(ts),  # exports carry no reaction time; the message time is the bound
                 actor=pseudonymise(str(user)),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from learnstream.errors import ConnectorError
@@ -44,6 +44,8 @@ def activity_from_statement(statement: dict[str, Any], instance: str, pseudonymi
         verb = str(statement["verb"]["id"])
         target = statement["object"]
         when = datetime.fromisoformat(str(statement.get("timestamp") or statement["stored"]))
+        if when.tzinfo is None:  # xAPI timestamps should carry a zone; read one without as UTC
+            when = when.replace(tzinfo=UTC)
         actor = pseudonymise(actor_identifier(statement["actor"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise ConnectorError(f"xAPI statement {statement.get('id', '?')} lacks a required part: {exc!r}") from exc

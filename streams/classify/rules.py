@@ -29,7 +29,7 @@ Rule = Callable[[Activity], Classification | None]
 
 _CODE = re.compile(r"```.*?```|`[^`]*`", re.DOTALL)
 _LINK = re.compile(r"<?https?://[^\s>|]+(?:\|[^>]*)?>?")
-_MENTION = re.compile(r"<@[A-Z0-9]+>:?")
+_MENTION = re.compile(r"<@[A-Za-z0-9_]+>:?")
 _QUESTION_MARK = re.compile(r"\?(\s|$)")
 _QUESTION_START = re.compile(
     r"^\s*(how|what|why|where|when|which|who|does anyone|anyone know|is there|are there|can (someone|anyone|you|i)|"

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
-_HASHTAG = re.compile(r"(?<![\w&])#([a-z][a-z0-9+.-]{1,40})\b", re.IGNORECASE)
+# ASCII only: with re.IGNORECASE alone, [a-z] also matches the dotless i (U+0131) and the long s (U+017F),
+# which are not valid topics.
+_HASHTAG = re.compile(r"(?<![\w&])#([a-z][a-z0-9+.-]{1,40})\b", re.IGNORECASE | re.ASCII)
 
 #: Term -> topic. A first vocabulary; taxonomies per organisation come with topic configuration later.
 VOCABULARY: dict[str, str] = {
@@ -39,6 +42,12 @@ _TERMS = re.compile(
 MAX_TOPICS = 8
 
 
+def term_key(term: str) -> str:
+    """A matched term as a vocabulary key: lower case without combining marks (Turkish capital dotted I -> i)."""
+    decomposed = unicodedata.normalize("NFKD", term.lower())
+    return "".join(char for char in decomposed if not unicodedata.combining(char))
+
+
 def tag_topics(*texts: str | None) -> tuple[str, ...]:
     """Sorted, de-duplicated topics found in the given texts (at most MAX_TOPICS)."""
     found: set[str] = set()
@@ -46,5 +55,5 @@ def tag_topics(*texts: str | None) -> tuple[str, ...]:
         if not text:
             continue
         found.update(tag.lower() for tag in _HASHTAG.findall(text))
-        found.update(VOCABULARY[term.lower()] for term in _TERMS.findall(text))
+        found.update(topic for term in _TERMS.findall(text) if (topic := VOCABULARY.get(term_key(term))))
     return tuple(sorted(found)[:MAX_TOPICS])

@@ -1,0 +1,199 @@
+"""Cursors and the connector runtime's ordering: publish, flush, confirm every send, and only then save the cursor."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from kafka.errors import KafkaTimeoutError
+
+from learnstream.errors import BrokerUnavailable, ConnectorError
+from producers.file_replay import FileReplay
+from producers.runtime import CursorStore, run_connector
+
+TOPIC = "test.activity.raw"
+
+
+class SendFuture:
+    """A send result: `get()` returns metadata, or raises the error the broker reported."""
+
+    def __init__(self, log: list[tuple[object, ...]], error: Exception | None) -> None:
+        self.log = log
+        self.error = error
+
+    def get(self, timeout: float | None = None) -> str:
+        self.log.append(("get",))
+        if self.error is not None:
+            raise self.error
+        return "metadata"
+
+
+class RecordingProducer:
+    """Stands in for KafkaProducer: records sends and flushes; sends fail from `fail_from` on (0-based)."""
+
+    def __init__(
+        self, log: list[tuple[object, ...]], fail_from: int | None = None, flush_error: Exception | None = None
+    ) -> None:
+        self.log = log
+        self.fail_from = fail_from
+        self.flush_error = flush_error
+        self.sent: list[tuple[str, bytes | None, bytes]] = []
+
+    def send(self, topic: str, key: bytes | None = None, value: bytes = b"") -> SendFuture:
+        failing = self.fail_from is not None and len(self.sent) >= self.fail_from
+        self.sent.append((topic, key, value))
+        self.log.append(("send", value))
+        return SendFuture(self.log, KafkaTimeoutError("batch expired") if failing else None)
+
+    def flush(self, timeout: float | None = None) -> None:
+        self.log.append(("flush",))
+        if self.flush_error is not None:
+            raise self.flush_error
+
+
+class RecordingCursorStore(CursorStore):
+    """A real cursor store that also notes when it saves, in the same log as the producer."""
+
+    def __init__(self, directory, log: list[tuple[object, ...]]) -> None:
+        super().__init__(directory)
+        self.log = log
+
+    def save(self, name: str, cursor: str) -> None:
+        self.log.append(("save", cursor))
+        super().save(name, cursor)
+
+
+@pytest.fixture
+def replay_file(tmp_path, make_activity):
+    path = tmp_path / "replay.jsonl"
+    lines = [make_activity(native_id=f"C01/{index}").to_bytes() for index in range(5)]
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    return path, lines
+
+
+class TestCursorStore:
+    def test_round_trip(self, tmp_path):
+        store = CursorStore(tmp_path / "cursors")
+        store.save("file-replay-abc", "1234")
+        assert store.load("file-replay-abc") == "1234"
+        assert CursorStore(tmp_path / "cursors").load("file-replay-abc") == "1234"
+
+    def test_save_replaces_the_previous_cursor(self, tmp_path):
+        store = CursorStore(tmp_path)
+        store.save("c", "10")
+        store.save("c", "20")
+        assert store.load("c") == "20"
+        assert sorted(path.name for path in tmp_path.iterdir()) == ["c.json"]
+
+    def test_missing_cursor_is_none(self, tmp_path):
+        assert CursorStore(tmp_path / "never-created").load("anything") is None
+
+    def test_cursors_are_per_connector(self, tmp_path):
+        store = CursorStore(tmp_path)
+        store.save("a", "1")
+        store.save("b", "2")
+        assert (store.load("a"), store.load("b")) == ("1", "2")
+
+    @pytest.mark.parametrize(
+        "content",
+        [b"{not json", b'{"position": 12}', b"\xff\xfe", b"", b"null", b"[]", b'"12"'],
+        ids=["broken-json", "no-cursor-key", "not-utf8", "empty", "null", "list", "string"],
+    )
+    def test_corrupt_file_is_a_connector_error(self, tmp_path, content):
+        (tmp_path / "c.json").write_bytes(content)
+        with pytest.raises(ConnectorError, match="delete it to start over"):
+            CursorStore(tmp_path).load("c")
+
+
+class TestRunConnector:
+    def test_publishes_every_line_then_saves_the_cursor(self, tmp_path, replay_file):
+        path, lines = replay_file
+        log: list[tuple[object, ...]] = []
+        producer = RecordingProducer(log)
+        cursors = RecordingCursorStore(tmp_path / "cursors", log)
+        connector = FileReplay(path, batch_size=2)
+        stats = run_connector(connector, producer, TOPIC, cursors)
+        assert (stats.batches, stats.records) == (3, 5)
+        assert [value for _, _, value in producer.sent] == lines
+        assert {topic for topic, _, _ in producer.sent} == {TOPIC}
+        assert all(key is not None for _, key, _ in producer.sent)
+        assert CursorStore(tmp_path / "cursors").load(connector.name) == str(path.stat().st_size)
+
+    def test_cursor_is_saved_only_after_flush_and_confirmation(self, tmp_path, replay_file):
+        path, lines = replay_file
+        log: list[tuple[object, ...]] = []
+        cursors = RecordingCursorStore(tmp_path / "cursors", log)
+        run_connector(FileReplay(path, batch_size=2), RecordingProducer(log), TOPIC, cursors)
+        first_batch_end = str(len(lines[0]) + len(lines[1]) + 2)
+        assert log[:6] == [
+            ("send", lines[0]),
+            ("send", lines[1]),
+            ("flush",),
+            ("get",),
+            ("get",),
+            ("save", first_batch_end),
+        ]
+        steps = [entry[0] for entry in log]
+        assert steps.count("save") == 3
+        for index, step in enumerate(steps):
+            if step == "save":
+                assert steps[index - 1] == "get"
+                assert "flush" in steps[:index]
+
+    def test_failed_send_does_not_advance_the_cursor(self, tmp_path, replay_file):
+        path, lines = replay_file
+        log: list[tuple[object, ...]] = []
+        cursors = RecordingCursorStore(tmp_path / "cursors", log)
+        connector = FileReplay(path, batch_size=2)
+        with pytest.raises(BrokerUnavailable, match="cursor was not advanced") as caught:
+            run_connector(connector, RecordingProducer(log, fail_from=3), TOPIC, cursors)
+        assert isinstance(caught.value.__cause__, KafkaTimeoutError)
+        assert TOPIC in str(caught.value)
+        first_batch_end = str(len(lines[0]) + len(lines[1]) + 2)
+        assert [entry for entry in log if entry[0] == "save"] == [("save", first_batch_end)]
+        assert cursors.load(connector.name) == first_batch_end
+
+    def test_rerun_after_a_failure_resumes_where_it_stopped(self, tmp_path, replay_file):
+        path, lines = replay_file
+        cursors = CursorStore(tmp_path / "cursors")
+        connector = FileReplay(path, batch_size=2)
+        with pytest.raises(BrokerUnavailable):
+            run_connector(connector, RecordingProducer([], fail_from=3), TOPIC, cursors)
+        retry = RecordingProducer([])
+        stats = run_connector(connector, retry, TOPIC, cursors)
+        assert [value for _, _, value in retry.sent] == lines[2:]
+        assert (stats.batches, stats.records) == (2, 3)
+        assert cursors.load(connector.name) == str(path.stat().st_size)
+
+    def test_failure_in_the_first_batch_saves_nothing(self, tmp_path, replay_file):
+        path, _ = replay_file
+        cursors = CursorStore(tmp_path / "cursors")
+        connector = FileReplay(path, batch_size=2)
+        with pytest.raises(BrokerUnavailable, match="after 0 records"):
+            run_connector(connector, RecordingProducer([], fail_from=0), TOPIC, cursors)
+        assert cursors.load(connector.name) is None
+
+    def test_flush_timeout_is_broker_unavailable_and_keeps_the_cursor(self, tmp_path, replay_file):
+        # KafkaProducer.flush(timeout=...) raises KafkaTimeoutError when the broker does not answer in time.
+        path, _ = replay_file
+        cursors = CursorStore(tmp_path / "cursors")
+        connector = FileReplay(path, batch_size=2)
+        producer = RecordingProducer([], flush_error=KafkaTimeoutError("Timeout waiting for future"))
+        with pytest.raises(BrokerUnavailable):
+            run_connector(connector, producer, TOPIC, cursors)
+        assert cursors.load(connector.name) is None
+
+    def test_nothing_new_publishes_nothing(self, tmp_path, replay_file):
+        path, _ = replay_file
+        cursors = CursorStore(tmp_path / "cursors")
+        connector = FileReplay(path)
+        cursors.save(connector.name, str(path.stat().st_size))
+        producer = RecordingProducer([])
+        stats = run_connector(connector, producer, TOPIC, cursors)
+        assert (stats.batches, stats.records) == (0, 0)
+        assert producer.sent == []
+
+
+def test_cursor_file_is_json_with_the_cursor(tmp_path):
+    CursorStore(tmp_path).save("c", "42")
+    assert json.loads((tmp_path / "c.json").read_text(encoding="utf-8")) == {"cursor": "42"}

@@ -1,0 +1,181 @@
+"""The worker's decision as a pure function: a learning event, or a dead letter with its reason and bytes."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from schemas import (
+    Activity,
+    ActivityKind,
+    ConversationKind,
+    ConversationRef,
+    DeadLetter,
+    DeadLetterReason,
+    LearningCategory,
+    LearningEvent,
+    SourceSystem,
+)
+from streams.classify import CLASSIFIER_VERSION
+from streams.processing import Classified, MessageOrigin, Rejected, process_raw_activity
+
+NOW = datetime(2024, 3, 5, 12, 0, tzinfo=UTC)
+ORIGIN = MessageOrigin(topic="test.activity.raw", partition=2, offset=41, key=b"slack:acme:thread:C01/1")
+PRIVATE_TEXT = "Confidential: how do I ask HR about Maria's salary?"
+
+
+def rejected(value: bytes | None, origin: MessageOrigin = ORIGIN) -> Rejected:
+    outcome = process_raw_activity(value, origin, NOW)
+    assert isinstance(outcome, Rejected), f"expected a dead letter, got {outcome!r}"
+    return outcome
+
+
+def classified(activity: Activity) -> LearningEvent:
+    outcome = process_raw_activity(activity.to_bytes(), ORIGIN, NOW)
+    if isinstance(outcome, Rejected):
+        letter = outcome.dead_letter
+        pytest.fail(f"dead-lettered as {letter.reason.value}: {letter.detail}")
+    return outcome.event
+
+
+@pytest.fixture
+def private_activity(make_activity):
+    return make_activity(text=PRIVATE_TEXT, subject="people-ops")
+
+
+class TestClassified:
+    def test_valid_activity_becomes_a_learning_event(self, private_activity):
+        outcome = process_raw_activity(private_activity.to_bytes(), ORIGIN, NOW)
+        assert isinstance(outcome, Classified)
+        event = outcome.event
+        assert event.event_id == private_activity.activity_id
+        assert event.activity_id == private_activity.activity_id
+        assert event.conversation_key == private_activity.conversation_key
+        assert event.actor == private_activity.actor
+        assert event.occurred_at == private_activity.occurred_at
+        assert event.activity_kind is ActivityKind.MESSAGE
+        assert event.category is LearningCategory.ASKED
+        assert event.formal is False
+        assert event.decided_by == "chat.question"
+        assert event.classifier_version == CLASSIFIER_VERSION
+
+    def test_learning_event_carries_no_text(self, private_activity):
+        outcome = process_raw_activity(private_activity.to_bytes(), ORIGIN, NOW)
+        assert isinstance(outcome, Classified)
+        payload = outcome.event.to_bytes()
+        assert "text" not in json.loads(payload)
+        assert b"salary" not in payload
+        assert b"Maria" not in payload
+        assert LearningEvent.from_bytes(payload) == outcome.event
+
+    def test_topics_are_tagged_from_subject_and_text(self, make_activity):
+        activity = make_activity(subject="data-platform", text="Is #clickhouse faster than Kafka Streams for this?")
+        assert classified(activity).topics == ("clickhouse", "kafka")
+
+    def test_formal_flag_follows_the_category(self, make_activity):
+        activity = make_activity(
+            source=SourceSystem.XAPI,
+            native_id="stmt-1",
+            kind=ActivityKind.STATEMENT,
+            conversation=ConversationRef(kind=ConversationKind.COURSE, id="course-1"),
+            text=None,
+            attributes={"verb": "http://adlnet.gov/expapi/verbs/completed"},
+        )
+        event = classified(activity)
+        assert event.category is LearningCategory.COMPLETED
+        assert event.formal is True
+        assert event.decided_by == "xapi.completion_verb"
+
+    def test_activity_with_turkish_text_is_classified(self, make_activity):
+        event = classified(make_activity(text="Yeni AP\u0130 belgeleri nerede?"))
+        assert event.category is LearningCategory.ASKED
+
+    def test_activity_with_turkish_hashtag_is_classified(self, make_activity):
+        event = classified(make_activity(text="Gezi notlar\u0131 #\u0131rmak"))
+        assert event.category is LearningCategory.NONE
+
+
+class TestRejected:
+    @pytest.mark.parametrize("value", [None, b""])
+    def test_empty_message(self, value):
+        letter = rejected(value).dead_letter
+        assert letter.reason is DeadLetterReason.EMPTY_MESSAGE
+        assert letter.original == b""
+
+    @pytest.mark.parametrize("value", [b"{not json", b"\xff\xfe\x00garbage", b'{"schema_version": 1,'])
+    def test_invalid_json(self, value):
+        letter = rejected(value).dead_letter
+        assert letter.reason is DeadLetterReason.INVALID_JSON
+        assert letter.detail.startswith("not JSON: ")
+        assert letter.original == value
+
+    @pytest.mark.parametrize("version", [2, 9])
+    def test_unsupported_schema_version(self, private_activity, version):
+        document = json.loads(private_activity.to_bytes())
+        document["schema_version"] = version
+        value = json.dumps(document).encode()
+        letter = rejected(value).dead_letter
+        assert letter.reason is DeadLetterReason.UNSUPPORTED_SCHEMA_VERSION
+        assert f"schema_version {version}" in letter.detail
+        assert "supported: 1" in letter.detail
+        assert letter.original == value
+        assert "salary" not in letter.detail
+
+    @pytest.mark.parametrize(
+        ("change", "field"),
+        [
+            ({"actor": "U0BMQB6JE"}, "actor"),
+            ({"mood": "happy"}, "mood"),
+            ({"native_id": "C01/other"}, "does not match"),
+            ({"occurred_at": "yesterday"}, "occurred_at"),
+        ],
+    )
+    def test_schema_invalid_names_the_problem_without_echoing_text(self, private_activity, change, field):
+        document = json.loads(private_activity.to_bytes())
+        document.update(change)
+        value = json.dumps(document).encode()
+        letter = rejected(value).dead_letter
+        assert letter.reason is DeadLetterReason.SCHEMA_INVALID
+        assert letter.detail.startswith("not a valid Activity: ")
+        assert field in letter.detail
+        assert "salary" not in letter.detail
+        assert "Maria" not in letter.detail
+        assert letter.original == value
+
+    def test_text_of_the_wrong_type_is_not_echoed(self, private_activity):
+        document = json.loads(private_activity.to_bytes())
+        document["text"] = [PRIVATE_TEXT]
+        letter = rejected(json.dumps(document).encode()).dead_letter
+        assert letter.reason is DeadLetterReason.SCHEMA_INVALID
+        assert "text" in letter.detail
+        assert "salary" not in letter.detail
+
+    @pytest.mark.parametrize("value", [b"[1, 2, 3]", b"null", b'"just a string"', b'{"schema_version": "1"}'])
+    def test_json_that_is_not_an_activity(self, value):
+        letter = rejected(value).dead_letter
+        assert letter.reason is DeadLetterReason.SCHEMA_INVALID
+        assert letter.original == value
+
+    def test_dead_letter_records_where_the_message_came_from(self):
+        value = b"\x00\x01 binary \xff"
+        letter = rejected(value).dead_letter
+        assert letter.source_topic == "test.activity.raw"
+        assert letter.partition == 2
+        assert letter.offset == 41
+        assert letter.key == b"slack:acme:thread:C01/1"
+        assert letter.stage == "worker"
+        assert letter.failed_at == NOW
+        assert letter.original == value
+
+    def test_message_without_key(self):
+        origin = MessageOrigin(topic="t", partition=0, offset=0, key=None)
+        letter = rejected(b"nope", origin).dead_letter
+        assert letter.key is None
+        assert letter.key_base64 is None
+
+    def test_dead_letter_survives_the_dead_letter_topic(self):
+        value = b"\xff{broken"
+        letter = rejected(value).dead_letter
+        assert DeadLetter.from_bytes(letter.to_bytes()).original == value
