@@ -47,6 +47,9 @@ class WorkerSettings(BaseModel):
 
     app_id: str = "learnstream-worker"
     commit_interval_s: float = Field(default=2.0, gt=0)
+    session_timeout_s: float = Field(
+        default=30.0, ge=6.0, description="How long a silent worker keeps its partitions before the group moves them."
+    )
     log_level: str = "info"
 
 

@@ -42,6 +42,8 @@ def create_app(settings: Settings) -> faust.App:
         topic_replication_factor=settings.topics.replication_factor,
         topic_disable_leader=True,
         broker_commit_interval=settings.worker.commit_interval_s,
+        broker_session_timeout=settings.worker.session_timeout_s,
+        broker_heartbeat_interval=min(3.0, settings.worker.session_timeout_s / 3),
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
     )

@@ -71,7 +71,7 @@ def settings(kafka_bootstrap: str, warehouse_path: Path, tmp_path: Path) -> Sett
         clickhouse_dsn=SecretStr(f"chdb://{warehouse_path}?database=test_{unique}"),
         kafka=kafka,
         topics=topic_settings,
-        worker=WorkerSettings(app_id=f"worker-{unique}", commit_interval_s=0.5),
+        worker=WorkerSettings(app_id=f"worker-{unique}", commit_interval_s=0.5, session_timeout_s=8),
         loader=LoaderSettings(group_id=f"loader-{unique}", poll_timeout_s=0.5, retry_backoff_s=0.5),
     )
 

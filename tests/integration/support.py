@@ -29,6 +29,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
             "LEARNSTREAM_TOPICS__PARTITIONS": str(settings.topics.partitions),
             "LEARNSTREAM_WORKER__APP_ID": settings.worker.app_id,
             "LEARNSTREAM_WORKER__COMMIT_INTERVAL_S": str(settings.worker.commit_interval_s),
+            "LEARNSTREAM_WORKER__SESSION_TIMEOUT_S": str(settings.worker.session_timeout_s),
             "LEARNSTREAM_LOADER__GROUP_ID": settings.loader.group_id,
             "LEARNSTREAM_DATA_DIR": str(settings.data_dir),
         }
