@@ -47,6 +47,9 @@ class WorkerSettings(BaseModel):
 
     app_id: str = "learnstream-worker"
     commit_interval_s: float = Field(default=2.0, gt=0)
+    producer_linger_ms: int = Field(
+        default=10, ge=0, description="How long the worker's producer waits to fill a batch (throughput vs latency)."
+    )
     session_timeout_s: float = Field(
         default=30.0, ge=6.0, description="How long a silent worker keeps its partitions before the group moves them."
     )

@@ -20,6 +20,7 @@ from streams.processing import (
     MessageOrigin,
     Rejected,
     dead_letter,
+    failure_detail,
     process_raw_activity,
 )
 
@@ -46,6 +47,7 @@ def create_app(settings: Settings) -> faust.App:
         broker_heartbeat_interval=min(3.0, settings.worker.session_timeout_s / 3),
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        producer_linger=settings.worker.producer_linger_ms / 1000,
     )
     raw_topic = app.topic(topics.activity_raw, key_type=bytes, value_type=bytes)
     events_topic = app.topic(topics.learning_events, key_type=bytes, value_type=bytes)
@@ -60,13 +62,9 @@ def create_app(settings: Settings) -> faust.App:
             try:
                 outcome = process_raw_activity(message.value, origin, now)
             except Exception as exc:  # a bug in a rule must not stop the stream: the message goes aside
-                logger.exception(
-                    "unexpected error classifying %s[%d]@%d", origin.topic, origin.partition, origin.offset
-                )
-                detail = f"unexpected {type(exc).__name__}: {exc}"
-                outcome = Rejected(
-                    dead_letter(origin, message.value or b"", DeadLetterReason.PROCESSING_ERROR, detail, now)
-                )
+                logger.exception("unexpected error at %s[%d]@%d", origin.topic, origin.partition, origin.offset)
+                reason = DeadLetterReason.PROCESSING_ERROR
+                outcome = Rejected(dead_letter(origin, message.value or b"", reason, failure_detail(exc), now))
             if isinstance(outcome, Classified):
                 await events_topic.send(key=message.key, value=outcome.event.to_bytes())
             else:
