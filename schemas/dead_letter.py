@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, Field, StringConstraints
 
-from schemas.activity import StrictModel
+from schemas.activity import SourceSystem, StrictModel
 
 DEAD_LETTER_SCHEMA_VERSION: Literal[1] = 1
 
@@ -30,6 +30,7 @@ class DeadLetter(StrictModel):
     reason: DeadLetterReason
     detail: Annotated[str, StringConstraints(max_length=4000)] = Field(description="What exactly was wrong.")
     stage: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    source_system: SourceSystem | None = Field(default=None, description="The tool the message came from, if known.")
     source_topic: str
     partition: int
     offset: int

@@ -8,13 +8,14 @@ from datetime import datetime
 
 from pydantic import ValidationError
 
-from schemas.activity import SUPPORTED_ACTIVITY_SCHEMA_VERSIONS, Activity
+from schemas.activity import SUPPORTED_ACTIVITY_SCHEMA_VERSIONS, Activity, SourceSystem
 from schemas.dead_letter import DeadLetter, DeadLetterReason, encode_bytes
 from schemas.learning_event import LearningEvent
 from streams.classify import CLASSIFIER_VERSION, classify_activity, tag_topics
 
 STAGE = "worker"
 MAX_DETAIL_CHARS = 2000
+SOURCE_SYSTEMS = frozenset(system.value for system in SourceSystem)
 
 
 @dataclass(frozen=True)
@@ -63,13 +64,20 @@ def learning_event_for(activity: Activity) -> LearningEvent:
 
 
 def dead_letter(
-    origin: MessageOrigin, value: bytes, reason: DeadLetterReason, detail: str, now: datetime, stage: str = STAGE
+    origin: MessageOrigin,
+    value: bytes,
+    reason: DeadLetterReason,
+    detail: str,
+    now: datetime,
+    stage: str = STAGE,
+    source_system: SourceSystem | None = None,
 ) -> DeadLetter:
     """A dead letter for a message that could not be processed, keeping its original bytes."""
     return DeadLetter(
         reason=reason,
         detail=detail[:MAX_DETAIL_CHARS],
         stage=stage,
+        source_system=source_system,
         source_topic=origin.topic,
         partition=origin.partition,
         offset=origin.offset,
@@ -91,24 +99,36 @@ def process_raw_activity(value: bytes | None, origin: MessageOrigin, now: dateti
     if not value:
         return Rejected(dead_letter(origin, b"", DeadLetterReason.EMPTY_MESSAGE, "message has no value", now))
     try:
-        document = json.loads(value)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return Rejected(dead_letter(origin, value, DeadLetterReason.INVALID_JSON, f"not JSON: {exc}", now))
-    if isinstance(document, dict):
-        version = document.get("schema_version")
-        if isinstance(version, int) and version not in SUPPORTED_ACTIVITY_SCHEMA_VERSIONS:
-            supported = ", ".join(str(v) for v in SUPPORTED_ACTIVITY_SCHEMA_VERSIONS)
-            detail = f"schema_version {version} is not supported by this worker (supported: {supported})"
-            return Rejected(dead_letter(origin, value, DeadLetterReason.UNSUPPORTED_SCHEMA_VERSION, detail, now))
-    try:
-        activity = Activity.from_bytes(value)
+        activity = Activity.from_bytes(value)  # one parse on the happy path; the reasons are sorted out below
     except ValidationError as exc:
-        detail = f"not a valid Activity: {describe_validation_error(exc)}"
-        return Rejected(dead_letter(origin, value, DeadLetterReason.SCHEMA_INVALID, detail, now))
+        reason, detail, source = why_invalid(value, exc)
+        return Rejected(dead_letter(origin, value, reason, detail, now, source_system=source))
     try:
         return Classified(learning_event_for(activity))
     except Exception as exc:  # a rule's bug must cost one message, not the stream; the message is kept aside
-        return Rejected(dead_letter(origin, value, DeadLetterReason.PROCESSING_ERROR, failure_detail(exc), now))
+        reason = DeadLetterReason.PROCESSING_ERROR
+        return Rejected(dead_letter(origin, value, reason, failure_detail(exc), now, source_system=activity.source))
+
+
+def why_invalid(value: bytes, exc: ValidationError) -> tuple[DeadLetterReason, str, SourceSystem | None]:
+    """The reason code, a detail naming the fields at fault, and the source system if the message names one."""
+    first = exc.errors()[0]
+    if first["type"] == "json_invalid":
+        return DeadLetterReason.INVALID_JSON, f"not JSON: {first['msg']}", None
+    try:
+        document = json.loads(value)
+    except ValueError:  # pydantic's parser and the standard one disagree on some edge of JSON
+        return DeadLetterReason.INVALID_JSON, "not JSON the standard library can read", None
+    if not isinstance(document, dict):
+        return DeadLetterReason.SCHEMA_INVALID, f"not a valid Activity: a JSON {type(document).__name__}", None
+    source = document.get("source")
+    source_system = SourceSystem(source) if source in SOURCE_SYSTEMS else None
+    version = document.get("schema_version")
+    if isinstance(version, int) and version not in SUPPORTED_ACTIVITY_SCHEMA_VERSIONS:
+        supported = ", ".join(str(v) for v in SUPPORTED_ACTIVITY_SCHEMA_VERSIONS)
+        detail = f"schema_version {version} is not supported by this worker (supported: {supported})"
+        return DeadLetterReason.UNSUPPORTED_SCHEMA_VERSION, detail, source_system
+    return DeadLetterReason.SCHEMA_INVALID, f"not a valid Activity: {describe_validation_error(exc)}", source_system
 
 
 def failure_detail(exc: Exception) -> str:

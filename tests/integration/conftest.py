@@ -26,8 +26,6 @@ from warehouse.connection import connect
 from warehouse.dsn import parse_dsn
 from warehouse.migrations import migrate
 
-pytestmark = pytest.mark.integration
-
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:

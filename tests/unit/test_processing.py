@@ -179,3 +179,14 @@ class TestRejected:
         value = b"\xff{broken"
         letter = rejected(value).dead_letter
         assert DeadLetter.from_bytes(letter.to_bytes()).original == value
+
+
+def test_dead_letters_name_the_source_system_when_the_message_does() -> None:
+    origin = MessageOrigin("raw", 0, 1, None)
+    now = datetime.now(UTC)
+    named = process_raw_activity(b'{"schema_version": 1, "source": "mediawiki", "kind": "edit"}', origin, now)
+    unknown = process_raw_activity(b'{"schema_version": 1, "source": "myspace"}', origin, now)
+    assert isinstance(named, Rejected) and isinstance(unknown, Rejected)
+    assert named.dead_letter.source_system is SourceSystem.MEDIAWIKI
+    assert named.dead_letter.reason is DeadLetterReason.SCHEMA_INVALID
+    assert unknown.dead_letter.source_system is None
