@@ -160,8 +160,9 @@ def worker() -> None:
 
 @cli.command()
 @click.option("--exit-when-idle", type=float, default=None, help="Stop after this many idle seconds (once loaded).")
+@click.option("--first-event-timeout", type=float, default=None, help="Fail if no event arrives in this many seconds.")
 @reports_errors
-def loader(exit_when_idle: float | None) -> None:
+def loader(exit_when_idle: float | None, first_event_timeout: float | None) -> None:
     """Load learning events from Kafka into the warehouse until stopped."""
     from learnstream.kafka import check_broker, ensure_topics, make_consumer, make_producer
     from warehouse.connection import connect
@@ -193,7 +194,7 @@ def loader(exit_when_idle: float | None) -> None:
         retry_backoff_s=current.loader.retry_backoff_s,
     )
     try:
-        stats = event_loader.run(lambda: bool(stopping), exit_when_idle)
+        stats = event_loader.run(lambda: bool(stopping), exit_when_idle, first_event_timeout)
     finally:
         consumer.close()
         dlq_producer.close()

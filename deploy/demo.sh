@@ -35,7 +35,8 @@ echo "== replaying samples/activities.jsonl"
 echo "== classifying (worker log: $LEARNSTREAM_DATA_DIR/worker.log) and loading into ClickHouse"
 "$BIN/learnstream" worker >"$LEARNSTREAM_DATA_DIR/worker.log" 2>&1 &
 WORKER_PID=$!
-"$BIN/learnstream" --log-level warning loader --exit-when-idle 10
+"$BIN/learnstream" --log-level warning loader --exit-when-idle 10 --first-event-timeout 180 \
+  || { echo "demo: the loader got nothing; last lines of $LEARNSTREAM_DATA_DIR/worker.log:" >&2; tail -20 "$LEARNSTREAM_DATA_DIR/worker.log" >&2; exit 1; }
 
 echo
 "$BIN/learnstream" --log-level warning trends --since 2000-01-01

@@ -49,3 +49,7 @@ class MigrationError(WarehouseError):
 
 class ConnectorError(LearnstreamError):
     """A source could not be read (missing file, unreadable cursor, bad source format)."""
+
+
+class NothingToLoad(LearnstreamError):
+    """The loader was asked to wait for a first learning event and none arrived in time."""

@@ -20,6 +20,7 @@ from kafka import TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
 from pydantic import ValidationError
 
+from learnstream.errors import NothingToLoad
 from schemas.dead_letter import DeadLetter, DeadLetterReason, encode_bytes
 from schemas.learning_event import LearningEvent
 from warehouse.events_table import COLUMNS, TABLE, event_row, insert_token
@@ -178,14 +179,33 @@ class EventLoader:
             self.stats.commit_failures += 1
             logger.warning("offset commit failed, the batch will be re-delivered: %s", exc)
 
-    def run(self, should_stop: Callable[[], bool], exit_when_idle_s: float | None = None) -> LoaderStats:
-        """Load until `should_stop()`, or until idle for `exit_when_idle_s` after having loaded something."""
-        last_activity = time.monotonic()
+    def run(
+        self,
+        should_stop: Callable[[], bool],
+        exit_when_idle_s: float | None = None,
+        first_event_timeout_s: float | None = None,
+    ) -> LoaderStats:
+        """Load until `should_stop()`, or until idle for `exit_when_idle_s` after having loaded something.
+
+        With `first_event_timeout_s`, raises NothingToLoad if no record at all arrived in that time.
+        """
+        started = last_activity = time.monotonic()
         loaded_any = False
         while not should_stop():
             if self.load_once():
                 loaded_any = True
                 last_activity = time.monotonic()
-            elif exit_when_idle_s is not None and loaded_any and time.monotonic() - last_activity >= exit_when_idle_s:
+                continue
+            idle = time.monotonic() - last_activity
+            if exit_when_idle_s is not None and loaded_any and idle >= exit_when_idle_s:
                 break
+            if (
+                first_event_timeout_s is not None
+                and not loaded_any
+                and time.monotonic() - started > first_event_timeout_s
+            ):
+                raise NothingToLoad(
+                    f"no learning event arrived within {first_event_timeout_s:.0f} s; is the worker running? "
+                    "(its log says why not)"
+                )
         return self.stats

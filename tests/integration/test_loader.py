@@ -5,8 +5,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
+from learnstream.errors import NothingToLoad
 from learnstream.kafka import make_consumer, make_producer
 from learnstream.settings import Settings
 from schemas.activity import Activity
@@ -34,7 +36,12 @@ def publish_events(settings: Settings, count: int, extra: list[bytes] | None = N
 
 
 def run_loader(
-    settings: Settings, client: Any, database: str, idle_s: float = 3.0, deadline_s: float = 120.0
+    settings: Settings,
+    client: Any,
+    database: str,
+    idle_s: float = 3.0,
+    deadline_s: float = 120.0,
+    first_event_timeout_s: float | None = None,
 ) -> LoaderStats:
     names = settings.topics.names
     consumer = make_consumer(settings.kafka, settings.loader.group_id, [names.learning_events], "test-loader")
@@ -52,7 +59,7 @@ def run_loader(
     )
     try:
         deadline = time.monotonic() + deadline_s
-        return loader.run(lambda: time.monotonic() > deadline, exit_when_idle_s=idle_s)
+        return loader.run(lambda: time.monotonic() > deadline, idle_s, first_event_timeout_s)
     finally:
         consumer.close()
         producer.close()
@@ -147,3 +154,9 @@ def test_offsets_are_committed_only_after_the_insert_succeeded(settings: Setting
         assert committed_lag(settings) == 0
     finally:
         client.command(f"DROP DATABASE IF EXISTS {missing}")
+
+
+def test_loader_waiting_for_a_first_event_gives_up_with_a_clear_error(settings: Settings, warehouse) -> None:
+    client, database = warehouse
+    with pytest.raises(NothingToLoad, match="is the worker running"):
+        run_loader(settings, client, database, first_event_timeout_s=2.0)
