@@ -2,11 +2,14 @@
 # The demo on embedded defaults: a local Kafka broker and the chDB engine under var/demo.
 # Starts Kafka, replays the bundled sample, runs the worker and the loader, prints the trend table from
 # ClickHouse, and stops everything it started (by pid) on the way out, also on failure or Ctrl-C.
+# Each run starts from an empty var/demo, so the table shows exactly the bundled sample.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BIN=.venv/bin
-export LEARNSTREAM_DATA_DIR="${LEARNSTREAM_DATA_DIR:-var/demo}"
+# The demo runs on the embedded defaults only: never on a production broker or warehouse from the environment.
+for variable in $(compgen -e | grep '^LEARNSTREAM_' | grep -v '^LEARNSTREAM_LOCAL_KAFKA_PORT$' || true); do unset "$variable"; done
+export LEARNSTREAM_DATA_DIR=var/demo
 KAFKA_STATE="$LEARNSTREAM_DATA_DIR/kafka"
 WORKER_PID=""
 
@@ -20,6 +23,8 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+"$BIN/python" deploy/kafka/local_kafka.py stop --state-dir "$KAFKA_STATE" >/dev/null 2>&1 || true  # a demo left running
+rm -rf "$LEARNSTREAM_DATA_DIR"
 mkdir -p "$LEARNSTREAM_DATA_DIR"
 echo "== starting Kafka (logs: $KAFKA_STATE/server.log)"
 "$BIN/python" deploy/kafka/local_kafka.py start --port "${LEARNSTREAM_LOCAL_KAFKA_PORT:-0}" --state-dir "$KAFKA_STATE"
