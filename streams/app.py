@@ -66,7 +66,9 @@ def create_app(settings: Settings) -> faust.App:
                 reason = DeadLetterReason.PROCESSING_ERROR
                 outcome = Rejected(dead_letter(origin, message.value or b"", reason, failure_detail(exc), now))
             if isinstance(outcome, Classified):
-                await events_topic.send(key=message.key, value=outcome.event.to_bytes())
+                # keyed by conversation whatever the raw key was, so a thread's events share a partition downstream
+                key = outcome.event.conversation_key.encode("utf-8")
+                await events_topic.send(key=key, value=outcome.event.to_bytes())
             else:
                 letter = outcome.dead_letter
                 logger.warning(

@@ -72,9 +72,10 @@ def test_bad_input_goes_to_the_dead_letter_topic_and_the_worker_keeps_running(se
         for letter in by_original.values()
     )
 
-    publish(settings, [(None, valid[0])])
+    publish(settings, [(None, valid[0])])  # valid, but sent without a key
     events = read_topic(settings.kafka.bootstrap_servers, settings.topics.names.learning_events, expected=1)
     assert worker.poll() is None, "the worker must survive bad input"
-    assert [LearningEvent.from_bytes(value).activity_id for _, value in events] == [
-        Activity.from_bytes(valid[0]).activity_id
+    activity = Activity.from_bytes(valid[0])
+    assert [(key, LearningEvent.from_bytes(value).activity_id) for key, value in events] == [
+        (activity.conversation_key.encode(), activity.activity_id)
     ]
