@@ -65,7 +65,7 @@ def settings(kafka_bootstrap: str, warehouse_path: Path, tmp_path: Path) -> Sett
     kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap, connect_timeout_s=10)
     ensure_topics(kafka, topic_settings)
     return Settings(
-        data_dir=tmp_path,
+        data_dir=tmp_path / "data",  # not created: every process must make what it needs
         clickhouse_dsn=SecretStr(f"chdb://{warehouse_path}?database=test_{unique}"),
         kafka=kafka,
         topics=topic_settings,
