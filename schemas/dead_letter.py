@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -11,6 +12,7 @@ from pydantic import AwareDatetime, Field, StringConstraints
 from schemas.activity import SourceSystem, StrictModel
 
 DEAD_LETTER_SCHEMA_VERSION: Literal[1] = 1
+MAX_DETAIL_CHARS = 2000
 
 
 class DeadLetterReason(StrEnum):
@@ -37,6 +39,35 @@ class DeadLetter(StrictModel):
     key_base64: str | None = None
     original_base64: str
     failed_at: AwareDatetime
+
+    @classmethod
+    def for_message(
+        cls,
+        *,
+        reason: DeadLetterReason,
+        detail: str,
+        stage: str,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        failed_at: datetime,
+        source_system: SourceSystem | None = None,
+    ) -> DeadLetter:
+        """The dead letter for one Kafka message: its coordinates, its bytes kept whole, the detail cut to size."""
+        return cls(
+            reason=reason,
+            detail=detail[:MAX_DETAIL_CHARS],
+            stage=stage,
+            source_system=source_system,
+            source_topic=topic,
+            partition=partition,
+            offset=offset,
+            key_base64=encode_bytes(key),
+            original_base64=base64.b64encode(value or b"").decode("ascii"),
+            failed_at=failed_at,
+        )
 
     @property
     def original(self) -> bytes:

@@ -9,12 +9,11 @@ from datetime import datetime
 from pydantic import ValidationError
 
 from schemas.activity import SUPPORTED_ACTIVITY_SCHEMA_VERSIONS, Activity, SourceSystem
-from schemas.dead_letter import DeadLetter, DeadLetterReason, encode_bytes
+from schemas.dead_letter import DeadLetter, DeadLetterReason
 from schemas.learning_event import LearningEvent
 from streams.classify import CLASSIFIER_VERSION, classify_activity, tag_topics
 
 STAGE = "worker"
-MAX_DETAIL_CHARS = 2000
 SOURCE_SYSTEMS = frozenset(system.value for system in SourceSystem)
 
 
@@ -72,18 +71,18 @@ def dead_letter(
     stage: str = STAGE,
     source_system: SourceSystem | None = None,
 ) -> DeadLetter:
-    """A dead letter for a message that could not be processed, keeping its original bytes."""
-    return DeadLetter(
+    """A dead letter for a message this stage could not process, keeping its original bytes."""
+    return DeadLetter.for_message(
         reason=reason,
-        detail=detail[:MAX_DETAIL_CHARS],
+        detail=detail,
         stage=stage,
-        source_system=source_system,
-        source_topic=origin.topic,
+        topic=origin.topic,
         partition=origin.partition,
         offset=origin.offset,
-        key_base64=encode_bytes(origin.key),
-        original_base64=encode_bytes(value) or "",
+        key=origin.key,
+        value=value,
         failed_at=now,
+        source_system=source_system,
     )
 
 

@@ -21,7 +21,7 @@ from kafka.errors import CommitFailedError, KafkaError
 from pydantic import ValidationError
 
 from learnstream.errors import NothingToLoad
-from schemas.dead_letter import DeadLetter, DeadLetterReason, encode_bytes
+from schemas.dead_letter import DeadLetter, DeadLetterReason
 from schemas.learning_event import LearningEvent
 from warehouse.events_table import COLUMNS, TABLE, event_row, insert_token
 
@@ -65,15 +65,15 @@ def decode_records(
             event = LearningEvent.from_bytes(record.value or b"")
         except ValidationError as exc:
             letters.append(
-                DeadLetter(
+                DeadLetter.for_message(
                     reason=DeadLetterReason.SCHEMA_INVALID,
                     detail=f"not a valid LearningEvent: {exc.errors()[0]['msg']} ({len(exc.errors())} problem(s))",
                     stage=STAGE,
-                    source_topic=topic,
+                    topic=topic,
                     partition=partition,
                     offset=record.offset,
-                    key_base64=encode_bytes(record.key),
-                    original_base64=encode_bytes(record.value or b"") or "",
+                    key=record.key,
+                    value=record.value,
                     failed_at=now,
                 )
             )
