@@ -134,7 +134,7 @@ def replay(path: Path, from_start: bool) -> None:
     cursors = CursorStore(current.data_dir / "cursors")
     if from_start:
         cursors.save(connector.name, "0")
-    producer = make_producer(current.kafka, "file-replay")
+    producer = make_producer(current.kafka, "file-replay", current.producer)
     try:
         stats = run_connector(connector, producer, current.topics.names.activity_raw, cursors)
     finally:
@@ -179,21 +179,11 @@ def loader(exit_when_idle: float | None, first_event_timeout: float | None) -> N
     migrate(client, target.database)
     names = current.topics.names
     consumer = make_consumer(current.kafka, current.loader.group_id, [names.learning_events], "loader")
-    dlq_producer = make_producer(current.kafka, "loader-dlq")
+    dlq_producer = make_producer(current.kafka, "loader-dlq", current.producer)
     stopping: list[int] = []
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda received, _frame: stopping.append(received))
-    event_loader = EventLoader(
-        consumer=consumer,
-        client=client,
-        database=target.database,
-        dlq_producer=dlq_producer,
-        dlq_topic=names.activity_dlq,
-        group_id=current.loader.group_id,
-        batch_size=current.loader.batch_size,
-        poll_timeout_s=current.loader.poll_timeout_s,
-        retry_backoff_s=current.loader.retry_backoff_s,
-    )
+    event_loader = EventLoader.from_settings(current, consumer, client, target.database, dlq_producer)
     try:
         stats = event_loader.run(lambda: bool(stopping), exit_when_idle, first_event_timeout)
     finally:
@@ -203,6 +193,11 @@ def loader(exit_when_idle: float | None, first_event_timeout: float | None) -> N
         f"loaded {stats.rows_inserted} learning events in {stats.batches_inserted} batches "
         f"({stats.dead_letters} dead letters, {stats.insert_failures} retried inserts)"
     )
+    if stats.latency.total:
+        click.echo(
+            f"send-to-queryable latency: p50 {stats.latency.quantile(0.5):.2f} s, "
+            f"p99 {stats.latency.quantile(0.99):.2f} s over {stats.latency.total} events"
+        )
 
 
 @cli.command()

@@ -11,7 +11,8 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from learnstream.errors import BrokerUnavailable
-from learnstream.settings import KafkaSettings, TopicSettings
+from learnstream.partitioning import MemoisedPartitioner
+from learnstream.settings import KafkaSettings, ProducerSettings, TopicSettings
 
 logger = logging.getLogger(__name__)
 
@@ -33,15 +34,27 @@ def _common(settings: KafkaSettings, client_suffix: str) -> dict[str, Any]:
     }
 
 
-def make_producer(settings: KafkaSettings, client_suffix: str = "producer", **overrides: Any) -> KafkaProducer:
-    """An idempotent producer with acks=all: a retried send never duplicates a record in its partition."""
+def make_producer(
+    settings: KafkaSettings,
+    client_suffix: str = "producer",
+    tuning: ProducerSettings | None = None,
+    **overrides: Any,
+) -> KafkaProducer:
+    """An idempotent producer with acks=all: a retried send never duplicates a record in its partition.
+
+    Batching and compression come from `tuning` (the connectors' producer settings by default); keys are
+    partitioned exactly as kafka-python's default partitioner does, with the key hash memoised.
+    """
+    tuning = tuning or ProducerSettings()
     config: dict[str, Any] = {
         **_common(settings, client_suffix),
         "acks": "all",
         "enable_idempotence": True,
-        "linger_ms": 5,
-        "compression_type": "lz4",
+        "linger_ms": tuning.linger_ms,
+        "batch_size": tuning.batch_bytes,
+        "compression_type": None if tuning.compression == "none" else tuning.compression,
         "max_in_flight_requests_per_connection": 5,
+        "partitioner": MemoisedPartitioner(settings.partitioner_cache_size),
         **overrides,
     }
     try:

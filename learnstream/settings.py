@@ -26,6 +26,21 @@ class KafkaSettings(BaseModel):
     client_id: str = "learnstream"
     request_timeout_ms: int = Field(default=30_000, ge=1000)
     connect_timeout_s: float = Field(default=10.0, gt=0, description="How long to wait for a first metadata answer.")
+    partitioner_cache_size: int = Field(
+        default=65_536, ge=1, description="Conversation keys whose partition hash every producer remembers (LRU)."
+    )
+
+
+class ProducerSettings(BaseModel):
+    """The connectors' producer (kafka-python): batches fill up to `batch_bytes` or for `linger_ms`."""
+
+    # at most 1,000,000 bytes: a full batch of incompressible records must stay under the broker's default
+    # message.max.bytes (1 MiB + 12)
+    batch_bytes: int = Field(
+        default=524_288, ge=16_384, le=1_000_000, description="Largest record batch per partition."
+    )
+    linger_ms: int = Field(default=20, ge=0, description="How long a batch waits to fill (throughput vs latency).")
+    compression: str = Field(default="lz4", pattern="^(none|gzip|snappy|lz4|zstd)$")
 
 
 class TopicSettings(BaseModel):
@@ -50,6 +65,18 @@ class WorkerSettings(BaseModel):
     producer_linger_ms: int = Field(
         default=10, ge=0, description="How long the worker's producer waits to fill a batch (throughput vs latency)."
     )
+    producer_batch_bytes: int = Field(
+        default=524_288,
+        ge=16_384,
+        le=1_000_000,
+        description="Largest record batch per partition (see ProducerSettings).",
+    )
+    batch_size: int = Field(
+        default=1000, ge=1, description="Activities handled together: their sends are acknowledged before any commit."
+    )
+    batch_within_s: float = Field(
+        default=0.1, gt=0, description="How long a batch waits to fill under a trickle (adds to latency)."
+    )
     session_timeout_s: float = Field(
         default=30.0, ge=6.0, description="How long a silent worker keeps its partitions before the group moves them."
     )
@@ -60,7 +87,11 @@ class LoaderSettings(BaseModel):
     """The warehouse loader."""
 
     group_id: str = "learnstream-loader"
-    batch_size: int = Field(default=5000, ge=1)
+    batch_size: int = Field(default=20_000, ge=1, description="Rows per insert under load.")
+    max_wait_s: float = Field(
+        default=1.0, ge=0, description="Longest a polled event waits for its batch to fill before it is inserted."
+    )
+    poll_records: int = Field(default=5000, ge=1, description="Most records taken from Kafka per poll.")
     poll_timeout_s: float = Field(default=1.0, gt=0)
     retry_backoff_s: float = Field(default=2.0, gt=0)
 
@@ -77,6 +108,7 @@ class Settings(BaseSettings):
     )
     pseudonym_key: SecretStr = SecretStr(DEVELOPMENT_PSEUDONYM_KEY)
     kafka: KafkaSettings = KafkaSettings()
+    producer: ProducerSettings = ProducerSettings()
     topics: TopicSettings = TopicSettings()
     worker: WorkerSettings = WorkerSettings()
     loader: LoaderSettings = LoaderSettings()

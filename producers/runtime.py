@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any, Protocol
 from kafka.errors import KafkaError
 
 from learnstream.errors import BrokerUnavailable, ConnectorError
+from schemas.headers import sent_at_headers
 
 logger = logging.getLogger(__name__)
 
@@ -85,11 +87,17 @@ class RunStats:
 
 
 def run_connector(connector: Connector, producer: Any, topic: str, cursors: CursorStore) -> RunStats:
-    """Publish every batch the connector has from its saved cursor; save the cursor after each flushed batch."""
+    """Publish every batch the connector has from its saved cursor; save the cursor after each flushed batch.
+
+    Each record carries the time it was handed to Kafka (the sent-at header), so latency can be told downstream.
+    """
     stats = RunStats()
     for batch in connector.read(cursors.load(connector.name)):
         try:
-            futures = [producer.send(topic, key=record.key, value=record.value) for record in batch.records]
+            futures = [
+                producer.send(topic, key=record.key, value=record.value, headers=sent_at_headers(time.time()))
+                for record in batch.records
+            ]
             producer.flush(timeout=SEND_TIMEOUT_S)
             for future in futures:
                 future.get(timeout=SEND_TIMEOUT_S)

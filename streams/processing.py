@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -11,7 +12,10 @@ from pydantic import ValidationError
 from schemas.activity import SUPPORTED_ACTIVITY_SCHEMA_VERSIONS, Activity, SourceSystem
 from schemas.dead_letter import DeadLetter, DeadLetterReason
 from schemas.learning_event import LearningEvent
+from schemas.topics import Topics
 from streams.classify import CLASSIFIER_VERSION, classify_activity, tag_topics
+
+logger = logging.getLogger(__name__)
 
 STAGE = "worker"
 SOURCE_SYSTEMS = frozenset(system.value for system in SourceSystem)
@@ -38,6 +42,24 @@ class Rejected:
 
 
 Outcome = Classified | Rejected
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """Where an outcome goes: the topic, the key and the bytes of the record the worker writes."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+
+
+def route(outcome: Outcome, topics: Topics, raw_key: bytes | None) -> Outgoing:
+    """A learning event goes on keyed by its conversation, whatever the raw key was (a thread's events share a
+    partition downstream); a dead letter goes aside under the raw message's key."""
+    if isinstance(outcome, Classified):
+        event = outcome.event
+        return Outgoing(topics.learning_events, event.conversation_key.encode("utf-8"), event.to_bytes())
+    return Outgoing(topics.activity_dlq, raw_key, outcome.dead_letter.to_bytes())
 
 
 def learning_event_for(activity: Activity) -> LearningEvent:
@@ -128,6 +150,16 @@ def why_invalid(value: bytes, exc: ValidationError) -> tuple[DeadLetterReason, s
         detail = f"schema_version {version} is not supported by this worker (supported: {supported})"
         return DeadLetterReason.UNSUPPORTED_SCHEMA_VERSION, detail, source_system
     return DeadLetterReason.SCHEMA_INVALID, f"not a valid Activity: {describe_validation_error(exc)}", source_system
+
+
+def decide(value: bytes | None, origin: MessageOrigin, now: datetime) -> Outcome:
+    """`process_raw_activity`, guarded: an unexpected error costs one message (a dead letter), never the stream."""
+    try:
+        return process_raw_activity(value, origin, now)
+    except Exception as exc:  # a bug in a rule must not stop the stream: the message goes aside
+        logger.exception("unexpected error at %s[%d]@%d", origin.topic, origin.partition, origin.offset)
+        letter = dead_letter(origin, value or b"", DeadLetterReason.PROCESSING_ERROR, failure_detail(exc), now)
+        return Rejected(letter)
 
 
 def failure_detail(exc: Exception) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from schemas.learning_event import LearningEvent
@@ -58,3 +59,11 @@ def event_row(event: LearningEvent, partition: int, offset: int) -> list[Any]:
 def insert_token(group_id: str, topic: str, partition: int, first_offset: int, last_offset: int) -> str:
     """A deterministic insert_deduplication_token: a retried insert of the same batch is dropped by ClickHouse."""
     return f"{group_id}/{topic}/{partition}/{first_offset}-{last_offset}"
+
+
+def batch_insert_token(group_id: str, spans: Mapping[tuple[str, int], tuple[int, int]]) -> str:
+    """The token of one insert covering offset spans `{(topic, partition): (first, last)}` of several partitions."""
+    return ",".join(
+        insert_token(group_id, topic, partition, first, last)
+        for (topic, partition), (first, last) in sorted(spans.items())
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from kafka.errors import KafkaTimeoutError
@@ -10,6 +11,7 @@ from kafka.errors import KafkaTimeoutError
 from learnstream.errors import BrokerUnavailable, ConnectorError
 from producers.file_replay import FileReplay
 from producers.runtime import CursorStore, run_connector
+from schemas.headers import read_sent_at
 
 TOPIC = "test.activity.raw"
 
@@ -38,10 +40,14 @@ class RecordingProducer:
         self.fail_from = fail_from
         self.flush_error = flush_error
         self.sent: list[tuple[str, bytes | None, bytes]] = []
+        self.headers: list[list[tuple[str, bytes]] | None] = []
 
-    def send(self, topic: str, key: bytes | None = None, value: bytes = b"") -> SendFuture:
+    def send(
+        self, topic: str, key: bytes | None = None, value: bytes = b"", headers: list[tuple[str, bytes]] | None = None
+    ) -> SendFuture:
         failing = self.fail_from is not None and len(self.sent) >= self.fail_from
         self.sent.append((topic, key, value))
+        self.headers.append(headers)
         self.log.append(("send", value))
         return SendFuture(self.log, KafkaTimeoutError("batch expired") if failing else None)
 
@@ -112,11 +118,14 @@ class TestRunConnector:
         producer = RecordingProducer(log)
         cursors = RecordingCursorStore(tmp_path / "cursors", log)
         connector = FileReplay(path, batch_size=2)
+        before = time.time() - 0.001  # the header keeps whole milliseconds
         stats = run_connector(connector, producer, TOPIC, cursors)
         assert (stats.batches, stats.records) == (3, 5)
         assert [value for _, _, value in producer.sent] == lines
         assert {topic for topic, _, _ in producer.sent} == {TOPIC}
         assert all(key is not None for _, key, _ in producer.sent)
+        sent_at = [read_sent_at(headers) for headers in producer.headers]
+        assert all(sent is not None and before <= sent <= time.time() for sent in sent_at)
         assert CursorStore(tmp_path / "cursors").load(connector.name) == str(path.stat().st_size)
 
     def test_cursor_is_saved_only_after_flush_and_confirmation(self, tmp_path, replay_file):

@@ -25,7 +25,10 @@ def test_defaults():
     assert settings.kafka.bootstrap_servers == "127.0.0.1:9092"
     assert settings.topics.partitions == 3
     assert settings.topics.names.activity_raw == "learnstream.activity.raw"
-    assert settings.loader.batch_size == 5000
+    assert settings.loader.batch_size == 20_000
+    assert settings.loader.max_wait_s == 1.0
+    assert settings.producer.linger_ms == 20 and settings.producer.compression == "lz4"
+    assert settings.worker.batch_size == 1000
     assert settings.pseudonym_key.get_secret_value() == DEVELOPMENT_PSEUDONYM_KEY
 
 
