@@ -85,16 +85,15 @@ def warehouse(settings: Settings) -> Iterator[tuple[Any, str]]:
 
 
 @pytest.fixture
-def start_worker(settings: Settings, tmp_path: Path) -> Iterator[Callable[[], subprocess.Popen[bytes]]]:
-    """Starts `learnstream worker` as a real process for this test's settings; stops it by pid afterwards."""
+def start_worker(settings: Settings, tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Starts `learnstream worker` as a real process for this test's settings (or others given); stops it by pid."""
     processes: list[subprocess.Popen[bytes]] = []
 
-    def start() -> subprocess.Popen[bytes]:
+    def start(custom: Settings | None = None) -> subprocess.Popen[bytes]:
         log_path = tmp_path / f"worker-{len(processes)}.log"
         log = log_path.open("wb")
-        process = subprocess.Popen(
-            learnstream_command("worker"), env=settings_env(settings), cwd=PROJECT_ROOT, stdout=log, stderr=log
-        )
+        env = settings_env(custom or settings)
+        process = subprocess.Popen(learnstream_command("worker"), env=env, cwd=PROJECT_ROOT, stdout=log, stderr=log)
         processes.append(process)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:

@@ -12,6 +12,7 @@ from pathlib import Path
 from kafka import KafkaConsumer, TopicPartition
 
 from learnstream.settings import Settings
+from schemas.activity import Activity
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
@@ -76,3 +77,53 @@ def sample_lines(count: int) -> list[bytes]:
     lines = [line for line in SAMPLE.read_bytes().splitlines() if line.strip()]
     step = max(1, len(lines) // count)
     return lines[::step][:count]
+
+
+def distinct_activities(count: int) -> list[bytes]:
+    """`count` valid activities with distinct ids: the sample's, copied with a copy number in each native id."""
+    base = [Activity.from_bytes(line) for line in SAMPLE.read_bytes().splitlines() if line.strip()]
+    out: list[bytes] = []
+    for n in range(count):
+        fields = base[n % len(base)].model_dump()
+        fields.pop("activity_id")
+        fields["native_id"] = f"{fields['native_id']}#{n // len(base)}"
+        out.append(Activity.create(**fields).to_bytes())
+    return out
+
+
+def read_records(bootstrap: str, topic: str) -> list[tuple[int, int, bytes | None, bytes]]:
+    """Every (partition, offset, key, value) a topic holds now, from the beginning."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        found: list[tuple[int, int, bytes | None, bytes]] = []
+        deadline = time.monotonic() + 60
+        while any(consumer.position(tp) < ends[tp] for tp in partitions) and time.monotonic() < deadline:
+            for tp, records in consumer.poll(timeout_ms=500).items():
+                found.extend((tp.partition, record.offset, record.key, record.value) for record in records)
+        return found
+    finally:
+        consumer.close()
+
+
+def committed_offsets(bootstrap: str, group_id: str, topic: str) -> dict[int, int]:
+    """The offsets a consumer group has committed on a topic, by partition (0 where it committed none)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group_id, enable_auto_commit=False)
+    try:
+        partitions = sorted(consumer.partitions_for_topic(topic) or [])
+        return {p: consumer.committed(TopicPartition(topic, p)) or 0 for p in partitions}
+    finally:
+        consumer.close()
+
+
+def topic_size(bootstrap: str, topic: str) -> int:
+    """How many messages a topic holds (the sum of its end offsets)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
+        return sum(consumer.end_offsets(partitions).values())
+    finally:
+        consumer.close()

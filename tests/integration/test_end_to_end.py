@@ -107,6 +107,7 @@ def test_cli_path_replay_worker_loader_trends(settings: Settings, start_worker, 
     loaded = run_cli(env, "loader", "--exit-when-idle", "4")
     assert loaded.returncode == 0, loaded.stderr
     assert "loaded 20 learning events" in loaded.stdout
+    assert "send-to-queryable latency: p50" in loaded.stdout  # the connector's sent-at header came through the worker
     trends = run_cli(env, "trends", "--since", "2000-01-01", "--format", "json")
     assert trends.returncode == 0, trends.stderr
     assert sum(row["events"] for row in json.loads(trends.stdout)) == 20

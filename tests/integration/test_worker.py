@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import time
 
 from kafka import KafkaProducer
+from kafka.partitioner import murmur2
 
 from learnstream.settings import Settings
 from schemas.activity import Activity
 from schemas.dead_letter import DeadLetter, DeadLetterReason
 from schemas.learning_event import LearningEvent
-from tests.integration.support import read_topic, sample_lines
+from tests.integration.support import distinct_activities, read_records, read_topic, sample_lines, topic_size
+from tests.integration.test_end_to_end import replay
 
 
 def publish(settings: Settings, messages: list[tuple[bytes | None, bytes]]) -> None:
@@ -79,3 +82,27 @@ def test_bad_input_goes_to_the_dead_letter_topic_and_the_worker_keeps_running(se
     assert [(key, LearningEvent.from_bytes(value).activity_id) for key, value in events] == [
         (activity.conversation_key.encode(), activity.activity_id)
     ]
+
+
+def test_connector_and_worker_partition_by_conversation_as_the_default_partitioner_does(
+    settings: Settings, start_worker, tmp_path
+) -> None:
+    """The memoised partitioners (kafka-python in the connector, aiokafka in the worker) keep Kafka's placement."""
+    lines = distinct_activities(600)
+    path = tmp_path / "activities.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    assert replay(settings, path) == 600
+    start_worker()
+    bootstrap, names = settings.kafka.bootstrap_servers, settings.topics.names
+    deadline = time.monotonic() + 120
+    while topic_size(bootstrap, names.learning_events) < 600 and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+    for topic in (names.activity_raw, names.learning_events):
+        records = read_records(bootstrap, topic)
+        assert len(records) == 600
+        partitions = settings.topics.partitions
+        assert {partition for partition, *_ in records} == set(range(partitions))
+        for partition, _, key, _ in records:
+            assert key is not None
+            assert partition == (murmur2(key) & 0x7FFFFFFF) % partitions, f"{key!r} is on the wrong partition"

@@ -106,7 +106,7 @@ def test_a_trickle_is_stored_once_its_oldest_record_waited_max_wait():
     while not event_loader.load_once():
         assert time.monotonic() - started < 5, "the pending batch was never stored"
 
-    assert 0.3 <= time.monotonic() - started
+    assert time.monotonic() - started >= 0.3
     assert [entry for entry in log if entry[0] != "poll"] == [("insert", 3, "g/events/0/0-2"), ("commit",)]
     assert event_loader.stats.latency.total == 3
     assert 0.25 <= event_loader.stats.latency.quantile(0.5) < 5
