@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 KAFKA_STATE ?= var/kafka
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test lint typecheck unit integration kafka-start kafka-stop schemas sample clean
+.PHONY: help setup demo test lint typecheck unit integration bench bench-soak kafka-start kafka-stop schemas sample clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -39,6 +39,15 @@ unit: setup  ## unit tests only (no network)
 
 integration: setup  ## integration tests only (real Kafka, real chDB)
 	$(BIN)/python -m pytest tests/integration
+
+bench: setup  ## all benchmarks (about 20 minutes; figures against baselines measured in the same run)
+	$(BIN)/python bench/classify.py --copies 40
+	$(BIN)/python bench/stages.py
+	$(BIN)/python bench/pipeline.py
+	$(BIN)/python bench/pipeline.py --activities 1000000 --skip-baselines --latency-seconds 0
+
+bench-soak: setup  ## the 1M-activity end-to-end run alone: rate, CPU and RSS of worker and loader over time
+	$(BIN)/python bench/pipeline.py --activities 1000000 --skip-baselines --latency-seconds 0
 
 kafka-start: setup  ## start a local broker on 127.0.0.1 ($$LEARNSTREAM_LOCAL_KAFKA_PORT, default 9092)
 	$(BIN)/python deploy/kafka/local_kafka.py start --state-dir $(KAFKA_STATE)

@@ -68,7 +68,11 @@ def kafka_version() -> str:
     pom = (ROOT / "deploy" / "kafka" / "pom.xml").read_text()
     start = pom.index("<artifactId>kafka_2.13</artifactId>")
     tail = pom[start:]
-    return tail[tail.index("<version>") + 9 : tail.index("</version>")]
+    found = tail[tail.index("<version>") + 9 : tail.index("</version>")]
+    if found.startswith("${"):  # a Maven property, such as ${kafka.version}: its value is in <properties>
+        name = found[2:-1]
+        found = pom[pom.index(f"<{name}>") + len(name) + 2 : pom.index(f"</{name}>")]
+    return found
 
 
 def print_header(title: str, settings: Settings, extra: dict[str, Any] | None = None) -> None:
@@ -251,12 +255,19 @@ class StageRun:
 
     @property
     def cpu_ms_per_1000(self) -> float:
-        return self.cpu_s / self.count * 1e6 / 1000
+        return self.cpu_s * 1000 / (self.count / 1000)
 
 
-def watch_output(watch: OffsetWatch, expected: int, pids: Sequence[int], timeout_s: float = 900) -> StageRun:
-    """Wait until a topic holds `expected` more messages; time it from its first new message, and its CPU."""
-    base = watch.total()
+def watch_output(
+    watch: OffsetWatch, expected: int, pids: Sequence[int], timeout_s: float = 900, base: int | None = None
+) -> StageRun:
+    """Wait until a topic holds `expected` more messages than `base` (by default what it holds now); time it from
+    its first new message, and its CPU.
+
+    Pass `base` when the producing process may already have written before this is called (a worker starts
+    processing as soon as it is ready): counted from now, those messages would never arrive and this would time out.
+    """
+    base = watch.total() if base is None else base
     deadline = time.monotonic() + timeout_s
     first_at = None
     cpu_at_first = 0.0

@@ -54,7 +54,7 @@ def main() -> None:
     args = parser.parse_args()
     app = create_passthrough_app(batched=not args.unbatched)
     sys.argv = sys.argv[:1]
-    faust.Worker(app, loglevel="warning", redirect_stdouts=False).execute_from_commandline()
+    faust.Worker(app, loglevel="info", redirect_stdouts=False).execute_from_commandline()
 
 
 if __name__ == "__main__":

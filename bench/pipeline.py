@@ -1,166 +1,264 @@
-"""End-to-end throughput on real parts, against raw Kafka -> ClickHouse with no processing, in the same run.
+"""The whole pipeline on real parts, every stage running at once as in production, against baselines in the same run.
 
-Baseline: produce N activities to a topic, consume them and insert them as raw rows into ClickHouse.
-Pipeline: with the faust worker running, replay the same N activities through the file-replay connector, and
-run the loader until N learning events are stored. Both start their clock at the first send and stop it when
-the last row is in the warehouse.
+    python bench/pipeline.py [--activities 200000] [--latency-seconds 60] [--bootstrap HOST:PORT]
+
+1. Raw baseline: a bare kafka-python send loop (own process) while this process consumes the topic and inserts
+   the raw bytes into ClickHouse: Kafka and ClickHouse with no learnstream code in between.
+2. Pass-through faust agents over the same messages (prefilled, so the agent alone sets the pace), batched as
+   the worker does and unbatched (one Topic.send per event): the ceiling of any faust worker.
+3. End to end: the connector (`bench/send.py`, own process), the worker (`learnstream worker`, own process) and
+   the loader (here, since the embedded chDB lives in the process that loads) run concurrently; the clock runs
+   from the connector's start until the last learning event is queryable. Prints CPU per stage and the RSS of
+   the worker and the loader as the run goes on.
+4. Latency: the connector paced at half the measured end-to-end rate for --latency-seconds; each activity
+   carries its send time in a header, and the loader records insert-returned minus send time (p50 / p99).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import resource
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.harness import (
+    WORKER_READY,
+    OffsetWatch,
+    RssSampler,
+    bench_settings,
+    cpu_seconds,
+    local_broker,
+    print_header,
+    ratio,
+    rss_mib,
+    running,
+    settings_env,
+    watch_output,
+    worker_command,
+)
+from bench.synthetic import write_jsonl
+from learnstream.kafka import make_consumer, make_producer
+from learnstream.latency import LatencyHistogram
+from learnstream.settings import Settings
+from schemas.activity import Activity
+from warehouse.connection import connect
+from warehouse.dsn import parse_dsn
+from warehouse.loader import EventLoader
+from warehouse.migrations import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from pydantic import SecretStr  # noqa: E402
-
-from bench.synthetic import synthetic_activities  # noqa: E402
-from learnstream.kafka import ensure_topics, make_consumer, make_producer  # noqa: E402
-from learnstream.settings import KafkaSettings, LoaderSettings, Settings, TopicSettings, WorkerSettings  # noqa: E402
-from producers.file_replay import FileReplay  # noqa: E402
-from producers.runtime import CursorStore, run_connector  # noqa: E402
-from warehouse.connection import connect  # noqa: E402
-from warehouse.dsn import parse_dsn  # noqa: E402
-from warehouse.loader import EventLoader  # noqa: E402
-from warehouse.migrations import migrate  # noqa: E402
+SEND = [sys.executable, str(ROOT / "bench" / "send.py")]
+PASSTHROUGH = [sys.executable, str(ROOT / "bench" / "passthrough.py")]
 
 
-def start_broker(state_dir: Path) -> str:
-    command = [sys.executable, str(ROOT / "deploy/kafka/local_kafka.py"), "start", "--port", "0"]
-    subprocess.run([*command, "--state-dir", str(state_dir)], check=True, capture_output=True)
-    return (state_dir / "bootstrap").read_text().strip()
+def reap(process: subprocess.Popen[bytes]) -> float:
+    """Wait for a child and return the CPU seconds it used (user + system), from the kernel's accounting."""
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise RuntimeError(f"{process.args} exited with {process.returncode}")
+    return usage.ru_utime + usage.ru_stime
 
 
-def baseline(settings: Settings, client: object, database: str, messages: list[bytes]) -> float:
-    """Produce, consume and insert raw rows: Kafka and ClickHouse with no processing in between."""
-    baseline_topics = TopicSettings(namespace=f"{settings.topics.namespace}-baseline", partitions=3)
-    ensure_topics(settings.kafka, baseline_topics)
-    topic = baseline_topics.names.activity_raw
-    client.command(  # type: ignore[attr-defined]
+def write_keys(lines_path: Path, keys_path: Path) -> None:
+    """The conversation key of every line, one per line, so the raw baseline sends keyed without parsing."""
+    with lines_path.open("rb") as lines, keys_path.open("wb") as keys:
+        for line in lines:
+            keys.write(Activity.from_bytes(line).conversation_key.encode() + b"\n")
+
+
+def raw_baseline(settings: Settings, client: Any, database: str, lines: Path, keys: Path, count: int) -> float:
+    """Bare send loop (own process) while this process consumes and inserts the raw bytes: seconds end to end."""
+    topic = settings.topics.names.activity_raw
+    client.command(
         f"CREATE TABLE {database}.raw_baseline (kafka_partition UInt32, kafka_offset UInt64, body String) "
         "ENGINE = MergeTree ORDER BY (kafka_partition, kafka_offset)"
     )
-    started = time.perf_counter()
-    producer = make_producer(settings.kafka, "bench-baseline")
-    for message in messages:
-        producer.send(topic, value=message)
-    producer.flush()
-    producer.close()
     consumer = make_consumer(settings.kafka, f"baseline-{uuid.uuid4().hex[:6]}", [topic], "bench-baseline")
+    started = time.perf_counter()
+    sender = subprocess.Popen([*SEND, str(lines), "--raw", str(keys)], cwd=ROOT, env=settings_env(settings))
     stored = 0
-    while stored < len(messages):
-        polled = consumer.poll(timeout_ms=500, max_records=settings.loader.batch_size)
+    rows: list[list[Any]] = []
+    oldest = time.monotonic()
+    while stored < count:
+        polled = consumer.poll(timeout_ms=200, max_records=settings.loader.poll_records)
         for records in polled.values():
-            rows = [[r.partition, r.offset, r.value.decode()] for r in records]
+            rows.extend([r.partition, r.offset, r.value] for r in records)
+        full = len(rows) >= settings.loader.batch_size
+        if rows and (full or time.monotonic() - oldest >= settings.loader.max_wait_s or stored + len(rows) >= count):
             client.insert(
                 "raw_baseline", rows, column_names=["kafka_partition", "kafka_offset", "body"], database=database
-            )  # type: ignore[attr-defined]
+            )
+            consumer.commit()
             stored += len(rows)
-        consumer.commit()
-    consumer.close()
-    return time.perf_counter() - started
-
-
-def pipeline(
-    settings: Settings, client: object, database: str, messages: list[bytes], work: Path
-) -> tuple[float, float]:
-    """Replay -> running faust worker -> loader -> ClickHouse, until every learning event is stored.
-
-    Returns the total time and the part spent replaying (the worker and loader run on while the replay sends).
-    """
-    path = work / "bench.jsonl"
-    path.write_bytes(b"\n".join(messages) + b"\n")
-    started = time.perf_counter()
-    producer = make_producer(settings.kafka, "bench-replay")
-    run_connector(FileReplay(path), producer, settings.topics.names.activity_raw, CursorStore(work / "cursors"))
-    producer.close()
-    replayed = time.perf_counter() - started
-    names = settings.topics.names
-    consumer = make_consumer(settings.kafka, settings.loader.group_id, [names.learning_events], "bench-loader")
-    dlq = make_producer(settings.kafka, "bench-dlq")
-    loader = EventLoader(consumer, client, database, dlq, names.activity_dlq, settings.loader.group_id, 5000, 0.5, 1.0)
-    while loader.stats.rows_inserted < len(messages):
-        loader.load_once()
+            rows = []
+            oldest = time.monotonic()
+        elif not rows:
+            oldest = time.monotonic()
     elapsed = time.perf_counter() - started
+    reap(sender)
+    consumer.close()
+    return elapsed
+
+
+def prefill(settings: Settings, lines: Path, keys: Path) -> None:
+    """Put every activity on the raw topic before a stage starts, so the stage alone sets the pace."""
+    reap(subprocess.Popen([*SEND, str(lines), "--raw", str(keys)], cwd=ROOT, env=settings_env(settings)))
+
+
+def passthrough(settings: Settings, work: Path, lines: Path, keys: Path, count: int, batched: bool) -> float:
+    """The pass-through agent's rate over the prefilled messages (activities/s, steady: 10 % to 90 %)."""
+    prefill(settings, lines, keys)
+    watch = OffsetWatch(settings.kafka.bootstrap_servers, settings.topics.names.learning_events)
+    command = PASSTHROUGH if batched else [*PASSTHROUGH, "--unbatched"]
+    log = work / f"passthrough-{'batched' if batched else 'unbatched'}.log"
+    with running(command, settings_env(settings), log, WORKER_READY) as agent:
+        run = watch_output(watch, count, [agent.pid])
+    watch.close()
+    return run.steady_per_s
+
+
+def end_to_end(
+    settings: Settings, client: Any, database: str, work: Path, lines: Path, count: int, rate: float | None = None
+) -> dict[str, Any]:
+    """Connector, worker and loader at once; returns seconds, CPU per stage, RSS samples and the loader's stats."""
+    migrate(client, database)
+    consumer = make_consumer(settings.kafka, settings.loader.group_id, [settings.topics.names.learning_events], "bl")
+    dlq = make_producer(settings.kafka, "bench-loader-dlq", settings.producer)
+    loader = EventLoader.from_settings(settings, consumer, client, database, dlq)
+    command = [*SEND, str(lines), *(["--rate", str(rate)] if rate else [])]
+    worker_log = work / f"worker-{settings.topics.namespace}.log"
+    with running(worker_command(), settings_env(settings), worker_log, WORKER_READY) as worker:
+        rss = RssSampler({"worker": worker.pid, "loader": os.getpid()}, every_s=2.0)
+        with rss:
+            worker_cpu, loader_cpu = cpu_seconds(worker.pid), time.process_time()
+            started = time.perf_counter()
+            connector = subprocess.Popen(command, cwd=ROOT, env=settings_env(settings))
+            warmed_up = False
+            progress: list[tuple[float, int]] = []
+            while loader.stats.rows_inserted < count:
+                loader.load_once()
+                progress.append((time.perf_counter() - started, loader.stats.rows_inserted))
+                if rate and not warmed_up and time.perf_counter() - started > 5:
+                    loader.stats.latency = LatencyHistogram()  # the first seconds include the worker's first fetch
+                    warmed_up = True
+            seconds = time.perf_counter() - started
+            worker_cpu = cpu_seconds(worker.pid) - worker_cpu
+            loader_cpu = time.process_time() - loader_cpu
+            connector_cpu = reap(connector)
     consumer.close()
     dlq.close()
-    return elapsed, replayed
+    return {
+        "seconds": seconds,
+        "cpu": {"connector": connector_cpu, "worker": worker_cpu, "loader": loader_cpu},
+        "rss": rss.samples,
+        "stats": loader.stats,
+        "progress": progress,
+    }
+
+
+def print_rss(samples: list[tuple[float, dict[str, float]]], seconds: float) -> None:
+    """RSS of the worker and the loader at five points of the run."""
+    if not samples:
+        return
+    picks = [samples[min(len(samples) - 1, int(share * (len(samples) - 1)))] for share in (0, 0.25, 0.5, 0.75, 1)]
+    for name in ("worker", "loader"):
+        series = "  ".join(f"{at:5.0f}s {sizes[name]:5.0f}" for at, sizes in picks)
+        print(f"  RSS MiB {name:7} {series}   (run {seconds:.0f} s)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--activities", type=int, default=20_000)
+    parser.add_argument("--activities", type=int, default=200_000)
+    parser.add_argument("--latency-seconds", type=float, default=60.0, help="0 skips the latency run")
+    parser.add_argument("--skip-baselines", action="store_true", help="only the end-to-end run (a soak, say)")
     parser.add_argument("--bootstrap", help="use this broker instead of starting a local one")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="learnstream-bench-"))
-    state_dir = work / "kafka"
-    bootstrap = args.bootstrap or start_broker(state_dir)
-    worker = None
-    try:
-        unique = uuid.uuid4().hex[:8]
-        settings = Settings(
-            data_dir=work,
-            clickhouse_dsn=SecretStr(f"chdb://{work / 'warehouse'}?database=bench_{unique}"),
-            kafka=KafkaSettings(bootstrap_servers=bootstrap),
-            topics=TopicSettings(namespace=f"bench{unique}", partitions=3),
-            worker=WorkerSettings(app_id=f"bench-worker-{unique}"),
-            loader=LoaderSettings(group_id=f"bench-loader-{unique}"),
+    with local_broker(args.bootstrap) as bootstrap:
+        first = bench_settings(work, bootstrap, label="e2e")
+        print_header("bench/pipeline.py: end to end", first, {"activities": args.activities})
+        lines, keys = work / "activities.jsonl", work / "keys.txt"
+        made = write_jsonl(lines, args.activities)
+        write_keys(lines, keys)
+        print(
+            f"input: {made.count} activities, {made.mean_bytes:.0f} bytes on average, {made.conversation_keys} "
+            f"conversation keys, {made.distinct_texts} distinct texts, {made.first_occurred_at:%Y-%m-%d} to "
+            f"{made.last_occurred_at:%Y-%m-%d}; 3 partitions; one connector, one worker, one loader process"
         )
-        ensure_topics(settings.kafka, settings.topics)
-        target = parse_dsn(settings.warehouse_dsn)
+        target = parse_dsn(first.warehouse_dsn)
         client = connect(target)
-        migrate(client, target.database)
-        messages = synthetic_activities(args.activities)
+        n = args.activities
+        figures: dict[str, float] = {}
+        if not args.skip_baselines:
+            base = bench_settings(work, bootstrap, label="raw")
+            client.command(f"CREATE DATABASE IF NOT EXISTS {parse_dsn(base.warehouse_dsn).database}")
+            figures["raw"] = n / raw_baseline(base, client, parse_dsn(base.warehouse_dsn).database, lines, keys, n)
+            for batched in (True, False):
+                agent = bench_settings(work, bootstrap, label="pass")
+                name = "pass-through batched" if batched else "pass-through unbatched"
+                figures[name] = passthrough(agent, work, lines, keys, n, batched)
 
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LEARNSTREAM_")}
-        env.update(
-            LEARNSTREAM_KAFKA__BOOTSTRAP_SERVERS=bootstrap,
-            LEARNSTREAM_TOPICS__NAMESPACE=settings.topics.namespace,
-            LEARNSTREAM_WORKER__APP_ID=settings.worker.app_id,
-            LEARNSTREAM_DATA_DIR=str(work),
-        )
-        log = (work / "worker.log").open("wb")
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "worker"], cwd=ROOT, env=env, stdout=log, stderr=log
-        )
-        while b"Worker]: Ready" not in (work / "worker.log").read_bytes():
-            time.sleep(0.2)
-
-        base = baseline(settings, client, target.database, messages)
-        full, replayed = pipeline(settings, client, target.database, messages, work)
-        count = client.query(f"SELECT count() FROM {target.database}.learning_events FINAL").result_rows[0][0]
-        n = len(messages)
-        print(
-            f"activities: {n} ({sum(map(len, messages)) / n:.0f} bytes on average), "
-            "3 partitions, one worker, one loader"
-        )
-        print(f"{'raw Kafka -> ClickHouse (baseline)':40} {base:7.2f} s  {n / base:>9,.0f} msg/s")
-        print(f"{'learnstream pipeline':40} {full:7.2f} s  {n / full:>9,.0f} msg/s  {full / base:.2f}x baseline time")
-        print(f"  of which replaying the file onto the raw topic: {replayed:.2f} s")
-        print(f"learning events stored (FINAL): {count}")
-        print(
-            "peak RSS of this process (producer, loader, chDB): "
-            f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"
-        )
-    finally:
-        if worker is not None:
-            worker.send_signal(signal.SIGTERM)
-            worker.wait(timeout=60)
-        if not args.bootstrap:
-            subprocess.run(
-                [sys.executable, str(ROOT / "deploy/kafka/local_kafka.py"), "stop", "--state-dir", str(state_dir)],
-                check=False,
+        result = end_to_end(first, client, target.database, work, lines, n)
+        figures["e2e"] = n / result["seconds"]
+        stored = client.query(f"SELECT count() FROM {target.database}.learning_events FINAL").result_rows[0][0]
+        print()
+        print(f"{'stage or baseline':44} {'activities/s':>12}  ratio")
+        if "raw" in figures:
+            print(f"{'raw Kafka -> ClickHouse (baseline)':44} {figures['raw']:12,.0f}  1.00x")
+            print(f"{'pass-through agent, batched sends (alone)':44} {figures['pass-through batched']:12,.0f}")
+            print(f"{'pass-through agent, one send per event':44} {figures['pass-through unbatched']:12,.0f}")
+        e2e = figures["e2e"]
+        print(f"{'learnstream end to end (concurrent)':44} {e2e:12,.0f}", end="")
+        if "raw" in figures:
+            print(
+                f"  {ratio(e2e, figures['raw'])} raw, {ratio(e2e, figures['pass-through batched'])} batched "
+                f"pass-through, {ratio(e2e, figures['pass-through unbatched'])} unbatched pass-through"
             )
+        else:
+            print()
+        print(f"  learning events stored (FINAL): {stored} of {n}; wall {result['seconds']:.1f} s")
+        for stage, cpu in result["cpu"].items():
+            print(f"  CPU {stage:9} {cpu:7.1f} s  {cpu / n * 1000:6.2f} s per 1,000 activities")
+        stats = result["stats"]
+        print(
+            f"  loader: {stats.batches_inserted} inserts, {stats.rows_inserted / stats.batches_inserted:,.0f} rows each"
+        )
+        print(
+            f"  latency at full load (queueing included): p50 {stats.latency.quantile(0.5):.2f} s, "
+            f"p99 {stats.latency.quantile(0.99):.2f} s"
+        )
+        print_rss(result["rss"], result["seconds"])
+
+        if args.latency_seconds > 0:
+            rate = e2e / 2
+            count = int(rate * args.latency_seconds)
+            paced = bench_settings(work, bootstrap, label="lat")
+            paced_lines = work / "paced.jsonl"
+            with lines.open("rb") as source, paced_lines.open("wb") as out:
+                for _ in range(min(count, n)):
+                    out.write(source.readline())
+            count = min(count, n)
+            paced_target = parse_dsn(paced.warehouse_dsn)
+            latency = end_to_end(paced, client, paced_target.database, work, paced_lines, count, rate=rate)
+            histogram = latency["stats"].latency
+            print()
+            print(
+                f"latency at {rate:,.0f} activities/s (half the end-to-end rate) for {count / rate:.0f} s, "
+                f"send to queryable, after 5 s of warm-up: p50 {histogram.quantile(0.5):.2f} s, "
+                f"p99 {histogram.quantile(0.99):.2f} s, max {histogram.largest_s:.2f} s over {histogram.total} events"
+            )
+            print(f"  offered {rate:,.0f}/s, achieved {count / latency['seconds']:,.0f}/s end to end")
+        print(json.dumps({"figures": figures}, default=str))
+        print(f"peak RSS of this process (loader and chDB): {rss_mib(os.getpid()):.0f} MiB now")
 
 
 if __name__ == "__main__":

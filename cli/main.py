@@ -154,7 +154,6 @@ def worker() -> None:
     current = settings()
     check_broker(current.kafka)
     ensure_topics(current.kafka, current.topics)
-    (current.data_dir / "faust").mkdir(parents=True, exist_ok=True)  # faust creates only the last level itself
     app = create_app(current)
     faust.Worker(app, loglevel=current.worker.log_level, redirect_stdouts=False).execute_from_commandline()
 

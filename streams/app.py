@@ -32,6 +32,7 @@ logger = logging.getLogger(__name__)
 def build_faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
     """A faust app for the configured broker, with the worker's delivery and producer settings, and no agent."""
     worker = settings.worker
+    (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)  # faust creates only the last level itself
     return faust.App(
         app_id or worker.app_id,
         broker=[f"kafka://{server}" for server in settings.kafka.bootstrap_servers.split(",")],
