@@ -41,7 +41,7 @@ integration: setup  ## integration tests only (real Kafka, real chDB)
 	$(BIN)/python -m pytest tests/integration
 
 bench: setup  ## all benchmarks (about 20 minutes; figures against baselines measured in the same run)
-	$(BIN)/python bench/classify.py --copies 40
+	$(BIN)/python bench/classify.py
 	$(BIN)/python bench/stages.py
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/pipeline.py --activities 1000000 --skip-baselines --latency-seconds 0

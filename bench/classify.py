@@ -15,7 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.synthetic import synthetic_activities
 from schemas.activity import Activity
-from streams.processing import Classified, MessageOrigin, process_raw_activity
+from schemas.topics import Topics
+from streams.processing import Classified, MessageOrigin, process_raw_activity, route
 
 
 def best_of(repeats: int, run: Callable[[], None]) -> float:
@@ -29,10 +30,11 @@ def best_of(repeats: int, run: Callable[[], None]) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--copies", type=int, default=10, help="copies of the 547-activity sample")
+    parser.add_argument("--activities", type=int, default=20_000, help="synthetic activities (bench/synthetic.py)")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    messages = synthetic_activities(547 * args.copies)
+    messages = synthetic_activities(args.activities)
+    topics = Topics.in_namespace()
     origin = MessageOrigin("bench", 0, 0, None)
     now = datetime.now(UTC)
 
@@ -49,14 +51,21 @@ def main() -> None:
             outcome = process_raw_activity(message, origin, now)
             assert isinstance(outcome, Classified)
 
+    def decide_and_route() -> None:
+        for message in messages:
+            route(process_raw_activity(message, origin, now), topics, None)
+
     n = len(messages)
     base = best_of(args.repeats, baseline)
     valid = best_of(args.repeats, validate)
     full = best_of(args.repeats, decide)
+    routed = best_of(args.repeats, decide_and_route)
     print(f"messages: {n} ({sum(map(len, messages)) / n:.0f} bytes on average), best of {args.repeats}")
     print(f"{'json.loads (baseline)':38} {n / base:>10,.0f} msg/s  1.00x")
     print(f"{'Activity.from_bytes (validation)':38} {n / valid:>10,.0f} msg/s  {valid / base:.2f}x baseline time")
     print(f"{'process_raw_activity (full decision)':38} {n / full:>10,.0f} msg/s  {full / base:.2f}x baseline time")
+    print(f"{'+ route (event serialized, as sent)':38} {n / routed:>10,.0f} msg/s  {routed / base:.2f}x baseline time")
+    print(f"  per message: {full / n * 1e6:.1f} us deciding, {routed / n * 1e6:.1f} us with serialization")
     print(f"peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
 
 
