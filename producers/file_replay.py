@@ -1,33 +1,46 @@
 """The file-replay connector: a JSONL file of activities, one per line, replayed onto the raw topic.
 
-Lines are forwarded as they are. A valid activity is keyed by its conversation; a line that is not a valid
-activity is forwarded unkeyed, so the worker sets it aside in the dead-letter topic with its reason: the one
-place where the raw contract is enforced. The cursor is the byte offset after the last published line.
+Lines are forwarded as they are, keyed by the conversation they name; a line that names none (not JSON, not an
+object, conversation fields missing) is forwarded unkeyed. Lines are not validated here: the worker does that,
+the one place where the raw contract is enforced, and sets anything invalid aside in the dead-letter topic with
+its reason. Reading the key with `json.loads` instead of validating a whole Activity halves the replay's own
+cost per line. The cursor is the byte offset after the last published line.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from learnstream.errors import ConnectorError
 from producers.runtime import Batch, OutgoingRecord
-from schemas.activity import Activity
+from schemas.activity import conversation_key_of
 
 logger = logging.getLogger(__name__)
 
 
 def record_for_line(line: bytes) -> OutgoingRecord:
-    """The Kafka record for one JSONL line: keyed by conversation when the line is a valid activity."""
+    """The Kafka record for one JSONL line: keyed by the conversation it names, unkeyed if it names none."""
+    return OutgoingRecord(key=key_for_line(line), value=line)
+
+
+def key_for_line(line: bytes) -> bytes | None:
+    """The conversation key a JSON activity names (the same as `Activity.conversation_key` for a valid one)."""
     try:
-        key: bytes | None = Activity.from_bytes(line).conversation_key.encode("utf-8")
-    except ValidationError:
-        key = None
-    return OutgoingRecord(key=key, value=line)
+        document = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(document, dict) or not isinstance(conversation := document.get("conversation"), dict):
+        return None
+    parts = [document.get("source"), document.get("source_instance"), conversation.get("kind"), conversation.get("id")]
+    names = [part for part in parts if isinstance(part, str) and part]
+    if len(names) < len(parts):
+        return None
+    source, instance, kind, conversation_id = names
+    return conversation_key_of(source, instance, kind, conversation_id).encode("utf-8")
 
 
 class FileReplay:
@@ -65,5 +78,5 @@ class FileReplay:
                 yield Batch(records, str(offset))
         if unkeyed:
             logger.warning(
-                "%d line(s) of %s are not valid activities; the worker will dead-letter them", unkeyed, self.path
+                "%d line(s) of %s name no conversation; the worker will dead-letter them", unkeyed, self.path
             )

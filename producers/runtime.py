@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from kafka.errors import KafkaError
 
@@ -24,9 +25,11 @@ logger = logging.getLogger(__name__)
 SEND_TIMEOUT_S = 60.0
 
 
-@dataclass(frozen=True)
-class OutgoingRecord:
-    """One message for the raw topic: its conversation key (None if unknown) and its bytes."""
+class OutgoingRecord(NamedTuple):
+    """One message for the raw topic: its conversation key (None if unknown) and its bytes.
+
+    A named tuple rather than a frozen dataclass: one is built per activity, and it costs a third as much.
+    """
 
     key: bytes | None
     value: bytes
@@ -86,28 +89,49 @@ class RunStats:
     records: int = 0
 
 
-def run_connector(connector: Connector, producer: Any, topic: str, cursors: CursorStore) -> RunStats:
-    """Publish every batch the connector has from its saved cursor; save the cursor after each flushed batch.
+def run_connector(
+    connector: Connector, producer: Any, topic: str, cursors: CursorStore, max_batches_in_flight: int = 8
+) -> RunStats:
+    """Publish every batch the connector has from its saved cursor; save a batch's cursor once it is confirmed.
 
-    Each record carries the time it was handed to Kafka (the sent-at header), so latency can be told downstream.
+    Batches are confirmed in order: a cursor is saved only when the broker acknowledged every record of its
+    batch and of every batch before it. Sending goes on while earlier batches wait for their acknowledgements
+    (at most `max_batches_in_flight` of them), so the connector never stalls on a flush between batches; the
+    last batches are flushed and confirmed at the end. Each record carries the time it was handed to Kafka
+    (the sent-at header), so latency can be told downstream.
     """
     stats = RunStats()
-    for batch in connector.read(cursors.load(connector.name)):
-        try:
-            futures = [
-                producer.send(topic, key=record.key, value=record.value, headers=sent_at_headers(time.time()))
-                for record in batch.records
-            ]
-            producer.flush(timeout=SEND_TIMEOUT_S)
-            for future in futures:
-                future.get(timeout=SEND_TIMEOUT_S)
-        except KafkaError as exc:
-            raise BrokerUnavailable(
-                f"publishing to {topic} failed after {stats.records} records ({exc}); the cursor was not advanced, "
-                "so running again resumes where this run stopped"
-            ) from exc
+    in_flight: deque[tuple[Batch, list[Any]]] = deque()
+
+    def confirm_oldest() -> None:
+        batch, futures = in_flight.popleft()
+        for future in futures:
+            future.get(timeout=SEND_TIMEOUT_S)
         cursors.save(connector.name, batch.cursor)
         stats.batches += 1
         stats.records += len(batch.records)
         logger.info("published %d records to %s (connector=%s)", len(batch.records), topic, connector.name)
+
+    try:
+        for batch in connector.read(cursors.load(connector.name)):
+            futures = [
+                producer.send(topic, key=record.key, value=record.value, headers=sent_at_headers(time.time()))
+                for record in batch.records
+            ]
+            in_flight.append((batch, futures))
+            while in_flight and (len(in_flight) > max_batches_in_flight or acknowledged(in_flight[0][1])):
+                confirm_oldest()
+        producer.flush(timeout=SEND_TIMEOUT_S)
+        while in_flight:
+            confirm_oldest()
+    except KafkaError as exc:
+        raise BrokerUnavailable(
+            f"publishing to {topic} failed after {stats.records} confirmed records ({exc}); the cursor was not "
+            "advanced past them, so running again resumes where this run stopped"
+        ) from exc
     return stats
+
+
+def acknowledged(futures: list[Any]) -> bool:
+    """Whether the broker has answered every send of a batch (successfully or not)."""
+    return all(future.is_done for future in futures)

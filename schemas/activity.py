@@ -123,4 +123,9 @@ class Activity(StrictModel):
 
 def conversation_key(source: SourceSystem, source_instance: str, conversation: ConversationRef) -> str:
     """`source:instance:kind:id`, unique across every source the pipeline reads."""
-    return f"{source.value}:{source_instance}:{conversation.kind.value}:{conversation.id}"
+    return conversation_key_of(source.value, source_instance, conversation.kind.value, conversation.id)
+
+
+def conversation_key_of(source: str, source_instance: str, kind: str, conversation_id: str) -> str:
+    """The conversation key from its four parts as they appear in an activity's JSON."""
+    return f"{source}:{source_instance}:{kind}:{conversation_id}"

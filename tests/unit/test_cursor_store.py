@@ -17,11 +17,16 @@ TOPIC = "test.activity.raw"
 
 
 class SendFuture:
-    """A send result: `get()` returns metadata, or raises the error the broker reported."""
+    """A send result: done once the producer flushed, then `get()` returns metadata or raises the broker's error."""
 
-    def __init__(self, log: list[tuple[object, ...]], error: Exception | None) -> None:
+    def __init__(self, log: list[tuple[object, ...]], error: Exception | None, producer: RecordingProducer) -> None:
         self.log = log
         self.error = error
+        self.producer = producer
+
+    @property
+    def is_done(self) -> bool:
+        return self.producer.flushed
 
     def get(self, timeout: float | None = None) -> str:
         self.log.append(("get",))
@@ -41,6 +46,7 @@ class RecordingProducer:
         self.flush_error = flush_error
         self.sent: list[tuple[str, bytes | None, bytes]] = []
         self.headers: list[list[tuple[str, bytes]] | None] = []
+        self.flushed = False
 
     def send(
         self, topic: str, key: bytes | None = None, value: bytes = b"", headers: list[tuple[str, bytes]] | None = None
@@ -49,10 +55,11 @@ class RecordingProducer:
         self.sent.append((topic, key, value))
         self.headers.append(headers)
         self.log.append(("send", value))
-        return SendFuture(self.log, KafkaTimeoutError("batch expired") if failing else None)
+        return SendFuture(self.log, KafkaTimeoutError("batch expired") if failing else None, self)
 
     def flush(self, timeout: float | None = None) -> None:
         self.log.append(("flush",))
+        self.flushed = True
         if self.flush_error is not None:
             raise self.flush_error
 
@@ -128,26 +135,28 @@ class TestRunConnector:
         assert all(sent is not None and before <= sent <= time.time() for sent in sent_at)
         assert CursorStore(tmp_path / "cursors").load(connector.name) == str(path.stat().st_size)
 
-    def test_cursor_is_saved_only_after_flush_and_confirmation(self, tmp_path, replay_file):
-        path, lines = replay_file
+    def test_cursor_is_saved_only_after_its_batch_and_every_earlier_one_is_confirmed(self, tmp_path, replay_file):
+        path, _ = replay_file
         log: list[tuple[object, ...]] = []
         cursors = RecordingCursorStore(tmp_path / "cursors", log)
         run_connector(FileReplay(path, batch_size=2), RecordingProducer(log), TOPIC, cursors)
-        first_batch_end = str(len(lines[0]) + len(lines[1]) + 2)
-        assert log[:6] == [
-            ("send", lines[0]),
-            ("send", lines[1]),
-            ("flush",),
-            ("get",),
-            ("get",),
-            ("save", first_batch_end),
-        ]
         steps = [entry[0] for entry in log]
         assert steps.count("save") == 3
-        for index, step in enumerate(steps):
-            if step == "save":
-                assert steps[index - 1] == "get"
-                assert "flush" in steps[:index]
+        batch_sizes = [2, 2, 1]
+        for batch, index in enumerate(i for i, step in enumerate(steps) if step == "save"):
+            assert steps[:index].count("get") == sum(batch_sizes[: batch + 1])  # every record so far confirmed
+        assert [entry[1] for entry in log if entry[0] == "save"][-1] == str(path.stat().st_size)
+
+    def test_sending_goes_on_while_earlier_batches_await_acknowledgement(self, tmp_path, replay_file):
+        path, _ = replay_file
+        log: list[tuple[object, ...]] = []
+        cursors = RecordingCursorStore(tmp_path / "cursors", log)
+        run_connector(FileReplay(path, batch_size=1), RecordingProducer(log), TOPIC, cursors, max_batches_in_flight=2)
+        steps = [entry[0] for entry in log]
+        # two batches in flight: the third send waits for nothing, the first save comes before the fourth send
+        assert steps[:4] == ["send", "send", "send", "get"]
+        assert steps.index("save") < [i for i, step in enumerate(steps) if step == "send"][3]
+        assert steps.count("flush") == 1
 
     def test_failed_send_does_not_advance_the_cursor(self, tmp_path, replay_file):
         path, lines = replay_file
@@ -178,7 +187,7 @@ class TestRunConnector:
         path, _ = replay_file
         cursors = CursorStore(tmp_path / "cursors")
         connector = FileReplay(path, batch_size=2)
-        with pytest.raises(BrokerUnavailable, match="after 0 records"):
+        with pytest.raises(BrokerUnavailable, match="after 0 confirmed records"):
             run_connector(connector, RecordingProducer([], fail_from=0), TOPIC, cursors)
         assert cursors.load(connector.name) is None
 

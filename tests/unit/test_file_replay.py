@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from learnstream.errors import ConnectorError
 from producers.file_replay import FileReplay, record_for_line
+from schemas.activity import Activity
+
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "activities.jsonl"
 
 
 @pytest.fixture
@@ -104,3 +109,22 @@ def test_name_is_stable_per_file(tmp_path):
 def test_missing_file_is_a_connector_error(tmp_path):
     with pytest.raises(ConnectorError, match="cannot read replay file"):
         list(FileReplay(tmp_path / "missing.jsonl").read(None))
+
+
+def test_the_key_read_from_json_is_the_activity_conversation_key():
+    for line in SAMPLE.read_bytes().splitlines():
+        if line.strip():
+            assert record_for_line(line).key == Activity.from_bytes(line).conversation_key.encode()
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"[1, 2]",
+        b'{"source": "slack", "source_instance": "acme", "conversation": "C01"}',
+        b'{"source": "slack", "source_instance": "", "conversation": {"kind": "thread", "id": "1"}}',
+        b'{"source": 7, "source_instance": "acme", "conversation": {"kind": "thread", "id": "1"}}',
+    ],
+)
+def test_a_line_that_names_no_whole_conversation_is_unkeyed(line):
+    assert record_for_line(line).key is None
