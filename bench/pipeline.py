@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 import uuid
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -109,51 +110,65 @@ def raw_baseline(settings: Settings, client: Any, database: str, lines: Path, ke
     return elapsed
 
 
-def prefill(settings: Settings, lines: Path, keys: Path) -> None:
-    """Put every activity on the raw topic before a stage starts, so the stage alone sets the pace."""
-    reap(subprocess.Popen([*SEND, str(lines), "--raw", str(keys)], cwd=ROOT, env=settings_env(settings)))
+def prefill(settings: Settings, lines: Path) -> None:
+    """Put every activity on the raw topic with the connector, so the agent reads exactly what the worker reads."""
+    reap(subprocess.Popen([*SEND, str(lines)], cwd=ROOT, env=settings_env(settings)))
 
 
-def passthrough(settings: Settings, work: Path, lines: Path, keys: Path, count: int, batched: bool) -> float:
-    """The pass-through agent's rate over the prefilled messages (activities/s, steady: 10 % to 90 %)."""
-    prefill(settings, lines, keys)
+def passthrough(settings: Settings, work: Path, lines: Path, count: int, batched: bool) -> tuple[float, float]:
+    """The pass-through agent over the prefilled messages: activities/s from its first output, and steady."""
+    prefill(settings, lines)
     watch = OffsetWatch(settings.kafka.bootstrap_servers, settings.topics.names.learning_events)
     command = PASSTHROUGH if batched else [*PASSTHROUGH, "--unbatched"]
     log = work / f"passthrough-{'batched' if batched else 'unbatched'}.log"
     with running(command, settings_env(settings), log, WORKER_READY) as agent:
-        run = watch_output(watch, count, [agent.pid])
+        run = watch_output(watch, count, [agent.pid], base=0)
     watch.close()
-    return run.steady_per_s
+    return run.per_s, run.steady_per_s
 
 
 def end_to_end(
-    settings: Settings, client: Any, database: str, work: Path, lines: Path, count: int, rate: float | None = None
+    settings: Settings,
+    client: Any,
+    database: str,
+    work: Path,
+    lines: Path,
+    count: int,
+    rate: float | None = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
-    """Connector, worker and loader at once; returns seconds, CPU per stage, RSS samples and the loader's stats."""
+    """Connector, worker(s) and loader at once; returns seconds, CPU per stage, RSS samples and the loader's stats."""
     migrate(client, database)
     consumer = make_consumer(settings.kafka, settings.loader.group_id, [settings.topics.names.learning_events], "bl")
     dlq = make_producer(settings.kafka, "bench-loader-dlq", settings.producer)
     loader = EventLoader.from_settings(settings, consumer, client, database, dlq)
     command = [*SEND, str(lines), *(["--rate", str(rate)] if rate else [])]
-    worker_log = work / f"worker-{settings.topics.namespace}.log"
-    with running(worker_command(), settings_env(settings), worker_log, WORKER_READY) as worker:
-        rss = RssSampler({"worker": worker.pid, "loader": os.getpid()}, every_s=2.0)
-        with rss:
-            worker_cpu, loader_cpu = cpu_seconds(worker.pid), time.process_time()
-            started = time.perf_counter()
-            connector = subprocess.Popen(command, cwd=ROOT, env=settings_env(settings))
-            warmed_up = False
-            progress: list[tuple[float, int]] = []
-            while loader.stats.rows_inserted < count:
-                loader.load_once()
-                progress.append((time.perf_counter() - started, loader.stats.rows_inserted))
-                if rate and not warmed_up and time.perf_counter() - started > 5:
-                    loader.stats.latency = LatencyHistogram()  # the first seconds include the worker's first fetch
-                    warmed_up = True
-            seconds = time.perf_counter() - started
-            worker_cpu = cpu_seconds(worker.pid) - worker_cpu
-            loader_cpu = time.process_time() - loader_cpu
-            connector_cpu = reap(connector)
+    with ExitStack() as stack:
+        pids = [
+            stack.enter_context(
+                running(
+                    worker_command(),
+                    settings_env(settings),
+                    work / f"worker-{settings.topics.namespace}-{n}.log",
+                    WORKER_READY,
+                )
+            ).pid
+            for n in range(workers)
+        ]
+        rss = stack.enter_context(RssSampler({"worker": pids[0], "loader": os.getpid()}, every_s=2.0))
+        worker_cpu, loader_cpu = sum(map(cpu_seconds, pids)), time.process_time()
+        started = time.perf_counter()
+        connector = subprocess.Popen(command, cwd=ROOT, env=settings_env(settings))
+        warmed_up = False
+        while loader.stats.rows_inserted < count:
+            loader.load_once()
+            if rate and not warmed_up and time.perf_counter() - started > 5:
+                loader.stats.latency = LatencyHistogram()  # the first seconds include the worker's first fetch
+                warmed_up = True
+        seconds = time.perf_counter() - started
+        worker_cpu = sum(map(cpu_seconds, pids)) - worker_cpu
+        loader_cpu = time.process_time() - loader_cpu
+        connector_cpu = reap(connector)
     consumer.close()
     dlq.close()
     return {
@@ -161,7 +176,6 @@ def end_to_end(
         "cpu": {"connector": connector_cpu, "worker": worker_cpu, "loader": loader_cpu},
         "rss": rss.samples,
         "stats": loader.stats,
-        "progress": progress,
     }
 
 
@@ -180,6 +194,7 @@ def main() -> None:
     parser.add_argument("--activities", type=int, default=200_000)
     parser.add_argument("--latency-seconds", type=float, default=60.0, help="0 skips the latency run")
     parser.add_argument("--skip-baselines", action="store_true", help="only the end-to-end run (a soak, say)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes in the end-to-end run")
     parser.add_argument("--bootstrap", help="use this broker instead of starting a local one")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="learnstream-bench-"))
@@ -192,7 +207,7 @@ def main() -> None:
         print(
             f"input: {made.count} activities, {made.mean_bytes:.0f} bytes on average, {made.conversation_keys} "
             f"conversation keys, {made.distinct_texts} distinct texts, {made.first_occurred_at:%Y-%m-%d} to "
-            f"{made.last_occurred_at:%Y-%m-%d}; 3 partitions; one connector, one worker, one loader process"
+            f"{made.last_occurred_at:%Y-%m-%d}; 3 partitions; one connector, {args.workers} worker, one loader process"
         )
         target = parse_dsn(first.warehouse_dsn)
         client = connect(target)
@@ -205,19 +220,23 @@ def main() -> None:
             for batched in (True, False):
                 agent = bench_settings(work, bootstrap, label="pass")
                 name = "pass-through batched" if batched else "pass-through unbatched"
-                figures[name] = passthrough(agent, work, lines, keys, n, batched)
+                figures[name], figures[f"{name} steady"] = passthrough(agent, work, lines, n, batched)
 
-        result = end_to_end(first, client, target.database, work, lines, n)
+        result = end_to_end(first, client, target.database, work, lines, n, workers=args.workers)
         figures["e2e"] = n / result["seconds"]
         stored = client.query(f"SELECT count() FROM {target.database}.learning_events FINAL").result_rows[0][0]
         print()
         print(f"{'stage or baseline':44} {'activities/s':>12}  ratio")
         if "raw" in figures:
             print(f"{'raw Kafka -> ClickHouse (baseline)':44} {figures['raw']:12,.0f}  1.00x")
-            print(f"{'pass-through agent, batched sends (alone)':44} {figures['pass-through batched']:12,.0f}")
-            print(f"{'pass-through agent, one send per event':44} {figures['pass-through unbatched']:12,.0f}")
+            for name, label in (("batched", "batched sends"), ("unbatched", "one send per event")):
+                print(
+                    f"{'pass-through agent, ' + label + ' (alone)':44} {figures['pass-through ' + name]:12,.0f}"
+                    f"  (steady, 10-90 %: {figures['pass-through ' + name + ' steady']:,.0f})"
+                )
         e2e = figures["e2e"]
-        print(f"{'learnstream end to end (concurrent)':44} {e2e:12,.0f}", end="")
+        label = f"learnstream end to end, {args.workers} worker{'s' if args.workers > 1 else ''}"
+        print(f"{label:44} {e2e:12,.0f}", end="")
         if "raw" in figures:
             print(
                 f"  {ratio(e2e, figures['raw'])} raw, {ratio(e2e, figures['pass-through batched'])} batched "
