@@ -10,6 +10,7 @@ path: one `Topic.send` per event.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ def create_passthrough_app(batched: bool) -> faust.App:
             for event in batch:
                 message = event.message
                 send = app.producer.send(names.learning_events, message.key, message.value, None, None, None)
-                deliveries.append(await send)
+                deliveries.append(asyncio.ensure_future(await send))
             await acknowledged(deliveries)
 
     async def forward_one_by_one(stream: Any) -> None:

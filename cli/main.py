@@ -164,7 +164,7 @@ def worker() -> None:
 @reports_errors
 def loader(exit_when_idle: float | None, first_event_timeout: float | None) -> None:
     """Load learning events from Kafka into the warehouse until stopped."""
-    from learnstream.kafka import check_broker, ensure_topics, make_consumer, make_producer
+    from learnstream.kafka import check_broker, ensure_topics, make_consumer, make_dead_letter_producer
     from warehouse.connection import connect
     from warehouse.dsn import parse_dsn
     from warehouse.loader import EventLoader
@@ -178,7 +178,7 @@ def loader(exit_when_idle: float | None, first_event_timeout: float | None) -> N
     migrate(client, target.database)
     names = current.topics.names
     consumer = make_consumer(current.kafka, current.loader.group_id, [names.learning_events], "loader")
-    dlq_producer = make_producer(current.kafka, "loader-dlq", current.producer)
+    dlq_producer = make_dead_letter_producer(current.kafka, current.topics, current.producer, "loader-dlq")
     stopping: list[int] = []
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda received, _frame: stopping.append(received))

@@ -63,6 +63,13 @@ def make_producer(
         raise _unavailable(settings, exc) from exc
 
 
+def make_dead_letter_producer(
+    settings: KafkaSettings, topics: TopicSettings, tuning: ProducerSettings, client_suffix: str = "dlq"
+) -> KafkaProducer:
+    """A producer for the dead-letter topic: its requests fit the dead letter of the largest record a topic holds."""
+    return make_producer(settings, client_suffix, tuning, max_request_size=topics.dlq_max_message_bytes)
+
+
 def make_consumer(
     settings: KafkaSettings, group_id: str, topics: Iterable[str], client_suffix: str = "consumer", **overrides: Any
 ) -> KafkaConsumer:
@@ -102,6 +109,13 @@ def check_broker(settings: KafkaSettings) -> None:
         admin.close()
 
 
+def topic_configs(topics: TopicSettings, dead_letters: bool) -> dict[str, str]:
+    """Retention and record size of a topic; a dead letter must fit any record it sets aside, base64 and all."""
+    if dead_letters:
+        return {"retention.ms": str(topics.dlq_retention_ms), "max.message.bytes": str(topics.dlq_max_message_bytes)}
+    return {"retention.ms": str(topics.retention_ms), "max.message.bytes": str(topics.max_message_bytes)}
+
+
 def ensure_topics(kafka: KafkaSettings, topics: TopicSettings) -> list[str]:
     """Create the pipeline's topics if missing; returns the names created. Existing topics are left as they are."""
     names = topics.names
@@ -110,9 +124,7 @@ def ensure_topics(kafka: KafkaSettings, topics: TopicSettings) -> list[str]:
             name=name,
             num_partitions=topics.partitions,
             replication_factor=topics.replication_factor,
-            topic_configs={
-                "retention.ms": str(topics.dlq_retention_ms if name == names.activity_dlq else topics.retention_ms)
-            },
+            topic_configs=topic_configs(topics, dead_letters=name == names.activity_dlq),
         )
         for name in names.all()
     ]

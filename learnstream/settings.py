@@ -51,6 +51,14 @@ class TopicSettings(BaseModel):
     replication_factor: int = Field(default=1, ge=1)
     retention_ms: int = Field(default=7 * 24 * 3600 * 1000, ge=-1)
     dlq_retention_ms: int = Field(default=30 * 24 * 3600 * 1000, ge=-1)
+    max_message_bytes: int = Field(
+        default=1_048_588, ge=1024, description="Largest record of the raw and event topics (Kafka's default)."
+    )
+
+    @property
+    def dlq_max_message_bytes(self) -> int:
+        """Largest record of the dead-letter topic: room for any record of the other topics, base64 and all."""
+        return 2 * self.max_message_bytes
 
     @property
     def names(self) -> Topics:

@@ -15,18 +15,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
+import os
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import faust
 
+from learnstream.errors import BrokerUnavailable
 from learnstream.partitioning import MemoisedAiokafkaPartitioner
 from learnstream.settings import Settings
 from schemas.headers import forwarded_headers
 from streams.processing import MessageOrigin, Rejected, decide, route
 
 logger = logging.getLogger(__name__)
+
+#: How long a shutdown that interrupts a batch waits for the batch's acknowledgements.
+SHUTDOWN_ACK_TIMEOUT_S = 30.0
 
 
 def build_faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
@@ -53,13 +57,55 @@ def build_faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
         producer_linger=worker.producer_linger_ms / 1000,
         producer_max_batch_size=worker.producer_batch_bytes,
         producer_partitioner=MemoisedAiokafkaPartitioner(settings.kafka.partitioner_cache_size),
+        # the dead letter of the largest raw record must fit in one request
+        producer_max_request_size=settings.topics.dlq_max_message_bytes,
     )
 
 
-async def acknowledged(deliveries: list[Awaitable[Any]]) -> None:
-    """Wait until the broker acknowledged every send; the first failure raises (and stops the worker uncommitted)."""
-    if deliveries:
-        await asyncio.gather(*deliveries)
+async def acknowledged(deliveries: list[asyncio.Future[Any]]) -> None:
+    """Wait until the broker acknowledged every send; a failed one stops the worker before anything is committed."""
+    if not deliveries:
+        return
+    done, _ = await asyncio.wait(deliveries)  # not gather: a cancelled gather would cancel the deliveries too
+    failed = [future for future in done if future.cancelled() or future.exception() is not None]
+    if failed:
+        first = "cancelled" if failed[0].cancelled() else repr(failed[0].exception())
+        stop_without_commit(f"the broker did not acknowledge {len(failed)} of {len(deliveries)} sends: {first}")
+
+
+def stop_without_commit(reason: str) -> NoReturn:
+    """Exit at once, committing nothing: the batch is re-read on restart, never acknowledged unsent.
+
+    faust acks a `take_events` batch whenever its generator closes, also when the agent failed or was
+    cancelled half way through the batch, and then commits what was acked; so a batch whose outputs are not
+    all acknowledged must end the process rather than return to faust.
+    """
+    logger.critical("%s; stopping without committing, the batch is processed again on restart", reason)
+    logging.shutdown()
+    os._exit(BrokerUnavailable.exit_code)
+
+
+async def settle_on_cancel(deliveries: list[asyncio.Future[Any]], sent_all: bool) -> None:
+    """On shutdown mid-batch: let the batch be acked only if it was wholly sent and is acknowledged in time."""
+    if not sent_all:
+        stop_without_commit("stopped while sending a batch")
+    _, pending = await asyncio.wait(deliveries, timeout=SHUTDOWN_ACK_TIMEOUT_S) if deliveries else (set(), set())
+    if pending:
+        stop_without_commit(f"{len(pending)} sends still unacknowledged at shutdown")
+    await acknowledged(deliveries)
+
+
+def log_dead_letter(outcome: Rejected) -> None:
+    """One warning per dead letter, with its reason and coordinates (never the message's content)."""
+    letter = outcome.dead_letter
+    logger.warning(
+        "dead letter: %s at %s[%d]@%d: %s",
+        letter.reason.value,
+        letter.source_topic,
+        letter.partition,
+        letter.offset,
+        letter.detail,
+    )
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -73,25 +119,26 @@ def create_app(settings: Settings) -> faust.App:
         """Classify each raw activity; send the learning event on, or the dead letter aside. Never raises on input."""
         async for batch in stream.take_events(batch_size, within=within_s):
             now = datetime.now(UTC)
-            deliveries: list[Awaitable[Any]] = []
-            for event in batch:
-                message = event.message
-                origin = MessageOrigin(message.topic, message.partition, message.offset, message.key)
-                outcome = decide(message.value, origin, now)
-                if isinstance(outcome, Rejected):
-                    letter = outcome.dead_letter
-                    logger.warning(
-                        "dead letter: %s at %s[%d]@%d: %s",
-                        letter.reason.value,
-                        origin.topic,
-                        origin.partition,
-                        origin.offset,
-                        letter.detail,
-                    )
-                out = route(outcome, topics, message.key)
-                headers = forwarded_headers(message.headers)
-                deliveries.append(await app.producer.send(out.topic, out.key, out.value, None, None, headers))
-            await acknowledged(deliveries)
+            deliveries: list[asyncio.Future[Any]] = []
+            sent_all = False
+            try:
+                for event in batch:
+                    message = event.message
+                    origin = MessageOrigin(message.topic, message.partition, message.offset, message.key)
+                    outcome = decide(message.value, origin, now)
+                    if isinstance(outcome, Rejected):
+                        log_dead_letter(outcome)
+                    out = route(outcome, topics, message.key)
+                    headers = forwarded_headers(message.headers)
+                    sent = await app.producer.send(out.topic, out.key, out.value, None, None, headers)
+                    deliveries.append(asyncio.ensure_future(sent))  # already a future: returned as it is
+                sent_all = True
+                await acknowledged(deliveries)
+            except asyncio.CancelledError:
+                await settle_on_cancel(deliveries, sent_all)
+                raise
+            except Exception as exc:  # the producer refused a send: nothing of this batch may be acked
+                stop_without_commit(f"sending failed: {exc!r}")
 
     app.agent(raw_topic, name="classify_activities", concurrency=1)(classify_activities)
     return app

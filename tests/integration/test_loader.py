@@ -9,7 +9,7 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
 from learnstream.errors import NothingToLoad
-from learnstream.kafka import make_consumer, make_producer
+from learnstream.kafka import make_consumer, make_dead_letter_producer
 from learnstream.settings import Settings
 from schemas.activity import Activity
 from schemas.dead_letter import DeadLetter
@@ -45,7 +45,7 @@ def run_loader(
 ) -> LoaderStats:
     names = settings.topics.names
     consumer = make_consumer(settings.kafka, settings.loader.group_id, [names.learning_events], "test-loader")
-    producer = make_producer(settings.kafka, "test-loader-dlq")
+    producer = make_dead_letter_producer(settings.kafka, settings.topics, settings.producer, "test-loader-dlq")
     loader = EventLoader(
         consumer=consumer,
         client=client,
@@ -160,3 +160,17 @@ def test_loader_waiting_for_a_first_event_gives_up_with_a_clear_error(settings: 
     client, database = warehouse
     with pytest.raises(NothingToLoad, match="is the worker running"):
         run_loader(settings, client, database, first_event_timeout_s=2.0)
+
+
+def test_the_largest_event_record_is_dead_lettered_whole(settings: Settings, warehouse) -> None:
+    client, database = warehouse
+    huge = b"\x00not an event " * 60_000  # 900,000 bytes: its base64 dead letter is larger than 1 MB
+    ids = publish_events(settings, 3, extra=[huge])
+
+    stats = run_loader(settings, client, database)
+
+    assert (stats.rows_inserted, stats.dead_letters) == (3, 1)
+    assert {row[0] for row in client.query(f"SELECT event_id FROM {database}.learning_events").result_rows} == set(ids)
+    letters = read_topic(settings.kafka.bootstrap_servers, settings.topics.names.activity_dlq, expected=1)
+    assert DeadLetter.from_bytes(letters[0][1]).original == huge
+    assert committed_lag(settings) == 0

@@ -106,3 +106,21 @@ def test_connector_and_worker_partition_by_conversation_as_the_default_partition
         for partition, _, key, _ in records:
             assert key is not None
             assert partition == (murmur2(key) & 0x7FFFFFFF) % partitions, f"{key!r} is on the wrong partition"
+
+
+def test_the_largest_raw_record_is_dead_lettered_whole_and_the_worker_goes_on(settings: Settings, start_worker) -> None:
+    worker = start_worker()
+    huge = b'{"text": "' + b"x" * 900_000 + b'"'  # not JSON; its dead letter (base64) is larger than 1 MB
+    valid = sample_lines(1)[0]
+    publish(settings, [(b"big", huge), (None, valid)])
+
+    letters = read_topic(settings.kafka.bootstrap_servers, settings.topics.names.activity_dlq, expected=1)
+    events = read_topic(settings.kafka.bootstrap_servers, settings.topics.names.learning_events, expected=1)
+
+    assert worker.poll() is None, "the worker must survive a record as large as the topic allows"
+    assert len(letters) == 1
+    letter = DeadLetter.from_bytes(letters[0][1])
+    assert (letter.original, letter.key, letter.reason) == (huge, b"big", DeadLetterReason.INVALID_JSON)
+    assert [LearningEvent.from_bytes(value).activity_id for _, value in events] == [
+        Activity.from_bytes(valid).activity_id
+    ]

@@ -1,0 +1,67 @@
+"""The worker's delivery guard: a batch whose sends are not all acknowledged ends the process uncommitted."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from learnstream.errors import BrokerUnavailable
+from streams import app
+
+
+class Exited(Exception):
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+
+@pytest.fixture(autouse=True)
+def no_real_exit(monkeypatch):
+    def exit_(code: int) -> None:
+        raise Exited(code)
+
+    monkeypatch.setattr(app.os, "_exit", exit_)
+    monkeypatch.setattr(app.logging, "shutdown", lambda: None)
+
+
+def futures(*outcomes: object) -> list[asyncio.Future[object]]:
+    loop = asyncio.get_running_loop()
+    made = []
+    for outcome in outcomes:
+        future: asyncio.Future[object] = loop.create_future()
+        if outcome == "cancelled":
+            future.cancel()
+        elif isinstance(outcome, Exception):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+        made.append(future)
+    return made
+
+
+def run(coroutine_factory):
+    async def main():
+        return await coroutine_factory()
+
+    return asyncio.run(main())
+
+
+def test_all_acknowledged_returns():
+    run(lambda: app.acknowledged(futures("m1", "m2")))
+    run(lambda: app.acknowledged([]))
+
+
+@pytest.mark.parametrize("failure", [RuntimeError("NotLeaderForPartition"), "cancelled"])
+def test_a_failed_or_cancelled_send_exits_with_the_broker_code(failure):
+    with pytest.raises(Exited) as exited:
+        run(lambda: app.acknowledged(futures("m1", failure)))
+    assert exited.value.code == BrokerUnavailable.exit_code
+
+
+def test_shutdown_half_way_through_sending_a_batch_exits():
+    with pytest.raises(Exited):
+        run(lambda: app.settle_on_cancel(futures("m1"), sent_all=False))
+
+
+def test_shutdown_after_a_wholly_sent_and_acknowledged_batch_lets_it_be_acked():
+    run(lambda: app.settle_on_cancel(futures("m1", "m2"), sent_all=True))
