@@ -36,9 +36,9 @@ VOCABULARY: dict[str, str] = {
     "machine learning": "machine-learning",
     "ml": "machine-learning",
 }
-_TERMS = re.compile(
-    r"\b(" + "|".join(re.escape(term) for term in sorted(VOCABULARY, key=len, reverse=True)) + r")\b", re.IGNORECASE
-)
+# Matched against the lower-cased text: the same terms as re.IGNORECASE finds, at under half the cost
+# (a Turkish dotted capital I lowers to "i" and a combining dot, which still ends a word).
+_TERMS = re.compile(r"\b(" + "|".join(re.escape(term) for term in sorted(VOCABULARY, key=len, reverse=True)) + r")\b")
 MAX_TOPICS = 8
 
 
@@ -54,6 +54,7 @@ def tag_topics(*texts: str | None) -> tuple[str, ...]:
     for text in texts:
         if not text:
             continue
-        found.update(tag.lower() for tag in _HASHTAG.findall(text))
-        found.update(topic for term in _TERMS.findall(text) if (topic := VOCABULARY.get(term_key(term))))
+        if "#" in text:  # most texts have no hashtag: skip the regex
+            found.update(tag.lower() for tag in _HASHTAG.findall(text))
+        found.update(topic for term in _TERMS.findall(text.lower()) if (topic := VOCABULARY.get(term_key(term))))
     return tuple(sorted(found)[:MAX_TOPICS])
