@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import faust
 
 from learnstream.settings import load_settings
-from streams.app import acknowledged, build_faust_app
+from streams.app import acknowledged, build_faust_app, tune_garbage_collection
 
 
 def create_passthrough_app(batched: bool) -> faust.App:
@@ -54,6 +54,7 @@ def main() -> None:
     parser.add_argument("--unbatched", action="store_true", help="one Topic.send per event (faust's usual path)")
     args = parser.parse_args()
     app = create_passthrough_app(batched=not args.unbatched)
+    tune_garbage_collection(app)  # the same process tuning as `learnstream worker`
     sys.argv = sys.argv[:1]
     faust.Worker(app, loglevel="info", redirect_stdouts=False).execute_from_commandline()
 

@@ -149,12 +149,13 @@ def worker() -> None:
     import faust
 
     from learnstream.kafka import check_broker, ensure_topics
-    from streams.app import create_app
+    from streams.app import create_app, tune_garbage_collection
 
     current = settings()
     check_broker(current.kafka)
     ensure_topics(current.kafka, current.topics)
     app = create_app(current)
+    tune_garbage_collection(app)
     faust.Worker(app, loglevel=current.worker.log_level, redirect_stdouts=False).execute_from_commandline()
 
 

@@ -14,6 +14,7 @@ channel, future and callback machinery, which cost more than the classification 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 from datetime import UTC, datetime
@@ -31,6 +32,10 @@ logger = logging.getLogger(__name__)
 
 #: How long a shutdown that interrupts a batch waits for the batch's acknowledgements.
 SHUTDOWN_ACK_TIMEOUT_S = 30.0
+#: Allocations between young-generation collections. A worker allocates a few hundred objects per message, almost
+#: all freed by reference counting; with CPython's default (700) the collector ran every few messages and took
+#: about 5 % of the worker's CPU (1.3 s of 28 s for 150,000 activities; 0.1 s with this and the freeze below).
+GC_GEN0_THRESHOLD = 50_000
 
 
 def build_faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
@@ -60,6 +65,20 @@ def build_faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
         # the dead letter of the largest raw record must fit in one request
         producer_max_request_size=settings.topics.dlq_max_message_bytes,
     )
+
+
+def tune_garbage_collection(app: faust.App) -> None:
+    """For a worker process: collect young objects less often, and freeze what exists once the worker started.
+
+    Frozen objects (modules, faust's services, settings) are never scanned again; only the process's entry point
+    calls this, since it changes the whole process.
+    """
+    gc.set_threshold(GC_GEN0_THRESHOLD, 20, 10)
+
+    async def freeze_startup_objects() -> None:
+        gc.freeze()
+
+    app.on_startup_finished = freeze_startup_objects
 
 
 async def acknowledged(deliveries: list[asyncio.Future[Any]]) -> None:
