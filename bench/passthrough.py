@@ -10,7 +10,6 @@ path: one `Topic.send` per event.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,7 @@ def create_passthrough_app(batched: bool) -> faust.App:
             for event in batch:
                 message = event.message
                 send = app.producer.send(names.learning_events, message.key, message.value, None, None, None)
-                deliveries.append(asyncio.ensure_future(await send))
+                deliveries.append(await send)  # an asyncio future, as in the worker
             await acknowledged(deliveries)
 
     async def forward_one_by_one(stream: Any) -> None:

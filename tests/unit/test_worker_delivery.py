@@ -65,3 +65,25 @@ def test_shutdown_half_way_through_sending_a_batch_exits():
 
 def test_shutdown_after_a_wholly_sent_and_acknowledged_batch_lets_it_be_acked():
     run(lambda: app.settle_on_cancel(futures("m1", "m2"), sent_all=True))
+
+
+def test_waiting_returns_once_every_send_is_acknowledged_and_never_cancels_them():
+    async def main():
+        loop = asyncio.get_running_loop()
+        pending = [loop.create_future() for _ in range(3)]
+        waiting = asyncio.ensure_future(app.acknowledged(pending))
+        await asyncio.sleep(0)
+        pending[0].set_result("m0")
+        pending[2].set_result("m2")
+        await asyncio.sleep(0)
+        assert not waiting.done()
+        pending[1].set_result("m1")
+        await asyncio.wait_for(waiting, 1)
+        stuck = [loop.create_future()]
+        cancelled = asyncio.ensure_future(app.acknowledged(stuck))
+        await asyncio.sleep(0)
+        cancelled.cancel()
+        await asyncio.sleep(0)
+        assert cancelled.cancelled() and not stuck[0].cancelled()
+
+    asyncio.run(main())
