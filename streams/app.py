@@ -38,12 +38,12 @@ SHUTDOWN_ACK_TIMEOUT_S = 30.0
 GC_GEN0_THRESHOLD = 50_000
 
 
-def build_faust_app(settings: Settings, app_id: str | None = None) -> faust.App:
+def build_faust_app(settings: Settings) -> faust.App:
     """A faust app for the configured broker, with the worker's delivery and producer settings, and no agent."""
     worker = settings.worker
     (settings.data_dir / "faust").mkdir(parents=True, exist_ok=True)  # faust creates only the last level itself
     return faust.App(
-        app_id or worker.app_id,
+        worker.app_id,
         broker=[f"kafka://{server}" for server in settings.kafka.bootstrap_servers.split(",")],
         processing_guarantee="at_least_once",
         key_serializer="raw",

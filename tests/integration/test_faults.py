@@ -7,8 +7,6 @@ import time
 from datetime import date
 from pathlib import Path
 
-from kafka import KafkaConsumer, TopicPartition
-
 from learnstream.settings import Settings
 from schemas.activity import Activity
 from schemas.dead_letter import DeadLetter
@@ -16,16 +14,6 @@ from schemas.learning_event import LearningEvent
 from tests.integration.support import SAMPLE, committed_offsets, distinct_activities, read_records, topic_size
 from tests.integration.test_end_to_end import final_count, load_until, replay
 from warehouse.trends import daily_trends
-
-
-def events_so_far(settings: Settings) -> int:
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers)
-    try:
-        topic = settings.topics.names.learning_events
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or []]
-        return sum(consumer.end_offsets(partitions).values())
-    finally:
-        consumer.close()
 
 
 def test_worker_killed_mid_stream_loses_nothing_and_counts_nothing_twice(
@@ -40,11 +28,14 @@ def test_worker_killed_mid_stream_loses_nothing_and_counts_nothing_twice(
 
     first = start_worker()
     deadline = time.monotonic() + 120
-    while events_so_far(settings) == 0 and time.monotonic() < deadline:
+    while (
+        topic_size(settings.kafka.bootstrap_servers, settings.topics.names.learning_events) == 0
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.05)
     first.send_signal(signal.SIGKILL)  # no graceful shutdown, no final commit
     first.wait(timeout=30)
-    produced_before_kill = events_so_far(settings)
+    produced_before_kill = topic_size(settings.kafka.bootstrap_servers, settings.topics.names.learning_events)
     assert produced_before_kill > 0, "the first worker should have produced something before it was killed"
     print(f"killed the first worker after {produced_before_kill} of {total} learning events")
 
