@@ -2,9 +2,10 @@
 
     python bench/passthrough.py [--unbatched]     # settings from LEARNSTREAM_ variables, like `learnstream worker`
 
-Batched (the default) does what the learnstream worker does: `take_events` batches, sends through faust's
-underlying producer, waits for every acknowledgement before the next batch. `--unbatched` is faust's usual
-path: one `Topic.send` per event.
+Both variants write each record as they read it: key, value and headers (the connector's sent-at header, which
+the worker forwards too). Batched (the default) does what the learnstream worker does: `take_events` batches,
+sends straight to the aiokafka producer under faust's, waits for every acknowledgement before the next batch.
+`--unbatched` is faust's usual path: one `Topic.send` per event.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import faust
 
 from learnstream.settings import load_settings
-from streams.app import acknowledged, build_faust_app, tune_garbage_collection
+from streams.app import acknowledged, aiokafka_producer, build_faust_app, tune_garbage_collection
 
 
 def create_passthrough_app(batched: bool) -> faust.App:
@@ -32,16 +33,19 @@ def create_passthrough_app(batched: bool) -> faust.App:
 
     async def forward_batched(stream: Any) -> None:
         async for batch in stream.take_events(batch_size, within=within_s):
+            producer = aiokafka_producer(app)
             deliveries = []
             for event in batch:
                 message = event.message
-                send = app.producer.send(names.learning_events, message.key, message.value, None, None, None)
+                headers = list(message.headers) if message.headers else None  # aiokafka takes a list, reads a tuple
+                send = producer.send(names.learning_events, message.value, key=message.key, headers=headers)
                 deliveries.append(await send)  # an asyncio future, as in the worker
             await acknowledged(deliveries)
 
     async def forward_one_by_one(stream: Any) -> None:
         async for event in stream.events():
-            await out.send(key=event.message.key, value=event.message.value)
+            message = event.message
+            await out.send(key=message.key, value=message.value, headers=message.headers)
 
     agent = forward_batched if batched else forward_one_by_one
     app.agent(raw, name="passthrough", concurrency=1)(agent)

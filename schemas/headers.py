@@ -7,7 +7,7 @@ queryable.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 SENT_AT_HEADER = "learnstream-sent-at"
 
@@ -30,8 +30,10 @@ def read_sent_at(headers: Iterable[tuple[str, bytes]] | None) -> float | None:
     return None
 
 
-def forwarded_headers(headers: Iterable[tuple[str, bytes]] | Mapping[str, bytes] | None) -> Headers | None:
-    """The headers a stage copies from the record it read onto the record it writes (None when there are none)."""
-    pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
-    kept = [(name, value) for name, value in pairs if name == SENT_AT_HEADER]
+def forwarded_headers(headers: Iterable[tuple[str, bytes]] | None) -> Headers | None:
+    """The headers a stage copies from the record it read onto the record it writes (None when there are none).
+
+    Kafka clients hand a consumed record's headers over as (name, value) pairs.
+    """
+    kept = [(name, value) for name, value in headers or () if name == SENT_AT_HEADER]
     return kept or None

@@ -29,7 +29,9 @@ def test_valid_line_is_keyed_by_conversation(make_activity):
     assert record.value == activity.to_bytes()
 
 
-@pytest.mark.parametrize("line", [b"garbage", b'{"schema_version": 9}', b"\xff\xfe"])
+@pytest.mark.parametrize(
+    "line", [b"garbage", b'{"schema_version": 9}', b"\xff\xfe", b"[" * 100_000, b'{"text": "\\ud800"}']
+)
 def test_invalid_line_is_forwarded_unkeyed(line):
     record = record_for_line(line)
     assert record.key is None
