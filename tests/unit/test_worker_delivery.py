@@ -1,12 +1,19 @@
-"""The worker's delivery guard: a batch whose sends are not all acknowledged ends the process uncommitted."""
+"""The worker's delivery guard (a batch whose sends are not all acknowledged ends the process uncommitted), and
+what it writes for each message it reads."""
 
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
+from typing import NamedTuple
 
 import pytest
 
 from learnstream.errors import BrokerUnavailable
+from schemas.dead_letter import DeadLetter, DeadLetterReason
+from schemas.headers import SENT_AT_HEADER
+from schemas.learning_event import LearningEvent
+from schemas.topics import Topics
 from streams import app
 
 
@@ -87,3 +94,37 @@ def test_waiting_returns_once_every_send_is_acknowledged_and_never_cancels_them(
         assert cancelled.cancelled() and not stuck[0].cancelled()
 
     asyncio.run(main())
+
+
+class RawMessage(NamedTuple):
+    """What the worker reads of a consumed record (faust's Message has these attributes)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes], ...] | None
+
+
+TOPICS = Topics.in_namespace("unit")
+NOW = datetime(2026, 11, 29, tzinfo=UTC)
+SENT_AT = (SENT_AT_HEADER, b"1764374400000")
+
+
+def test_a_valid_activity_goes_on_keyed_by_its_conversation_with_the_sent_at_header(make_activity):
+    activity = make_activity()
+    message = RawMessage(TOPICS.activity_raw, 2, 41, b"raw-key", activity.to_bytes(), (("other", b"x"), SENT_AT))
+    out, headers = app.outgoing_for(message, TOPICS, NOW)
+    assert out.topic == TOPICS.learning_events
+    assert out.key == activity.conversation_key.encode()
+    assert LearningEvent.from_bytes(out.value).event_id == activity.activity_id
+    assert headers == [SENT_AT]
+
+
+def test_an_invalid_message_goes_aside_under_its_raw_key_with_where_it_was_read():
+    message = RawMessage(TOPICS.activity_raw, 1, 7, b"raw-key", b"not json", None)
+    out, headers = app.outgoing_for(message, TOPICS, NOW)
+    assert (out.topic, out.key, headers) == (TOPICS.activity_dlq, b"raw-key", None)
+    letter = DeadLetter.from_bytes(out.value)
+    assert (letter.reason, letter.partition, letter.offset) == (DeadLetterReason.INVALID_JSON, 1, 7)
