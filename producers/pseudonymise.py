@@ -22,3 +22,12 @@ def pseudonymiser(key: bytes, source: str, source_instance: str) -> Pseudonymise
         return pseudonym(key, source, source_instance, person_id)
 
     return apply
+
+
+#: The `source` part of a directory person's pseudonym: not a source system, so it never collides with one.
+PERSON_SCOPE = "person"
+
+
+def person_pseudonym(key: bytes, person_id: str) -> str:
+    """One pseudonym per person across every source: the keyed hash of the person's id in the people directory."""
+    return pseudonym(key, PERSON_SCOPE, "directory", person_id)
