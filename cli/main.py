@@ -94,7 +94,7 @@ def schemas() -> None:
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("schemas/json"), show_default=True)
 @reports_errors
 def schemas_export(out_dir: Path) -> None:
-    """Write the JSON Schema of every contract (Activity, LearningEvent, DeadLetter) for platform teams."""
+    """Write the JSON Schema of every contract (Activity, LearningEvent, DeadLetter, DirectoryRecord)."""
     from schemas.json_schema import write_json_schemas
 
     for path in write_json_schemas(out_dir):

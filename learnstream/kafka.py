@@ -109,10 +109,16 @@ def check_broker(settings: KafkaSettings) -> None:
         admin.close()
 
 
-def topic_configs(topics: TopicSettings, dead_letters: bool) -> dict[str, str]:
-    """Retention and record size of a topic; a dead letter must fit any record it sets aside, base64 and all."""
-    if dead_letters:
+def topic_configs(topics: TopicSettings, name: str) -> dict[str, str]:
+    """Retention and record size of a topic; a dead letter must fit any record it sets aside, base64 and all.
+
+    The directory topic is compacted instead of expiring: the latest record of every person stays.
+    """
+    names = topics.names
+    if name == names.activity_dlq:
         return {"retention.ms": str(topics.dlq_retention_ms), "max.message.bytes": str(topics.dlq_max_message_bytes)}
+    if name == names.directory:
+        return {"cleanup.policy": "compact", "max.message.bytes": str(topics.max_message_bytes)}
     return {"retention.ms": str(topics.retention_ms), "max.message.bytes": str(topics.max_message_bytes)}
 
 
@@ -124,7 +130,7 @@ def ensure_topics(kafka: KafkaSettings, topics: TopicSettings) -> list[str]:
             name=name,
             num_partitions=topics.partitions,
             replication_factor=topics.replication_factor,
-            topic_configs=topic_configs(topics, dead_letters=name == names.activity_dlq),
+            topic_configs=topic_configs(topics, name),
         )
         for name in names.all()
     ]

@@ -13,9 +13,11 @@ same fields, accounts as `{"slack": [...], "wiki": [...], ...}` under `accounts`
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
@@ -23,6 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from learnstream.errors import ConnectorError
+from producers.pseudonymise import person_pseudonym
+from producers.runtime import Batch, OutgoingRecord
+from schemas.directory import DirectoryRecord, TeamMembership
+
+logger = logging.getLogger(__name__)
 
 ACCOUNT_SEPARATOR = ";"
 REQUIRED_FIELDS = ("person_id", "team", "valid_from")
@@ -108,15 +115,26 @@ def normalise_email(address: str) -> str:
 
 def load_directory(path: Path) -> Directory:
     """Read an HR export, CSV or JSON by its suffix; any problem is a ConnectorError naming the file and row."""
-    readers = {".csv": directory_from_csv, ".json": directory_from_json}
-    reader = readers.get(path.suffix.lower())
-    if reader is None:
+    return directory_from_export(read_export(path), path)
+
+
+def read_export(path: Path) -> bytes:
+    """The bytes of an HR export, once its suffix says it is CSV or JSON."""
+    if path.suffix.lower() not in EXPORT_FORMATS:
         raise ConnectorError(f"directory export {path}: use a .csv or .json file")
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        return path.read_bytes()
+    except OSError as exc:
         raise ConnectorError(f"cannot read the directory export {path}: {exc}") from exc
-    return reader(text, str(path))
+
+
+def directory_from_export(data: bytes, path: Path) -> Directory:
+    """A directory from the bytes of an export, read as the format its path's suffix names."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConnectorError(f"directory export {path} is not UTF-8: {exc}") from exc
+    return EXPORT_FORMATS[path.suffix.lower()](text, str(path))
 
 
 def directory_from_csv(text: str, origin: str = "<csv>") -> Directory:
@@ -141,6 +159,9 @@ def directory_from_json(text: str, origin: str = "<json>") -> Directory:
     if not isinstance(document, list) or not all(isinstance(item, dict) for item in document):
         raise ConnectorError(f"directory export {origin}: expected a JSON list of objects, one per person and period")
     return directory_from_rows((f"{origin} item {index}", item) for index, item in enumerate(document))
+
+
+EXPORT_FORMATS = {".csv": directory_from_csv, ".json": directory_from_json}
 
 
 def split_accounts(cell: str | None) -> list[str]:
@@ -221,3 +242,45 @@ def parse_day(value: str, where: str) -> date:
         return date.fromisoformat(value)
     except ValueError:
         raise ConnectorError(f"{where}: valid_from {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def directory_records(directory: Directory, key: bytes) -> list[DirectoryRecord]:
+    """What the directory topic holds of each person: pseudonyms and teams, no HR id, name or e-mail address."""
+    return [
+        DirectoryRecord(
+            person=person_pseudonym(key, person.person_id),
+            memberships=tuple(
+                TeamMembership(
+                    valid_from=membership.valid_from,
+                    team=membership.team,
+                    department=membership.department,
+                    manager=person_pseudonym(key, membership.manager_id) if membership.manager_id else None,
+                )
+                for membership in person.memberships
+            ),
+        )
+        for person in sorted(directory.people.values(), key=lambda person: person.person_id)
+    ]
+
+
+class DirectorySnapshot:
+    """A connector that publishes the whole directory export, keyed by each person's pseudonym, when it changed.
+
+    The cursor is the SHA-256 of the export's bytes: running again on an unchanged export publishes nothing, and
+    a changed export is published whole (the topic is compacted, so each person's latest record is what stays).
+    """
+
+    def __init__(self, path: Path, key: bytes, name: str = "directory") -> None:
+        self.path = path
+        self.key = key
+        self.name = name
+
+    def read(self, cursor: str | None) -> Iterator[Batch]:
+        """One batch of every person's record, unless the export is the one the cursor names."""
+        data = read_export(self.path)  # read once: the cursor names exactly the bytes that were published
+        digest = hashlib.sha256(data).hexdigest()
+        if digest == cursor:
+            logger.info("directory export %s unchanged since it was last published", self.path)
+            return
+        records = directory_records(directory_from_export(data, self.path), self.key)
+        yield Batch([OutgoingRecord(record.person.encode("ascii"), record.to_bytes()) for record in records], digest)

@@ -9,12 +9,14 @@ from pydantic import BaseModel
 
 from schemas.activity import Activity
 from schemas.dead_letter import DeadLetter
+from schemas.directory import DirectoryRecord
 from schemas.learning_event import LearningEvent
 
 CONTRACTS: dict[str, type[BaseModel]] = {
     "activity": Activity,
     "learning_event": LearningEvent,
     "dead_letter": DeadLetter,
+    "directory_record": DirectoryRecord,
 }
 
 

@@ -15,11 +15,13 @@ _NAMESPACE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")
 
 @dataclass(frozen=True)
 class Topics:
-    """The three topics of the pipeline: raw activity in, dead letters aside, learning events out."""
+    """The pipeline's topics: raw activity in, dead letters aside, learning events out, and the people directory
+    (compacted: the latest record of each person is kept)."""
 
     activity_raw: str
     activity_dlq: str
     learning_events: str
+    directory: str
 
     @classmethod
     def in_namespace(cls, namespace: str = DEFAULT_NAMESPACE) -> Topics:
@@ -30,8 +32,9 @@ class Topics:
             activity_raw=f"{namespace}.activity.raw",
             activity_dlq=f"{namespace}.activity.dlq",
             learning_events=f"{namespace}.learning.events",
+            directory=f"{namespace}.directory",
         )
 
-    def all(self) -> tuple[str, str, str]:
+    def all(self) -> tuple[str, str, str, str]:
         """All topic names, in pipeline order."""
-        return (self.activity_raw, self.activity_dlq, self.learning_events)
+        return (self.activity_raw, self.activity_dlq, self.learning_events, self.directory)

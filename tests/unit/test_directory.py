@@ -10,12 +10,15 @@ import pytest
 from learnstream.errors import ConnectorError
 from producers.directory import (
     AccountKind,
+    DirectorySnapshot,
     directory_from_csv,
     directory_from_json,
+    directory_records,
     load_directory,
 )
 from producers.identity import IdentityResolver
 from producers.pseudonymise import person_pseudonym, pseudonym
+from schemas.directory import DirectoryRecord
 
 KEY = b"unit-test-key"
 
@@ -168,3 +171,31 @@ def test_an_account_hr_does_not_list_resolves_by_the_source_email_else_stays_sou
 def test_a_person_pseudonym_never_equals_a_source_scoped_one_for_the_same_id():
     assert person_pseudonym(KEY, "U01") != pseudonym(KEY, "slack", "T01", "U01")
     assert person_pseudonym(KEY, "e1") != person_pseudonym(b"another key", "e1")
+
+
+def test_directory_records_carry_pseudonyms_and_teams_only():
+    records = directory_records(directory_from_csv(CSV_EXPORT), KEY)
+    assert [record.person for record in records] == [person_pseudonym(KEY, p) for p in ("e1", "e2", "e3")]
+    ada = records[0]
+    assert [(m.valid_from, m.team, m.department) for m in ada.memberships] == [
+        (date(2026, 1, 1), "platform", "engineering"),
+        (date(2026, 6, 1), "data", "engineering"),
+    ]
+    assert ada.memberships[0].manager == person_pseudonym(KEY, "e9")
+    assert records[2].memberships[0].manager is None
+    published = b"".join(record.to_bytes() for record in records)
+    assert b"example.org" not in published and b"Ada" not in published and b'"e1"' not in published
+
+
+def test_the_snapshot_connector_publishes_the_export_whole_and_only_when_it_changed(tmp_path):
+    path = tmp_path / "people.csv"
+    path.write_text(CSV_EXPORT, encoding="utf-8")
+    connector = DirectorySnapshot(path, KEY)
+    [batch] = list(connector.read(None))
+    assert len(batch.records) == 3
+    assert [record.key for record in batch.records] == [person_pseudonym(KEY, p).encode() for p in ("e1", "e2", "e3")]
+    assert list(connector.read(batch.cursor)) == []
+    path.write_text(CSV_EXPORT.replace("support", "helpdesk"), encoding="utf-8")
+    [changed] = list(connector.read(batch.cursor))
+    assert changed.cursor != batch.cursor
+    assert DirectoryRecord.from_bytes(changed.records[2].value).memberships[0].team == "helpdesk"

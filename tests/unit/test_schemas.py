@@ -191,7 +191,12 @@ class TestLearningEvent:
 class TestTopics:
     def test_default_namespace_names(self):
         topics = Topics.in_namespace()
-        assert topics.all() == ("learnstream.activity.raw", "learnstream.activity.dlq", "learnstream.learning.events")
+        assert topics.all() == (
+            "learnstream.activity.raw",
+            "learnstream.activity.dlq",
+            "learnstream.learning.events",
+            "learnstream.directory",
+        )
 
     def test_custom_namespace(self):
         topics = Topics.in_namespace("test-1a2b")
