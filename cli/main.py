@@ -114,7 +114,9 @@ def sample_build(data_dir: Path, out: Path) -> None:
     """Build the sample JSONL from the recordings in shared/data (Slack export, Wikimedia, xAPI)."""
     from producers.samples import build_sample, write_jsonl
 
-    activities = build_sample(data_dir, settings().pseudonym_key.get_secret_value().encode("utf-8"))
+    current = settings()
+    keys = (current.pseudonym_key.get_secret_value().encode("utf-8"), current.id_key.get_secret_value().encode("utf-8"))
+    activities = build_sample(data_dir, *keys)
     write_jsonl(activities, out)
     click.echo(f"wrote {len(activities)} activities to {out}")
 

@@ -17,6 +17,8 @@ ENV_PREFIX = "LEARNSTREAM_"
 DEFAULT_DATA_DIR = Path("var")
 #: A development key: fine for the bundled sample, never for real people. Set LEARNSTREAM_PSEUDONYM_KEY.
 DEVELOPMENT_PSEUDONYM_KEY = "learnstream-development-key-not-for-production"
+#: The development id key, for the same uses. Set LEARNSTREAM_ID_KEY once and never rotate it.
+DEVELOPMENT_ID_KEY = "learnstream-development-id-key-not-for-production"
 
 
 class KafkaSettings(BaseModel):
@@ -115,6 +117,10 @@ class Settings(BaseSettings):
         description="chdb:///<dir> (embedded, default <data_dir>/warehouse) or http(s)://user:pw@host:8123/db",
     )
     pseudonym_key: SecretStr = SecretStr(DEVELOPMENT_PSEUDONYM_KEY)
+    id_key: SecretStr = Field(
+        default=SecretStr(DEVELOPMENT_ID_KEY),
+        description="the key behind opaque account ids inside activity ids: set once, never rotated",
+    )
     kafka: KafkaSettings = KafkaSettings()
     producer: ProducerSettings = ProducerSettings()
     topics: TopicSettings = TopicSettings()

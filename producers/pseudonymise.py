@@ -7,6 +7,8 @@ import hmac
 from collections.abc import Callable
 
 Pseudonymiser = Callable[[str], str]
+#: A source account -> the opaque stand-in for it inside native and activity ids.
+AccountIds = Callable[[str], str]
 
 
 def pseudonym(key: bytes, source: str, source_instance: str, person_id: str) -> str:
@@ -31,3 +33,27 @@ PERSON_SCOPE = "person"
 def person_pseudonym(key: bytes, person_id: str) -> str:
     """One pseudonym per person across every source: the keyed hash of the person's id in the people directory."""
     return pseudonym(key, PERSON_SCOPE, "directory", person_id)
+
+
+#: The `source` part of an opaque account id's material: ids and pseudonyms never share a hash input.
+ID_SCOPE = "id"
+
+
+def opaque_account_id(id_key: bytes, source: str, source_instance: str, account: str) -> str:
+    """`a_` and 24 hex digits of HMAC-SHA256 under the id key: stands for a source account inside ids.
+
+    Ids must not change when the pseudonym key is rotated (a replay would then create new activities), and
+    must not contain a raw account id or a pseudonym; so a part of an id that names a person is derived from
+    a separate key that is set once and never rotated.
+    """
+    material = "\x1f".join((ID_SCOPE, source, source_instance, account)).encode("utf-8")
+    return "a_" + hmac.new(id_key, material, hashlib.sha256).hexdigest()[:24]
+
+
+def account_ids(id_key: bytes, source: str, source_instance: str) -> AccountIds:
+    """A function from a source's account to its opaque id, for one source instance."""
+
+    def apply(account: str) -> str:
+        return opaque_account_id(id_key, source, source_instance, account)
+
+    return apply

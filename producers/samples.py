@@ -7,7 +7,7 @@ from pathlib import Path
 
 from producers.chat.slack_export import activities_from_export
 from producers.elearning.xapi import activity_from_statement
-from producers.pseudonymise import pseudonymiser
+from producers.pseudonymise import account_ids, pseudonymiser
 from producers.wiki.mediawiki import activity_from_recentchange
 from schemas.activity import Activity, SourceSystem
 
@@ -18,11 +18,10 @@ SLACK_INSTANCE = "mesos-magellan"
 XAPI_INSTANCE = "datasim-tccc"
 
 
-def build_sample(data_dir: Path, key: bytes, xapi_limit: int = 300) -> list[Activity]:
+def build_sample(data_dir: Path, key: bytes, id_key: bytes, xapi_limit: int = 300) -> list[Activity]:
     """Activities from the recordings in `data_dir` (shared/data): all Slack and Wikimedia, the first xAPI ones."""
-    activities = list(
-        activities_from_export(data_dir / SLACK_EXPORT, SLACK_INSTANCE, pseudonymiser(key, "slack", SLACK_INSTANCE))
-    )
+    slack = pseudonymiser(key, "slack", SLACK_INSTANCE), account_ids(id_key, "slack", SLACK_INSTANCE)
+    activities = list(activities_from_export(data_dir / SLACK_EXPORT, SLACK_INSTANCE, *slack))
     for line in (data_dir / WIKIMEDIA).read_text(encoding="utf-8").splitlines():
         event = json.loads(line)
         wiki_pseudonymiser = pseudonymiser(key, SourceSystem.MEDIAWIKI.value, str(event["server_name"]))

@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from learnstream.errors import ConnectorError
-from producers.pseudonymise import Pseudonymiser
+from producers.pseudonymise import AccountIds, Pseudonymiser
 from schemas.activity import Activity, ActivityKind, ConversationKind, ConversationRef, SourceSystem
 
 SKIPPED_SUBTYPES = frozenset(
@@ -43,9 +43,18 @@ def slack_time(ts: str) -> datetime:
 
 
 def activities_from_message(
-    message: dict[str, Any], channel_id: str, channel_name: str, instance: str, pseudonymise: Pseudonymiser
+    message: dict[str, Any],
+    channel_id: str,
+    channel_name: str,
+    instance: str,
+    pseudonymise: Pseudonymiser,
+    account_id: AccountIds,
 ) -> Iterator[Activity]:
-    """The activities in one exported message: the post itself, then one per reaction on it."""
+    """The activities in one exported message: the post itself, then one per reaction on it.
+
+    A reaction's native id names the reacting account by its opaque id (`account_id`), never by the raw user id
+    or the pseudonym, so it stays the same when the pseudonym key is rotated.
+    """
     subtype = message.get("subtype")
     if message.get("type") != "message" or subtype in SKIPPED_SUBTYPES or "ts" not in message:
         return
@@ -87,7 +96,7 @@ def activities_from_message(
             yield Activity.create(
                 source=SourceSystem.SLACK,
                 source_instance=instance,
-                native_id=f"{channel_id}/{ts}/reaction/{reaction['name']}/{pseudonymise(str(user))}",
+                native_id=f"{channel_id}/{ts}/reaction/{reaction['name']}/{account_id(str(user))}",
                 kind=ActivityKind.REACTION,
                 occurred_at=slack_time(ts),  # exports carry no reaction time; the message time is the bound
                 actor=pseudonymise(str(user)),
@@ -99,7 +108,9 @@ def activities_from_message(
             )
 
 
-def activities_from_export(path: Path, instance: str, pseudonymise: Pseudonymiser) -> Iterator[Activity]:
+def activities_from_export(
+    path: Path, instance: str, pseudonymise: Pseudonymiser, account_id: AccountIds
+) -> Iterator[Activity]:
     """Every activity in a Slack export ZIP, channel by channel, day by day, in message order."""
     try:
         archive = zipfile.ZipFile(path)
@@ -119,5 +130,5 @@ def activities_from_export(path: Path, instance: str, pseudonymise: Pseudonymise
             for day_file in day_files:
                 for message in json.loads(archive.read(day_file)):
                     yield from activities_from_message(
-                        message, str(channel["id"]), str(channel["name"]), instance, pseudonymise
+                        message, str(channel["id"]), str(channel["name"]), instance, pseudonymise, account_id
                     )

@@ -8,11 +8,12 @@ from producers.samples import build_sample, write_jsonl
 from schemas import Activity, SourceSystem
 
 DEVELOPMENT_KEY = b"learnstream-development-key-not-for-production"
+DEVELOPMENT_ID_KEY = b"learnstream-development-id-key-not-for-production"
 COMMITTED_SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "activities.jsonl"
 
 
 def test_rebuilt_sample_equals_the_committed_file(shared_data):
-    rebuilt = [activity.to_bytes() for activity in build_sample(shared_data, DEVELOPMENT_KEY)]
+    rebuilt = [activity.to_bytes() for activity in build_sample(shared_data, DEVELOPMENT_KEY, DEVELOPMENT_ID_KEY)]
     committed = COMMITTED_SAMPLE.read_bytes().splitlines()
     assert len(rebuilt) == len(committed) == 547
     mismatched = [
@@ -22,7 +23,7 @@ def test_rebuilt_sample_equals_the_committed_file(shared_data):
 
 
 def test_sample_covers_every_recorded_source(shared_data):
-    activities = build_sample(shared_data, DEVELOPMENT_KEY)
+    activities = build_sample(shared_data, DEVELOPMENT_KEY, DEVELOPMENT_ID_KEY)
     counts = {source: sum(a.source is source for a in activities) for source in SourceSystem}
     assert counts[SourceSystem.SLACK] == 147
     assert counts[SourceSystem.MEDIAWIKI] == 100
@@ -36,7 +37,7 @@ def test_every_committed_line_is_a_valid_activity():
 
 
 def test_write_jsonl_writes_one_activity_per_line(shared_data, tmp_path):
-    activities = build_sample(shared_data, DEVELOPMENT_KEY, xapi_limit=5)[-7:]
+    activities = build_sample(shared_data, DEVELOPMENT_KEY, DEVELOPMENT_ID_KEY, xapi_limit=5)[-7:]
     path = tmp_path / "nested" / "sample.jsonl"
     write_jsonl(activities, path)
     data = path.read_bytes()

@@ -14,11 +14,12 @@ import pytest
 from learnstream.errors import ConnectorError
 from producers.chat.slack_export import activities_from_export
 from producers.elearning.xapi import activity_from_statement
-from producers.pseudonymise import pseudonym, pseudonymiser
+from producers.pseudonymise import account_ids, opaque_account_id, pseudonym, pseudonymiser
 from producers.wiki.mediawiki import activity_from_recentchange
 from schemas import Activity, ActivityKind, ConversationKind, SourceSystem
 
 KEY = b"unit-test-key"
+ID_KEY = b"unit-test-id-key"
 SLACK_INSTANCE = "mesos-magellan"
 XAPI_INSTANCE = "datasim-tccc"
 PSEUDONYM = re.compile(r"^p_[0-9a-f]{24}$")
@@ -50,7 +51,12 @@ def slack_user_ids(slack_zip: Path) -> set[str]:
 
 @pytest.fixture
 def slack_activities(slack_zip: Path) -> list[Activity]:
-    return list(activities_from_export(slack_zip, SLACK_INSTANCE, pseudonymiser(KEY, "slack", SLACK_INSTANCE)))
+    return slack_export_activities(slack_zip, KEY)
+
+
+def slack_export_activities(path: Path, key: bytes) -> list[Activity]:
+    slack = pseudonymiser(key, "slack", SLACK_INSTANCE), account_ids(ID_KEY, "slack", SLACK_INSTANCE)
+    return list(activities_from_export(path, SLACK_INSTANCE, *slack))
 
 
 @pytest.fixture
@@ -116,8 +122,20 @@ class TestSlackExport:
         assert reaction.actor == slack_pseudonym("U0BMYT2FL")
         assert reaction.counterpart == slack_pseudonym("B0JL6RASU")  # the bot that posted the message
         assert reaction.in_reply_to == "C0JGLMMNX/1459154014.000018"
-        assert reaction.native_id == f"C0JGLMMNX/1459154014.000018/reaction/botman/{slack_pseudonym('U0BMYT2FL')}"
+        account = opaque_account_id(ID_KEY, "slack", SLACK_INSTANCE, "U0BMYT2FL")
+        assert reaction.native_id == f"C0JGLMMNX/1459154014.000018/reaction/botman/{account}"
         assert reaction.text is None
+
+    def test_ids_name_no_account_nor_pseudonym_and_survive_a_pseudonym_key_rotation(
+        self, slack_zip, slack_activities, slack_user_ids
+    ):
+        rotated = slack_export_activities(slack_zip, b"a rotated pseudonym key")
+        assert [a.activity_id for a in rotated] == [a.activity_id for a in slack_activities]
+        assert [a.actor for a in rotated] != [a.actor for a in slack_activities]
+        people = {a.actor for a in slack_activities} | {a.counterpart for a in slack_activities if a.counterpart}
+        for activity in slack_activities:
+            named = [part for part in people | slack_user_ids if part in activity.native_id]
+            assert named == [], f"{activity.native_id} names {named}"
 
     def test_every_person_is_a_pseudonym(self, slack_activities):
         people = [activity.actor for activity in slack_activities]
@@ -139,14 +157,14 @@ class TestSlackExport:
         path = tmp_path / "export.zip"
         path.write_text("not a zip", encoding="utf-8")
         with pytest.raises(ConnectorError, match="not a readable Slack export ZIP"):
-            list(activities_from_export(path, SLACK_INSTANCE, pseudonymiser(KEY, "slack", SLACK_INSTANCE)))
+            slack_export_activities(path, KEY)
 
     def test_zip_without_channels_is_a_connector_error(self, tmp_path):
         path = tmp_path / "export.zip"
         with zipfile.ZipFile(path, "w") as archive:
             archive.writestr("users.json", "[]")
         with pytest.raises(ConnectorError, match=re.escape("has no channels.json")):
-            list(activities_from_export(path, SLACK_INSTANCE, pseudonymiser(KEY, "slack", SLACK_INSTANCE)))
+            slack_export_activities(path, KEY)
 
 
 class TestMediaWiki:
