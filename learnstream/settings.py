@@ -19,6 +19,8 @@ DEFAULT_DATA_DIR = Path("var")
 DEVELOPMENT_PSEUDONYM_KEY = "learnstream-development-key-not-for-production"
 #: The development id key, for the same uses. Set LEARNSTREAM_ID_KEY once and never rotate it.
 DEVELOPMENT_ID_KEY = "learnstream-development-id-key-not-for-production"
+#: Keys shorter than this are refused outside development: a short key can be guessed.
+MIN_KEY_LENGTH = 32
 
 
 class KafkaSettings(BaseModel):
@@ -121,6 +123,9 @@ class Settings(BaseSettings):
         default=SecretStr(DEVELOPMENT_ID_KEY),
         description="the key behind opaque account ids inside activity ids: set once, never rotated",
     )
+    development: bool = Field(
+        default=False, description="allow the public development keys: for the sample, the demo and the simulator"
+    )
     kafka: KafkaSettings = KafkaSettings()
     producer: ProducerSettings = ProducerSettings()
     topics: TopicSettings = TopicSettings()
@@ -133,6 +138,29 @@ class Settings(BaseSettings):
         if self.clickhouse_dsn is not None:
             return self.clickhouse_dsn.get_secret_value()
         return f"chdb://{(self.data_dir / 'warehouse').resolve()}"
+
+
+def require_secret_keys(settings: Settings) -> None:
+    """Refuse to pseudonymise real people with a public or short key, unless development is allowed explicitly.
+
+    Anyone who knows the development key can recompute a pseudonym from a known user id; so anything that reads
+    a real source (the connectors, `serve`) calls this before it starts.
+    """
+    if settings.development:
+        return
+    keys = [
+        ("LEARNSTREAM_PSEUDONYM_KEY", settings.pseudonym_key, DEVELOPMENT_PSEUDONYM_KEY),
+        ("LEARNSTREAM_ID_KEY", settings.id_key, DEVELOPMENT_ID_KEY),
+    ]
+    for variable, key, development_key in keys:
+        value = key.get_secret_value()
+        if value == development_key:
+            raise ConfigError(
+                f"{variable} is not set, and the public development key cannot protect real people: set it from "
+                "your secret store (LEARNSTREAM_DEVELOPMENT=true allows it for the sample and the demo only)"
+            )
+        if len(value) < MIN_KEY_LENGTH:
+            raise ConfigError(f"{variable} is too short to protect people: use at least {MIN_KEY_LENGTH} characters")
 
 
 def load_settings() -> Settings:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from learnstream.errors import ConnectorError
+from learnstream.settings import Settings, require_secret_keys
 from producers.pseudonymise import person_pseudonym
 from producers.runtime import Batch, OutgoingRecord
 from schemas.directory import DirectoryRecord, TeamMembership
@@ -274,6 +275,12 @@ class DirectorySnapshot:
         self.path = path
         self.key = key
         self.name = name
+
+    @classmethod
+    def from_settings(cls, settings: Settings, path: Path, name: str = "directory") -> DirectorySnapshot:
+        """The connector for an export, pseudonymising with the configured key (never the development key)."""
+        require_secret_keys(settings)
+        return cls(path, settings.pseudonym_key.get_secret_value().encode("utf-8"), name)
 
     def read(self, cursor: str | None) -> Iterator[Batch]:
         """One batch of every person's record, unless the export is the one the cursor names."""

@@ -6,8 +6,10 @@ import json
 from datetime import date
 
 import pytest
+from pydantic import SecretStr
 
-from learnstream.errors import ConnectorError
+from learnstream.errors import ConfigError, ConnectorError
+from learnstream.settings import DEVELOPMENT_PSEUDONYM_KEY, Settings
 from producers.directory import (
     AccountKind,
     DirectorySnapshot,
@@ -199,3 +201,13 @@ def test_the_snapshot_connector_publishes_the_export_whole_and_only_when_it_chan
     [changed] = list(connector.read(batch.cursor))
     assert changed.cursor != batch.cursor
     assert DirectoryRecord.from_bytes(changed.records[2].value).memberships[0].team == "helpdesk"
+
+
+def test_the_snapshot_connector_from_settings_refuses_the_development_key(tmp_path):
+    with pytest.raises(ConfigError, match="LEARNSTREAM_PSEUDONYM_KEY is not set"):
+        development_keys = Settings(pseudonym_key=SecretStr(DEVELOPMENT_PSEUDONYM_KEY), development=False)
+        DirectorySnapshot.from_settings(development_keys, tmp_path / "people.csv")
+    strong = SecretStr("s" * 40)
+    strong_keys = Settings(pseudonym_key=strong, id_key=strong, development=False)
+    connector = DirectorySnapshot.from_settings(strong_keys, tmp_path / "people.csv")
+    assert connector.key == b"s" * 40

@@ -5,9 +5,16 @@ from __future__ import annotations
 import os
 
 import pytest
+from pydantic import SecretStr
 
 from learnstream.errors import ConfigError
-from learnstream.settings import DEVELOPMENT_PSEUDONYM_KEY, load_settings
+from learnstream.settings import (
+    DEVELOPMENT_PSEUDONYM_KEY,
+    MIN_KEY_LENGTH,
+    Settings,
+    load_settings,
+    require_secret_keys,
+)
 from warehouse.dsn import parse_dsn
 
 
@@ -85,3 +92,33 @@ def test_out_of_range_value_names_the_variable(monkeypatch):
 def test_unknown_variables_are_ignored(monkeypatch):
     monkeypatch.setenv("LEARNSTREAM_NOT_A_SETTING", "whatever")
     assert load_settings().topics.namespace == "learnstream"
+
+
+STRONG = "k" * MIN_KEY_LENGTH
+
+
+@pytest.mark.parametrize(
+    ("pseudonym_key", "id_key", "named", "why"),
+    [
+        (None, STRONG, "LEARNSTREAM_PSEUDONYM_KEY", "development key"),
+        (STRONG, None, "LEARNSTREAM_ID_KEY", "development key"),
+        ("short", STRONG, "LEARNSTREAM_PSEUDONYM_KEY", "too short"),
+    ],
+)
+def test_real_sources_refuse_the_development_or_a_short_key(pseudonym_key, id_key, named, why):
+    keys = {name: SecretStr(value) for name, value in (("pseudonym_key", pseudonym_key), ("id_key", id_key)) if value}
+    with pytest.raises(ConfigError, match=f"{named} .*{why}"):
+        require_secret_keys(Settings(**keys))
+
+
+def test_strong_keys_or_an_explicit_development_flag_pass():
+    require_secret_keys(Settings(pseudonym_key=SecretStr(STRONG), id_key=SecretStr(STRONG + "x")))  # env is clean
+    require_secret_keys(Settings(development=True))
+
+
+def test_the_development_flag_is_read_from_the_environment(monkeypatch):
+    monkeypatch.setenv("LEARNSTREAM_DEVELOPMENT", "true")
+    require_secret_keys(load_settings())
+    monkeypatch.setenv("LEARNSTREAM_DEVELOPMENT", "false")
+    with pytest.raises(ConfigError, match="LEARNSTREAM_PSEUDONYM_KEY is not set"):
+        require_secret_keys(load_settings())
