@@ -108,6 +108,27 @@ def activities_from_message(
             )
 
 
+def user_emails_from_export(path: Path) -> dict[str, str]:
+    """Slack user id -> e-mail address, from the export's `users.json` (`profile.email`, where the export has it).
+
+    For resolving accounts HR did not list through the people directory; the addresses never leave the connector.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            users = json.loads(archive.read("users.json")) if "users.json" in archive.namelist() else []
+    except (OSError, zipfile.BadZipFile, ValueError) as exc:
+        raise ConnectorError(f"{path} has no readable users.json: {exc}") from exc
+    if not isinstance(users, list):
+        raise ConnectorError(f"{path}: users.json is not a list of users")
+    emails = {}
+    for user in users:
+        profile = user.get("profile") if isinstance(user, dict) else None
+        email = profile.get("email") if isinstance(profile, dict) else None
+        if isinstance(email, str) and email and isinstance(user.get("id"), str):
+            emails[user["id"]] = email
+    return emails
+
+
 def activities_from_export(
     path: Path, instance: str, pseudonymise: Pseudonymiser, account_id: AccountIds
 ) -> Iterator[Activity]:

@@ -12,9 +12,11 @@ from typing import Any
 import pytest
 
 from learnstream.errors import ConnectorError
-from producers.chat.slack_export import activities_from_export
+from producers.chat.slack_export import activities_from_export, user_emails_from_export
+from producers.directory import AccountKind, directory_from_csv
 from producers.elearning.xapi import activity_from_statement
-from producers.pseudonymise import account_ids, opaque_account_id, pseudonym, pseudonymiser
+from producers.identity import IdentityResolver
+from producers.pseudonymise import account_ids, opaque_account_id, person_pseudonym, pseudonym, pseudonymiser
 from producers.wiki.mediawiki import activity_from_recentchange
 from schemas import Activity, ActivityKind, ConversationKind, SourceSystem
 
@@ -152,6 +154,28 @@ class TestSlackExport:
             if match in slack_user_ids
         }
         assert leaked == set(), f"raw Slack user ids leave the connector: {sorted(leaked)}"
+
+    def test_export_users_resolve_through_the_directory_by_their_email(self, tmp_path, slack_zip):
+        path = tmp_path / "export.zip"
+        with zipfile.ZipFile(slack_zip) as original, zipfile.ZipFile(path, "w") as copy:
+            for name in original.namelist():
+                data = original.read(name)
+                if name == "users.json":
+                    users = json.loads(data)
+                    users[0]["profile"]["email"] = "Harry@Example.org"  # U0BMYT2FL
+                    data = json.dumps(users).encode()
+                copy.writestr(name, data)
+        emails = user_emails_from_export(path)
+        assert emails == {"U0BMYT2FL": "Harry@Example.org"}
+        directory = directory_from_csv("person_id,email,team,valid_from\ne7,harry@example.org,data,2026-01-01\n")
+        resolver = IdentityResolver(directory, KEY, "slack", SLACK_INSTANCE, AccountKind.SLACK, emails)
+        activities = list(
+            activities_from_export(path, SLACK_INSTANCE, resolver, account_ids(ID_KEY, "slack", SLACK_INSTANCE))
+        )
+        harry = [a for a in activities if a.actor == person_pseudonym(KEY, "e7")]
+        assert harry and all(a.actor != slack_pseudonym("U0BMYT2FL") for a in activities)
+        assert resolver.resolved == {"U0BMYT2FL"}
+        assert len(resolver.unresolved) >= 2  # the others are flagged, with source-scoped pseudonyms
 
     def test_not_a_zip_is_a_connector_error(self, tmp_path):
         path = tmp_path / "export.zip"
