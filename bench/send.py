@@ -21,8 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from learnstream.kafka import make_producer
 from learnstream.settings import load_settings
+from producers.cursors import FileCursorStore
 from producers.file_replay import FileReplay
-from producers.runtime import Batch, CursorStore, run_connector
+from producers.runtime import Batch, run_connector
 
 #: A paced connector hands over a batch this often.
 PACE_S = 0.02
@@ -66,7 +67,7 @@ def send_connector(path: Path, rate: float | None) -> int:
     settings = load_settings()
     producer = make_producer(settings.kafka, "bench-connector", settings.producer)
     connector = PacedReplay(path, rate) if rate else FileReplay(path)
-    cursors = CursorStore(settings.data_dir / "bench-cursors")
+    cursors = FileCursorStore(settings.data_dir / "bench-cursors")
     cursors.save(connector.name, "0")
     try:
         return run_connector(connector, producer, settings.topics.names.activity_raw, cursors).records

@@ -55,8 +55,9 @@ from bench.harness import (  # noqa: E402
 from bench.synthetic import synthetic_activities  # noqa: E402
 from learnstream.kafka import make_consumer, make_producer  # noqa: E402
 from learnstream.settings import Settings  # noqa: E402
+from producers.cursors import FileCursorStore  # noqa: E402
 from producers.file_replay import FileReplay, record_for_line  # noqa: E402
-from producers.runtime import Batch, CursorStore, OutgoingRecord, run_connector  # noqa: E402
+from producers.runtime import Batch, OutgoingRecord, run_connector  # noqa: E402
 from schemas.activity import Activity  # noqa: E402
 from schemas.headers import sent_at_headers  # noqa: E402
 from schemas.learning_event import LearningEvent  # noqa: E402
@@ -240,7 +241,7 @@ def replay_connector(settings: Settings, topic: str, path: Path, count: int, cur
     try:
         quiet_heap()
         started, cpu_started = time.perf_counter(), time.process_time()
-        run_connector(FileReplay(path), producer, topic, CursorStore(cursors))
+        run_connector(FileReplay(path), producer, topic, FileCursorStore(cursors))
         return in_process(count, started, cpu_started)
     finally:
         producer.close()
@@ -267,7 +268,7 @@ def runtime_only(settings: Settings, topic: str, records: Sequence[OutgoingRecor
     try:
         quiet_heap()
         started, cpu_started = time.perf_counter(), time.process_time()
-        run_connector(RecordsInMemory(records), producer, topic, CursorStore(cursors))
+        run_connector(RecordsInMemory(records), producer, topic, FileCursorStore(cursors))
         return in_process(len(records), started, cpu_started)
     finally:
         producer.close()

@@ -128,12 +128,13 @@ def sample_build(data_dir: Path, out: Path) -> None:
 def replay(path: Path, from_start: bool) -> None:
     """Replay a JSONL file of activities onto the raw topic (the file-replay connector)."""
     from learnstream.kafka import make_producer
+    from producers.cursors import cursor_store_from_settings
     from producers.file_replay import FileReplay
-    from producers.runtime import CursorStore, run_connector
+    from producers.runtime import run_connector
 
     current = settings()
     connector = FileReplay(path)
-    cursors = CursorStore(current.data_dir / "cursors")
+    cursors = cursor_store_from_settings(current)
     if from_start:
         cursors.save(connector.name, "0")
     producer = make_producer(current.kafka, "file-replay", current.producer)
@@ -141,6 +142,7 @@ def replay(path: Path, from_start: bool) -> None:
         stats = run_connector(connector, producer, current.topics.names.activity_raw, cursors)
     finally:
         producer.close()
+        cursors.close()
     click.echo(f"replayed {stats.records} records from {path} to {current.topics.names.activity_raw}")
 
 

@@ -90,6 +90,20 @@ def make_consumer(
     return consumer
 
 
+def make_reader(settings: KafkaSettings, client_suffix: str = "reader") -> KafkaConsumer:
+    """A consumer in no group, for reading a topic from partitions the caller assigns (compacted state topics)."""
+    config: dict[str, Any] = {
+        **_common(settings, client_suffix),
+        "group_id": None,
+        "enable_auto_commit": False,
+        "isolation_level": "read_committed",
+    }
+    try:
+        return KafkaConsumer(**config)
+    except KafkaError as exc:
+        raise _unavailable(settings, exc) from exc
+
+
 def make_admin(settings: KafkaSettings) -> KafkaAdminClient:
     """An admin client; raises BrokerUnavailable naming the setting when the cluster cannot be reached."""
     try:
@@ -112,12 +126,13 @@ def check_broker(settings: KafkaSettings) -> None:
 def topic_configs(topics: TopicSettings, name: str) -> dict[str, str]:
     """Retention and record size of a topic; a dead letter must fit any record it sets aside, base64 and all.
 
-    The directory topic is compacted instead of expiring: the latest record of every person stays.
+    The directory and connector-state topics are compacted instead of expiring: the latest record of every
+    person and every connector's last cursor stay.
     """
     names = topics.names
     if name == names.activity_dlq:
         return {"retention.ms": str(topics.dlq_retention_ms), "max.message.bytes": str(topics.dlq_max_message_bytes)}
-    if name == names.directory:
+    if name in (names.directory, names.connector_state):
         return {"cleanup.policy": "compact", "max.message.bytes": str(topics.max_message_bytes)}
     return {"retention.ms": str(topics.retention_ms), "max.message.bytes": str(topics.max_message_bytes)}
 

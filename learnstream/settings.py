@@ -6,6 +6,7 @@ Nested blocks use `__`: `LEARNSTREAM_KAFKA__BOOTSTRAP_SERVERS`, `LEARNSTREAM_LOA
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -125,6 +126,10 @@ class Settings(BaseSettings):
     )
     development: bool = Field(
         default=False, description="allow the public development keys: for the sample, the demo and the simulator"
+    )
+    cursor_store: Literal["file", "kafka"] = Field(
+        default="file",
+        description="where connectors keep cursors: files under <data_dir>/cursors, or the <ns>.connector.state topic",
     )
     kafka: KafkaSettings = KafkaSettings()
     producer: ProducerSettings = ProducerSettings()

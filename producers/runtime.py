@@ -6,18 +6,17 @@ resume from *after* it, so state is always derived from the saved cursor and nev
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 from kafka.errors import KafkaError
 
-from learnstream.errors import BrokerUnavailable, ConnectorError
+from learnstream.errors import BrokerUnavailable
+from producers.cursors import CursorStore
 from schemas.headers import sent_at_headers
 
 logger = logging.getLogger(__name__)
@@ -51,34 +50,6 @@ class Connector(Protocol):
     def read(self, cursor: str | None) -> Iterator[Batch]:
         """Batches from the cursor on (from the start for None); never blocks waiting for new data."""
         ...
-
-
-class CursorStore:
-    """Cursors as small JSON files, one per connector, replaced atomically."""
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-
-    def _path(self, name: str) -> Path:
-        return self.directory / f"{name}.json"
-
-    def load(self, name: str) -> str | None:
-        """The saved cursor for a connector, or None if it never saved one."""
-        path = self._path(name)
-        if not path.exists():
-            return None
-        try:
-            return str(json.loads(path.read_text(encoding="utf-8"))["cursor"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ConnectorError(f"cursor file {path} is unreadable ({exc}); delete it to start over") from exc
-
-    def save(self, name: str, cursor: str) -> None:
-        """Save a cursor so a crash leaves either the old or the new one, never half of one."""
-        self.directory.mkdir(parents=True, exist_ok=True)
-        path = self._path(name)
-        temporary = path.with_suffix(".json.tmp")
-        temporary.write_text(json.dumps({"cursor": cursor}), encoding="utf-8")
-        temporary.replace(path)
 
 
 @dataclass

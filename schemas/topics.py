@@ -15,13 +15,14 @@ _NAMESPACE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")
 
 @dataclass(frozen=True)
 class Topics:
-    """The pipeline's topics: raw activity in, dead letters aside, learning events out, and the people directory
-    (compacted: the latest record of each person is kept)."""
+    """The pipeline's topics: raw activity in, dead letters aside, learning events out, the people directory and
+    the connectors' cursors (both compacted: the latest record of each person and each connector is kept)."""
 
     activity_raw: str
     activity_dlq: str
     learning_events: str
     directory: str
+    connector_state: str
 
     @classmethod
     def in_namespace(cls, namespace: str = DEFAULT_NAMESPACE) -> Topics:
@@ -33,8 +34,9 @@ class Topics:
             activity_dlq=f"{namespace}.activity.dlq",
             learning_events=f"{namespace}.learning.events",
             directory=f"{namespace}.directory",
+            connector_state=f"{namespace}.connector.state",
         )
 
-    def all(self) -> tuple[str, str, str, str]:
+    def all(self) -> tuple[str, ...]:
         """All topic names, in pipeline order."""
-        return (self.activity_raw, self.activity_dlq, self.learning_events, self.directory)
+        return (self.activity_raw, self.activity_dlq, self.learning_events, self.directory, self.connector_state)

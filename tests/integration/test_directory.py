@@ -7,9 +7,10 @@ from kafka.admin import ConfigResource, ConfigResourceType
 
 from learnstream.kafka import make_producer
 from learnstream.settings import Settings
+from producers.cursors import FileCursorStore
 from producers.directory import DirectorySnapshot
 from producers.pseudonymise import person_pseudonym
-from producers.runtime import CursorStore, run_connector
+from producers.runtime import run_connector
 from schemas.directory import DirectoryRecord
 from tests.integration.support import read_topic
 
@@ -34,7 +35,7 @@ def test_the_directory_is_published_by_pseudonym_without_names_and_only_when_cha
     export = tmp_path / "people.csv"
     export.write_text(EXPORT, encoding="utf-8")
     topic = settings.topics.names.directory
-    cursors = CursorStore(tmp_path / "cursors")
+    cursors = FileCursorStore(tmp_path / "cursors")
     producer = make_producer(settings.kafka, "test-directory")
     try:
         first = run_connector(DirectorySnapshot(export, KEY), producer, topic, cursors)

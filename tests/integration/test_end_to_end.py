@@ -10,8 +10,9 @@ from typing import Any
 
 from learnstream.kafka import make_consumer, make_producer
 from learnstream.settings import Settings
+from producers.cursors import FileCursorStore
 from producers.file_replay import FileReplay
-from producers.runtime import CursorStore, run_connector
+from producers.runtime import run_connector
 from schemas.activity import Activity
 from tests.integration.support import read_topic, run_cli, sample_lines, settings_env
 from warehouse.loader import EventLoader
@@ -24,7 +25,10 @@ def replay(settings: Settings, path: Path) -> int:
     producer = make_producer(settings.kafka, "test-replay")
     try:
         stats = run_connector(
-            FileReplay(path), producer, settings.topics.names.activity_raw, CursorStore(settings.data_dir / "cursors")
+            FileReplay(path),
+            producer,
+            settings.topics.names.activity_raw,
+            FileCursorStore(settings.data_dir / "cursors"),
         )
     finally:
         producer.close()

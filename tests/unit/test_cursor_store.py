@@ -9,8 +9,9 @@ import pytest
 from kafka.errors import KafkaTimeoutError
 
 from learnstream.errors import BrokerUnavailable, ConnectorError
+from producers.cursors import FileCursorStore, apply_cursor_record, cursor_document
 from producers.file_replay import FileReplay
-from producers.runtime import CursorStore, run_connector
+from producers.runtime import run_connector
 from schemas.headers import read_sent_at
 
 TOPIC = "test.activity.raw"
@@ -64,7 +65,7 @@ class RecordingProducer:
             raise self.flush_error
 
 
-class RecordingCursorStore(CursorStore):
+class RecordingCursorStore(FileCursorStore):
     """A real cursor store that also notes when it saves, in the same log as the producer."""
 
     def __init__(self, directory, log: list[tuple[object, ...]]) -> None:
@@ -86,23 +87,23 @@ def replay_file(tmp_path, make_activity):
 
 class TestCursorStore:
     def test_round_trip(self, tmp_path):
-        store = CursorStore(tmp_path / "cursors")
+        store = FileCursorStore(tmp_path / "cursors")
         store.save("file-replay-abc", "1234")
         assert store.load("file-replay-abc") == "1234"
-        assert CursorStore(tmp_path / "cursors").load("file-replay-abc") == "1234"
+        assert FileCursorStore(tmp_path / "cursors").load("file-replay-abc") == "1234"
 
     def test_save_replaces_the_previous_cursor(self, tmp_path):
-        store = CursorStore(tmp_path)
+        store = FileCursorStore(tmp_path)
         store.save("c", "10")
         store.save("c", "20")
         assert store.load("c") == "20"
         assert sorted(path.name for path in tmp_path.iterdir()) == ["c.json"]
 
     def test_missing_cursor_is_none(self, tmp_path):
-        assert CursorStore(tmp_path / "never-created").load("anything") is None
+        assert FileCursorStore(tmp_path / "never-created").load("anything") is None
 
     def test_cursors_are_per_connector(self, tmp_path):
-        store = CursorStore(tmp_path)
+        store = FileCursorStore(tmp_path)
         store.save("a", "1")
         store.save("b", "2")
         assert (store.load("a"), store.load("b")) == ("1", "2")
@@ -115,7 +116,7 @@ class TestCursorStore:
     def test_corrupt_file_is_a_connector_error(self, tmp_path, content):
         (tmp_path / "c.json").write_bytes(content)
         with pytest.raises(ConnectorError, match="delete it to start over"):
-            CursorStore(tmp_path).load("c")
+            FileCursorStore(tmp_path).load("c")
 
 
 class TestRunConnector:
@@ -133,7 +134,7 @@ class TestRunConnector:
         assert all(key is not None for _, key, _ in producer.sent)
         sent_at = [read_sent_at(headers) for headers in producer.headers]
         assert all(sent is not None and before <= sent <= time.time() for sent in sent_at)
-        assert CursorStore(tmp_path / "cursors").load(connector.name) == str(path.stat().st_size)
+        assert FileCursorStore(tmp_path / "cursors").load(connector.name) == str(path.stat().st_size)
 
     def test_cursor_is_saved_only_after_its_batch_and_every_earlier_one_is_confirmed(self, tmp_path, replay_file):
         path, _ = replay_file
@@ -173,7 +174,7 @@ class TestRunConnector:
 
     def test_rerun_after_a_failure_resumes_where_it_stopped(self, tmp_path, replay_file):
         path, lines = replay_file
-        cursors = CursorStore(tmp_path / "cursors")
+        cursors = FileCursorStore(tmp_path / "cursors")
         connector = FileReplay(path, batch_size=2)
         with pytest.raises(BrokerUnavailable):
             run_connector(connector, RecordingProducer([], fail_from=3), TOPIC, cursors)
@@ -185,7 +186,7 @@ class TestRunConnector:
 
     def test_failure_in_the_first_batch_saves_nothing(self, tmp_path, replay_file):
         path, _ = replay_file
-        cursors = CursorStore(tmp_path / "cursors")
+        cursors = FileCursorStore(tmp_path / "cursors")
         connector = FileReplay(path, batch_size=2)
         with pytest.raises(BrokerUnavailable, match="after 0 confirmed records"):
             run_connector(connector, RecordingProducer([], fail_from=0), TOPIC, cursors)
@@ -194,7 +195,7 @@ class TestRunConnector:
     def test_flush_timeout_is_broker_unavailable_and_keeps_the_cursor(self, tmp_path, replay_file):
         # KafkaProducer.flush(timeout=...) raises KafkaTimeoutError when the broker does not answer in time.
         path, _ = replay_file
-        cursors = CursorStore(tmp_path / "cursors")
+        cursors = FileCursorStore(tmp_path / "cursors")
         connector = FileReplay(path, batch_size=2)
         producer = RecordingProducer([], flush_error=KafkaTimeoutError("Timeout waiting for future"))
         with pytest.raises(BrokerUnavailable):
@@ -203,7 +204,7 @@ class TestRunConnector:
 
     def test_nothing_new_publishes_nothing(self, tmp_path, replay_file):
         path, _ = replay_file
-        cursors = CursorStore(tmp_path / "cursors")
+        cursors = FileCursorStore(tmp_path / "cursors")
         connector = FileReplay(path)
         cursors.save(connector.name, str(path.stat().st_size))
         producer = RecordingProducer([])
@@ -213,5 +214,20 @@ class TestRunConnector:
 
 
 def test_cursor_file_is_json_with_the_cursor(tmp_path):
-    CursorStore(tmp_path).save("c", "42")
+    FileCursorStore(tmp_path).save("c", "42")
     assert json.loads((tmp_path / "c.json").read_text(encoding="utf-8")) == {"cursor": "42"}
+
+
+class TestCursorTopicRecords:
+    def test_the_later_record_of_a_name_wins_and_a_tombstone_forgets_it(self):
+        cursors: dict[str, str] = {}
+        apply_cursor_record(cursors, "t", b"a", cursor_document("1"))
+        apply_cursor_record(cursors, "t", b"b", cursor_document("x"))
+        apply_cursor_record(cursors, "t", b"a", cursor_document("2"))
+        apply_cursor_record(cursors, "t", b"b", None)
+        assert cursors == {"a": "2"}
+
+    @pytest.mark.parametrize(("key", "value"), [(None, b'{"cursor": "1"}'), (b"a", b"not json"), (b"a", b"{}")])
+    def test_an_unreadable_record_is_a_connector_error(self, key, value):
+        with pytest.raises(ConnectorError, match=r"(cursor topic t has no key|on t is unreadable)"):
+            apply_cursor_record({}, "t", key, value)

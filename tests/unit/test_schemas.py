@@ -196,6 +196,7 @@ class TestTopics:
             "learnstream.activity.dlq",
             "learnstream.learning.events",
             "learnstream.directory",
+            "learnstream.connector.state",
         )
 
     def test_custom_namespace(self):
