@@ -4,7 +4,8 @@ LearnstreamError                 anything learnstream raises on purpose; `str()`
 ├── ConfigError                  a setting is missing or malformed (names the LEARNSTREAM_ variable)
 ├── ServiceUnavailable           a service we depend on cannot be reached
 │   ├── BrokerUnavailable        Kafka
-│   └── WarehouseUnavailable     ClickHouse (server or embedded engine)
+│   ├── WarehouseUnavailable     ClickHouse (server or embedded engine)
+│   └── SourceUnavailable        a source's API (Slack, a wiki, ...) kept failing after retries
 ├── WarehouseError               a warehouse statement failed
 │   └── MigrationError           a migration is inconsistent or failed
 └── ConnectorError               a source could not be read
@@ -37,6 +38,10 @@ class BrokerUnavailable(ServiceUnavailable):
 
 class WarehouseUnavailable(ServiceUnavailable):
     """The ClickHouse server or the embedded chDB engine cannot be opened."""
+
+
+class SourceUnavailable(ServiceUnavailable):
+    """A source's API kept answering with errors worth retrying (or not at all) until the retries ran out."""
 
 
 class WarehouseError(LearnstreamError):

@@ -96,6 +96,15 @@ class WorkerSettings(BaseModel):
     log_level: str = "info"
 
 
+class HttpSettings(BaseModel):
+    """How pull connectors talk to a source's API."""
+
+    timeout_s: float = Field(default=30.0, gt=0, description="Connect and read timeout of one request.")
+    max_attempts: int = Field(default=6, ge=1, description="Tries per request before the source counts as down.")
+    backoff_base_s: float = Field(default=1.0, gt=0, description="First retry delay; doubles per attempt, jittered.")
+    backoff_max_s: float = Field(default=60.0, gt=0, description="Longest wait between tries, Retry-After included.")
+
+
 class LoaderSettings(BaseModel):
     """The warehouse loader."""
 
@@ -132,6 +141,7 @@ class Settings(BaseSettings):
         description="where connectors keep cursors: files under <data_dir>/cursors, or the <ns>.connector.state topic",
     )
     kafka: KafkaSettings = KafkaSettings()
+    http: HttpSettings = HttpSettings()
     producer: ProducerSettings = ProducerSettings()
     topics: TopicSettings = TopicSettings()
     worker: WorkerSettings = WorkerSettings()
