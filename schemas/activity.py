@@ -13,9 +13,10 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstrai
 
 from schemas.ids import activity_id_for
 
-ACTIVITY_SCHEMA_VERSION: Literal[1] = 1
-#: Versions a consumer accepts: the current one and the one before it (none before 1).
-SUPPORTED_ACTIVITY_SCHEMA_VERSIONS = (1,)
+ACTIVITY_SCHEMA_VERSION: Literal[2] = 2
+#: Versions a consumer accepts: the current one and the one before it. Version 2 added the kinds
+#: `message_edited`, `item_deleted`, `file_shared` and `page_commented`; a version-1 activity cannot carry them.
+SUPPORTED_ACTIVITY_SCHEMA_VERSIONS = (1, 2)
 
 #: A pseudonymous person: `p_` and 24 hex digits of a keyed hash, made at the edge by the connector.
 Pseudonym = Annotated[str, StringConstraints(pattern=r"^p_[0-9a-f]{24}$")]
@@ -45,6 +46,24 @@ class ActivityKind(StrEnum):
     PAGE_CREATED = "page_created"
     PAGE_EDITED = "page_edited"
     STATEMENT = "statement"
+    # since schema version 2
+    MESSAGE_EDITED = "message_edited"  # a chat message changed; its native id names the edit
+    ITEM_DELETED = "item_deleted"  # a message, page or comment was removed; `in_reply_to` names it
+    FILE_SHARED = "file_shared"  # a file posted into a conversation
+    PAGE_COMMENTED = "page_commented"  # a comment on a wiki page
+
+
+#: The kinds a version-1 activity may have.
+VERSION_1_KINDS = frozenset(
+    {
+        ActivityKind.MESSAGE,
+        ActivityKind.REPLY,
+        ActivityKind.REACTION,
+        ActivityKind.PAGE_CREATED,
+        ActivityKind.PAGE_EDITED,
+        ActivityKind.STATEMENT,
+    }
+)
 
 
 class ConversationKind(StrEnum):
@@ -83,7 +102,7 @@ class ConversationRef(StrictModel):
 class Activity(StrictModel):
     """One thing a person did in a collaboration or learning tool, before classification."""
 
-    schema_version: Literal[1] = ACTIVITY_SCHEMA_VERSION
+    schema_version: Literal[1, 2] = ACTIVITY_SCHEMA_VERSION
     activity_id: ActivityId
     source: SourceSystem
     source_instance: NonEmpty = Field(description="Which installation: a wiki host, a Slack team, an LRS.")
@@ -108,6 +127,12 @@ class Activity(StrictModel):
         source = SourceSystem(fields["source"])
         fields["activity_id"] = activity_id_for(source.value, str(fields["source_instance"]), str(fields["native_id"]))
         return cls(**fields)
+
+    @model_validator(mode="after")
+    def _check_kind_for_version(self) -> Self:
+        if self.schema_version == 1 and self.kind not in VERSION_1_KINDS:
+            raise ValueError(f"kind {self.kind.value} needs schema_version 2 (version 1 predates it)")
+        return self
 
     @model_validator(mode="after")
     def _check_activity_id(self) -> Self:

@@ -122,6 +122,13 @@ def chat_reaction(activity: Activity) -> Classification | None:
     return Classification(LearningCategory.NONE, 0.7, "chat.other_reaction")
 
 
+def shared_file(activity: Activity) -> Classification | None:
+    """A file posted into a conversation shares a resource."""
+    if activity.kind is ActivityKind.FILE_SHARED:
+        return Classification(LearningCategory.SHARED, 0.7, "chat.file_shared")
+    return None
+
+
 def chat_message(activity: Activity) -> Classification | None:
     """Wording rules for chat posts: thanks, questions, teaching offers, shared resources, then answers."""
     if activity.kind not in (ActivityKind.MESSAGE, ActivityKind.REPLY):
@@ -141,7 +148,9 @@ def chat_message(activity: Activity) -> Classification | None:
     return Classification(LearningCategory.NONE, 0.6, "chat.no_learning_signal")
 
 
-RULES: tuple[Rule, ...] = (bot_activity, xapi_statement, wiki_page, chat_reaction, chat_message)
+#: Edits, deletions and page comments have no rule yet and fall back to `none`: an edit must replace its message's
+#: event and a deletion retract it (reprocessing and retraction), not add a second event.
+RULES: tuple[Rule, ...] = (bot_activity, xapi_statement, wiki_page, chat_reaction, shared_file, chat_message)
 
 
 def classify_activity(activity: Activity, rules: tuple[Rule, ...] = RULES) -> Classification:

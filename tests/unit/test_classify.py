@@ -332,3 +332,14 @@ class TestTopics:
         assert "kafka-connect" in topics
         assert "node.js" in topics
         assert [topic for topic in topics if not is_valid_topic(topic)] == []
+
+
+class TestKindsOfVersion2:
+    def test_a_shared_file_shares_a_resource(self, chat):
+        result = classify_activity(chat("", kind=ActivityKind.FILE_SHARED))
+        assert decided(result) == (LearningCategory.SHARED, "chat.file_shared")
+
+    @pytest.mark.parametrize("kind", [ActivityKind.MESSAGE_EDITED, ActivityKind.ITEM_DELETED])
+    def test_edits_and_deletions_add_no_learning_of_their_own(self, chat, kind):
+        result = classify_activity(chat("How do I rotate the Kafka credentials?", kind=kind))
+        assert decided(result) == (LearningCategory.NONE, "fallback.no_rule")

@@ -77,7 +77,7 @@ class TestActivity:
     def test_create_derives_the_activity_id(self, make_activity):
         activity = make_activity(native_id="C01/42")
         assert activity.activity_id == activity_id_for("slack", "acme", "C01/42")
-        assert activity.schema_version == 1
+        assert activity.schema_version == 2
 
     def test_bytes_round_trip_is_equal(self, make_activity):
         activity = make_activity(
@@ -113,12 +113,28 @@ class TestActivity:
             Activity.from_bytes(json.dumps(document).encode())
         assert caught.value.errors()[0]["loc"] == ("occurred_at",)
 
-    def test_schema_version_2_is_rejected(self, make_activity):
+    def test_schema_version_3_is_rejected(self, make_activity):
         document = activity_document(make_activity())
-        document["schema_version"] = 2
+        document["schema_version"] = 3
         with pytest.raises(ValidationError) as caught:
             Activity.from_bytes(json.dumps(document).encode())
         assert caught.value.errors()[0]["loc"] == ("schema_version",)
+
+    def test_the_previous_schema_version_is_still_read(self, make_activity):
+        document = activity_document(make_activity())
+        document["schema_version"] = 1
+        assert Activity.from_bytes(json.dumps(document).encode()).schema_version == 1
+
+    @pytest.mark.parametrize(
+        "kind",
+        [ActivityKind.MESSAGE_EDITED, ActivityKind.ITEM_DELETED, ActivityKind.FILE_SHARED, ActivityKind.PAGE_COMMENTED],
+    )
+    def test_a_kind_added_in_version_2_needs_version_2(self, make_activity, kind):
+        document = activity_document(make_activity(kind=kind))
+        assert Activity.from_bytes(json.dumps(document).encode()).kind is kind
+        document["schema_version"] = 1
+        with pytest.raises(ValidationError, match="needs schema_version 2"):
+            Activity.from_bytes(json.dumps(document).encode())
 
     def test_mismatched_activity_id_is_rejected(self, make_activity):
         document = activity_document(make_activity())
