@@ -11,10 +11,15 @@ Pseudonymiser = Callable[[str], str]
 AccountIds = Callable[[str], str]
 
 
+def keyed_hash(key: bytes, *parts: str) -> str:
+    """24 hex digits of HMAC-SHA256 over the parts joined by the unit separator: stable, not reversible."""
+    material = "\x1f".join(parts).encode("utf-8")
+    return hmac.new(key, material, hashlib.sha256).hexdigest()[:24]
+
+
 def pseudonym(key: bytes, source: str, source_instance: str, person_id: str) -> str:
     """`p_` and 24 hex digits of HMAC-SHA256(key, source, instance, person id): stable, not reversible without key."""
-    material = "\x1f".join((source, source_instance, person_id)).encode("utf-8")
-    return "p_" + hmac.new(key, material, hashlib.sha256).hexdigest()[:24]
+    return "p_" + keyed_hash(key, source, source_instance, person_id)
 
 
 def pseudonymiser(key: bytes, source: str, source_instance: str) -> Pseudonymiser:
@@ -46,8 +51,7 @@ def opaque_account_id(id_key: bytes, source: str, source_instance: str, account:
     must not contain a raw account id or a pseudonym; so a part of an id that names a person is derived from
     a separate key that is set once and never rotated.
     """
-    material = "\x1f".join((ID_SCOPE, source, source_instance, account)).encode("utf-8")
-    return "a_" + hmac.new(id_key, material, hashlib.sha256).hexdigest()[:24]
+    return "a_" + keyed_hash(id_key, ID_SCOPE, source, source_instance, account)
 
 
 def account_ids(id_key: bytes, source: str, source_instance: str) -> AccountIds:

@@ -129,13 +129,10 @@ class Activity(StrictModel):
         return cls(**fields)
 
     @model_validator(mode="after")
-    def _check_kind_for_version(self) -> Self:
+    def _check_consistency(self) -> Self:
+        """One validator for both cross-field rules: each runs for every message the worker reads."""
         if self.schema_version == 1 and self.kind not in VERSION_1_KINDS:
             raise ValueError(f"kind {self.kind.value} needs schema_version 2 (version 1 predates it)")
-        return self
-
-    @model_validator(mode="after")
-    def _check_activity_id(self) -> Self:
         expected = activity_id_for(self.source, self.source_instance, self.native_id)  # a StrEnum is its value
         if self.activity_id != expected:
             raise ValueError(
