@@ -21,9 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from learnstream.kafka import make_producer
 from learnstream.settings import load_settings
+from producers.contracts import Batch
 from producers.cursors import FileCursorStore
 from producers.file_replay import FileReplay
-from producers.runtime import Batch, run_connector
+from producers.runtime import run_connector
 
 #: A paced connector hands over a batch this often.
 PACE_S = 0.02

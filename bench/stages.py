@@ -55,9 +55,10 @@ from bench.harness import (  # noqa: E402
 from bench.synthetic import synthetic_activities  # noqa: E402
 from learnstream.kafka import make_consumer, make_producer  # noqa: E402
 from learnstream.settings import Settings  # noqa: E402
+from producers.contracts import Batch, OutgoingRecord  # noqa: E402
 from producers.cursors import FileCursorStore  # noqa: E402
 from producers.file_replay import FileReplay, record_for_line  # noqa: E402
-from producers.runtime import Batch, OutgoingRecord, run_connector  # noqa: E402
+from producers.runtime import run_connector  # noqa: E402
 from schemas.activity import Activity  # noqa: E402
 from schemas.headers import sent_at_headers  # noqa: E402
 from schemas.learning_event import LearningEvent  # noqa: E402

@@ -8,7 +8,8 @@ LearnstreamError                 anything learnstream raises on purpose; `str()`
 │   └── SourceUnavailable        a source's API (Slack, a wiki, ...) kept failing after retries
 ├── WarehouseError               a warehouse statement failed
 │   └── MigrationError           a migration is inconsistent or failed
-└── ConnectorError               a source could not be read
+├── ConnectorError               a source could not be read
+└── RequestRejected              a pushed request was refused (bad signature, malformed body): its HTTP status
 """
 
 from __future__ import annotations
@@ -58,3 +59,11 @@ class ConnectorError(LearnstreamError):
 
 class NothingToLoad(LearnstreamError):
     """The loader was asked to wait for a first learning event and none arrived in time."""
+
+
+class RequestRejected(LearnstreamError):
+    """A request pushed to a receiver was refused; `status` is the HTTP answer (401 bad signature, 400, 413)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status

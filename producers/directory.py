@@ -19,15 +19,15 @@ import json
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from learnstream.errors import ConnectorError
 from learnstream.settings import Settings, require_secret_keys
+from producers.contracts import Batch, CheckReport, Cursor, OutgoingRecord
 from producers.pseudonymise import person_pseudonym
-from producers.runtime import Batch, OutgoingRecord
 from schemas.directory import DirectoryRecord, TeamMembership
 
 logger = logging.getLogger(__name__)
@@ -264,12 +264,20 @@ def directory_records(directory: Directory, key: bytes) -> list[DirectoryRecord]
     ]
 
 
+class ExportDigest(Cursor):
+    """The directory connector's cursor: the SHA-256 of the export last published (empty before the first)."""
+
+    sha256: str = ""
+
+
 class DirectorySnapshot:
     """A connector that publishes the whole directory export, keyed by each person's pseudonym, when it changed.
 
     The cursor is the SHA-256 of the export's bytes: running again on an unchanged export publishes nothing, and
     a changed export is published whole (the topic is compacted, so each person's latest record is what stays).
     """
+
+    cursor_type = ExportDigest
 
     def __init__(self, path: Path, key: bytes, name: str = "directory") -> None:
         self.path = path
@@ -282,12 +290,26 @@ class DirectorySnapshot:
         require_secret_keys(settings)
         return cls(path, settings.pseudonym_key.get_secret_value().encode("utf-8"), name)
 
-    def read(self, cursor: str | None) -> Iterator[Batch]:
+    def start_cursor(self, since: datetime | None) -> ExportDigest:
+        """Nothing published yet: the next read publishes the whole export."""
+        return ExportDigest()
+
+    def check(self) -> CheckReport:
+        """The export parses; how many people, teams and accounts it names."""
+        directory = load_directory(self.path)
+        teams = {membership.team for person in directory.people.values() for membership in person.memberships}
+        accounts = sum(len(person.accounts) for person in directory.people.values())
+        return CheckReport([f"{self.path}: {len(directory)} people in {len(teams)} teams, {accounts} accounts"])
+
+    def read(self, cursor: ExportDigest) -> Iterator[Batch[ExportDigest]]:
         """One batch of every person's record, unless the export is the one the cursor names."""
         data = read_export(self.path)  # read once: the cursor names exactly the bytes that were published
         digest = hashlib.sha256(data).hexdigest()
-        if digest == cursor:
+        if digest == cursor.sha256:
             logger.info("directory export %s unchanged since it was last published", self.path)
             return
         records = directory_records(directory_from_export(data, self.path), self.key)
-        yield Batch([OutgoingRecord(record.person.encode("ascii"), record.to_bytes()) for record in records], digest)
+        yield Batch(
+            [OutgoingRecord(record.person.encode("ascii"), record.to_bytes()) for record in records],
+            ExportDigest(sha256=digest),
+        )

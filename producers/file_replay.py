@@ -13,12 +13,13 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 from pydantic_core import from_json
 
 from learnstream.errors import ConnectorError
-from producers.runtime import Batch, OutgoingRecord
+from producers.contracts import Batch, CheckReport, Cursor, OutgoingRecord
 from schemas.activity import conversation_key_of
 
 logger = logging.getLogger(__name__)
@@ -45,8 +46,16 @@ def key_for_line(line: bytes) -> bytes | None:
     return conversation_key_of(source, instance, kind, conversation_id).encode("utf-8")
 
 
+class ByteOffset(Cursor):
+    """The file-replay cursor: the byte offset after the last published line."""
+
+    offset: int = 0
+
+
 class FileReplay:
     """Replays a JSONL file of activities from a byte-offset cursor, in batches."""
+
+    cursor_type = ByteOffset
 
     def __init__(self, path: Path, batch_size: int = 500) -> None:
         self.path = path
@@ -54,9 +63,21 @@ class FileReplay:
         digest = hashlib.sha256(str(path.resolve()).encode("utf-8")).hexdigest()[:12]
         self.name = f"file-replay-{digest}"
 
-    def read(self, cursor: str | None) -> Iterator[Batch]:
-        """Batches of records from the cursor's byte offset (the start for None) to the end of the file."""
-        offset = int(cursor) if cursor else 0
+    def start_cursor(self, since: datetime | None) -> ByteOffset:
+        """The start of the file: lines carry no time the replay could seek by."""
+        return ByteOffset(offset=0)
+
+    def check(self) -> CheckReport:
+        """The file exists and can be read."""
+        try:
+            size = self.path.stat().st_size
+        except OSError as exc:
+            raise ConnectorError(f"cannot read replay file {self.path}: {exc}") from exc
+        return CheckReport([f"{self.path}: {size} bytes"])
+
+    def read(self, cursor: ByteOffset) -> Iterator[Batch[ByteOffset]]:
+        """Batches of records from the cursor's byte offset to the end of the file."""
+        offset = cursor.offset
         try:
             handle = self.path.open("rb")
         except OSError as exc:
@@ -74,10 +95,10 @@ class FileReplay:
                 unkeyed += record.key is None
                 records.append(record)
                 if len(records) >= self.batch_size:
-                    yield Batch(records, str(offset))
+                    yield Batch(records, ByteOffset(offset=offset))
                     records = []
             if records:
-                yield Batch(records, str(offset))
+                yield Batch(records, ByteOffset(offset=offset))
         if unkeyed:
             logger.warning(
                 "%d line(s) of %s name no conversation; the worker will dead-letter them", unkeyed, self.path

@@ -1,7 +1,8 @@
-"""The connector runtime: read batches from a source, publish them, flush, and only then save the cursor.
+"""The pull-source runtime: read batches after the saved cursor, publish them, flush, and only then save the cursor.
 
-A connector is anything with a `name` and `read(cursor) -> Iterator[Batch]`: each batch carries the cursor to
-resume from *after* it, so state is always derived from the saved cursor and never pre-built.
+A source's batch carries the cursor to resume from *after* it, so state is always derived from the saved cursor
+and never pre-built. `run_connector` publishes what a source has until it caught up; `follow` does that again
+every poll interval until asked to stop, which is how a connector backfills a time range and then follows live.
 """
 
 from __future__ import annotations
@@ -9,13 +10,15 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from datetime import datetime
+from typing import Any
 
 from kafka.errors import KafkaError
 
 from learnstream.errors import BrokerUnavailable
+from producers.contracts import Batch, CursorT, PullSource, cursor_from_text
 from producers.cursors import CursorStore
 from schemas.headers import sent_at_headers
 
@@ -24,74 +27,86 @@ logger = logging.getLogger(__name__)
 SEND_TIMEOUT_S = 60.0
 
 
-class OutgoingRecord(NamedTuple):
-    """One message for the raw topic: its conversation key (None if unknown) and its bytes.
-
-    A named tuple rather than a frozen dataclass: one is built per activity, and it costs a third as much.
-    """
-
-    key: bytes | None
-    value: bytes
-
-
-@dataclass(frozen=True)
-class Batch:
-    """Records read from a source, and the cursor that resumes after the last of them."""
-
-    records: list[OutgoingRecord]
-    cursor: str
-
-
-class Connector(Protocol):
-    """A source of activities that can resume from a cursor."""
-
-    name: str
-
-    def read(self, cursor: str | None) -> Iterator[Batch]:
-        """Batches from the cursor on (from the start for None); never blocks waiting for new data."""
-        ...
-
-
 @dataclass
 class RunStats:
     """What a connector run published."""
 
     batches: int = 0
     records: int = 0
+    dead_letters: int = 0
+
+
+def start_from(source: PullSource[CursorT], cursors: CursorStore, backfill_from: datetime | None) -> CursorT:
+    """Where a run starts: `backfill_from` when given (a backfill), else the saved cursor, else the source's start.
+
+    A source with no saved cursor and no backfill time starts at its own default (`start_cursor` of the
+    configured backfill window); a backfill over what was already published only re-sends activities whose ids
+    the warehouse already holds.
+    """
+    if backfill_from is not None:
+        return source.start_cursor(backfill_from)
+    saved = cursors.load(source.name)
+    if saved is None:
+        return source.start_cursor(None)
+    return cursor_from_text(source.cursor_type, saved, source.name)
 
 
 def run_connector(
-    connector: Connector, producer: Any, topic: str, cursors: CursorStore, max_batches_in_flight: int = 8
+    source: PullSource[CursorT],
+    producer: Any,
+    topic: str,
+    cursors: CursorStore,
+    max_batches_in_flight: int = 8,
+    dead_letter_topic: str | None = None,
+    start: CursorT | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> RunStats:
-    """Publish every batch the connector has from its saved cursor; save a batch's cursor once it is confirmed.
+    """Publish every batch the source has after its cursor; save a batch's cursor once it is confirmed.
 
-    Batches are confirmed in order: a cursor is saved only when the broker acknowledged every record of its
-    batch and of every batch before it. Sending goes on while earlier batches wait for their acknowledgements
-    (at most `max_batches_in_flight` of them), so the connector never stalls on a flush between batches; the
-    last batches are flushed and confirmed at the end. Each record carries the time it was handed to Kafka
-    (the sent-at header), so latency can be told downstream.
+    Batches are confirmed in order: a cursor is saved only when the broker acknowledged every record (and every
+    dead letter) of its batch and of every batch before it. Sending goes on while earlier batches wait for their
+    acknowledgements (at most `max_batches_in_flight` of them), so the connector never stalls on a flush between
+    batches; the last batches are flushed and confirmed at the end, also when `should_stop` ends the run early.
+    Each record carries the time it was handed to Kafka (the sent-at header), so latency can be told downstream.
     """
     stats = RunStats()
-    in_flight: deque[tuple[Batch, list[Any]]] = deque()
+    in_flight: deque[tuple[Batch[CursorT], list[Any]]] = deque()
+    cursor = start if start is not None else start_from(source, cursors, None)
 
     def confirm_oldest() -> None:
         batch, futures = in_flight.popleft()
         for future in futures:
             future.get(timeout=SEND_TIMEOUT_S)
-        cursors.save(connector.name, batch.cursor)
+        cursors.save(source.name, batch.cursor.to_text())
         stats.batches += 1
         stats.records += len(batch.records)
-        logger.info("published %d records to %s (connector=%s)", len(batch.records), topic, connector.name)
+        stats.dead_letters += len(batch.dead_letters)
+        if batch.records or batch.dead_letters:
+            logger.info(
+                "published %d records and %d dead letters (connector=%s)",
+                len(batch.records),
+                len(batch.dead_letters),
+                source.name,
+            )
 
     try:
-        for batch in connector.read(cursors.load(connector.name)):
+        for batch in source.read(cursor):
             futures = [
                 producer.send(topic, key=record.key, value=record.value, headers=sent_at_headers(time.time()))
                 for record in batch.records
             ]
+            if batch.dead_letters:
+                if dead_letter_topic is None:
+                    raise ValueError(f"{source.name} produced dead letters but no dead-letter topic was given")
+                futures += [
+                    producer.send(dead_letter_topic, key=letter.key, value=letter.value)
+                    for letter in batch.dead_letters
+                ]
             in_flight.append((batch, futures))
             while in_flight and (len(in_flight) > max_batches_in_flight or acknowledged(in_flight[0][1])):
                 confirm_oldest()
+            if should_stop():
+                break
         producer.flush(timeout=SEND_TIMEOUT_S)
         while in_flight:
             confirm_oldest()
@@ -101,6 +116,41 @@ def run_connector(
             "advanced past them, so running again resumes where this run stopped"
         ) from exc
     return stats
+
+
+def follow(
+    source: PullSource[CursorT],
+    producer: Any,
+    topic: str,
+    cursors: CursorStore,
+    *,
+    poll_interval_s: float,
+    should_stop: Callable[[], bool],
+    dead_letter_topic: str | None = None,
+    backfill_from: datetime | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> RunStats:
+    """Run the source until `should_stop`: catch up, wait the poll interval (waking to check for a stop), again.
+
+    Each round resumes from the cursor the previous one saved, so a stop at any point leaves a cursor that
+    resumes exactly after the last confirmed batch.
+    """
+    total = RunStats()
+    start: CursorT | None = start_from(source, cursors, backfill_from)
+    while not should_stop():
+        stats = run_connector(
+            source, producer, topic, cursors, dead_letter_topic=dead_letter_topic, start=start, should_stop=should_stop
+        )
+        start = None
+        total.batches += stats.batches
+        total.records += stats.records
+        total.dead_letters += stats.dead_letters
+        waited = 0.0
+        while waited < poll_interval_s and not should_stop():
+            step = min(0.2, poll_interval_s - waited)
+            sleep(step)
+            waited += step
+    return total
 
 
 def acknowledged(futures: list[Any]) -> bool:

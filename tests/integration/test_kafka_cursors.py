@@ -8,7 +8,7 @@ from learnstream.errors import ConnectorError
 from learnstream.kafka import make_producer
 from learnstream.settings import Settings
 from producers.cursors import KafkaCursorStore
-from producers.file_replay import FileReplay
+from producers.file_replay import ByteOffset, FileReplay
 from producers.runtime import run_connector
 from tests.integration.support import run_cli, sample_lines, settings_env, topic_size
 
@@ -67,6 +67,5 @@ def test_replay_keeps_its_cursor_on_the_topic_when_told_to(settings: Settings, t
     assert second.returncode == 0, second.stderr
     assert "replayed 0 records" in second.stdout
     assert not (tmp_path / "another-machine" / "cursors").exists()
-    assert KafkaCursorStore(settings.kafka, settings.topics.names.connector_state).load(FileReplay(path).name) == str(
-        path.stat().st_size
-    )
+    store = KafkaCursorStore(settings.kafka, settings.topics.names.connector_state)
+    assert store.load(FileReplay(path).name) == ByteOffset(offset=path.stat().st_size).to_text()

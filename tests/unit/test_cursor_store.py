@@ -10,7 +10,7 @@ from kafka.errors import KafkaTimeoutError
 
 from learnstream.errors import BrokerUnavailable, ConnectorError
 from producers.cursors import FileCursorStore, apply_cursor_record, cursor_document
-from producers.file_replay import FileReplay
+from producers.file_replay import ByteOffset, FileReplay
 from producers.runtime import run_connector
 from schemas.headers import read_sent_at
 
@@ -134,7 +134,8 @@ class TestRunConnector:
         assert all(key is not None for _, key, _ in producer.sent)
         sent_at = [read_sent_at(headers) for headers in producer.headers]
         assert all(sent is not None and before <= sent <= time.time() for sent in sent_at)
-        assert FileCursorStore(tmp_path / "cursors").load(connector.name) == str(path.stat().st_size)
+        saved = FileCursorStore(tmp_path / "cursors").load(connector.name)
+        assert saved == ByteOffset(offset=path.stat().st_size).to_text()
 
     def test_cursor_is_saved_only_after_its_batch_and_every_earlier_one_is_confirmed(self, tmp_path, replay_file):
         path, _ = replay_file
@@ -146,7 +147,7 @@ class TestRunConnector:
         batch_sizes = [2, 2, 1]
         for batch, index in enumerate(i for i, step in enumerate(steps) if step == "save"):
             assert steps[:index].count("get") == sum(batch_sizes[: batch + 1])  # every record so far confirmed
-        assert [entry[1] for entry in log if entry[0] == "save"][-1] == str(path.stat().st_size)
+        assert [entry[1] for entry in log if entry[0] == "save"][-1] == ByteOffset(offset=path.stat().st_size).to_text()
 
     def test_sending_goes_on_while_earlier_batches_await_acknowledgement(self, tmp_path, replay_file):
         path, _ = replay_file
@@ -168,7 +169,7 @@ class TestRunConnector:
             run_connector(connector, RecordingProducer(log, fail_from=3), TOPIC, cursors)
         assert isinstance(caught.value.__cause__, KafkaTimeoutError)
         assert TOPIC in str(caught.value)
-        first_batch_end = str(len(lines[0]) + len(lines[1]) + 2)
+        first_batch_end = ByteOffset(offset=len(lines[0]) + len(lines[1]) + 2).to_text()
         assert [entry for entry in log if entry[0] == "save"] == [("save", first_batch_end)]
         assert cursors.load(connector.name) == first_batch_end
 
@@ -182,7 +183,7 @@ class TestRunConnector:
         stats = run_connector(connector, retry, TOPIC, cursors)
         assert [value for _, _, value in retry.sent] == lines[2:]
         assert (stats.batches, stats.records) == (2, 3)
-        assert cursors.load(connector.name) == str(path.stat().st_size)
+        assert cursors.load(connector.name) == ByteOffset(offset=path.stat().st_size).to_text()
 
     def test_failure_in_the_first_batch_saves_nothing(self, tmp_path, replay_file):
         path, _ = replay_file
@@ -206,7 +207,7 @@ class TestRunConnector:
         path, _ = replay_file
         cursors = FileCursorStore(tmp_path / "cursors")
         connector = FileReplay(path)
-        cursors.save(connector.name, str(path.stat().st_size))
+        cursors.save(connector.name, ByteOffset(offset=path.stat().st_size).to_text())
         producer = RecordingProducer([])
         stats = run_connector(connector, producer, TOPIC, cursors)
         assert (stats.batches, stats.records) == (0, 0)

@@ -193,7 +193,7 @@ def test_the_snapshot_connector_publishes_the_export_whole_and_only_when_it_chan
     path = tmp_path / "people.csv"
     path.write_text(CSV_EXPORT, encoding="utf-8")
     connector = DirectorySnapshot(path, KEY)
-    [batch] = list(connector.read(None))
+    [batch] = list(connector.read(connector.start_cursor(None)))
     assert len(batch.records) == 3
     assert [record.key for record in batch.records] == [person_pseudonym(KEY, p).encode() for p in ("e1", "e2", "e3")]
     assert list(connector.read(batch.cursor)) == []

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from learnstream.errors import ConnectorError
-from producers.file_replay import FileReplay, record_for_line
+from producers.file_replay import ByteOffset, FileReplay, record_for_line
 from schemas.activity import Activity
 
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "activities.jsonl"
@@ -42,7 +42,7 @@ def test_reads_every_line_in_order_and_skips_blank_ones(tmp_path, activities):
     path = tmp_path / "replay.jsonl"
     lines = [activities[0].to_bytes(), b"", b"not json at all", b"   ", activities[1].to_bytes()]
     write_lines(path, lines)
-    batches = list(FileReplay(path).read(None))
+    batches = list(FileReplay(path).read(ByteOffset()))
     assert len(batches) == 1
     records = batches[0].records
     assert [record.value for record in records] == [
@@ -55,24 +55,24 @@ def test_reads_every_line_in_order_and_skips_blank_ones(tmp_path, activities):
         None,
         activities[1].conversation_key.encode(),
     ]
-    assert batches[0].cursor == str(path.stat().st_size)
+    assert batches[0].cursor == ByteOffset(offset=path.stat().st_size)
 
 
 def test_batches_carry_the_byte_offset_after_their_last_line(tmp_path, activities):
     path = tmp_path / "replay.jsonl"
     lines = [activity.to_bytes() for activity in activities]
     write_lines(path, lines)
-    batches = list(FileReplay(path, batch_size=2).read(None))
+    batches = list(FileReplay(path, batch_size=2).read(ByteOffset()))
     assert [len(batch.records) for batch in batches] == [2, 2, 1]
     ends = [sum(len(line) + 1 for line in lines[:count]) for count in (2, 4, 5)]
-    assert [batch.cursor for batch in batches] == [str(end) for end in ends]
+    assert [batch.cursor for batch in batches] == [ByteOffset(offset=end) for end in ends]
 
 
 def test_resuming_from_a_batch_cursor_yields_only_the_rest(tmp_path, activities):
     path = tmp_path / "replay.jsonl"
     write_lines(path, [activity.to_bytes() for activity in activities])
     replay = FileReplay(path, batch_size=2)
-    first = next(iter(replay.read(None)))
+    first = next(iter(replay.read(ByteOffset())))
     rest = list(replay.read(first.cursor))
     assert [record.value for batch in rest for record in batch.records] == [a.to_bytes() for a in activities[2:]]
 
@@ -80,14 +80,14 @@ def test_resuming_from_a_batch_cursor_yields_only_the_rest(tmp_path, activities)
 def test_resuming_at_the_end_yields_nothing(tmp_path, activities):
     path = tmp_path / "replay.jsonl"
     write_lines(path, [activity.to_bytes() for activity in activities])
-    assert list(FileReplay(path).read(str(path.stat().st_size))) == []
+    assert list(FileReplay(path).read(ByteOffset(offset=path.stat().st_size))) == []
 
 
 def test_lines_appended_later_are_read_from_the_cursor(tmp_path, activities):
     path = tmp_path / "replay.jsonl"
     write_lines(path, [activities[0].to_bytes()])
     replay = FileReplay(path)
-    (first,) = list(replay.read(None))
+    (first,) = list(replay.read(ByteOffset()))
     with path.open("ab") as handle:
         handle.write(activities[1].to_bytes() + b"\n")
     (second,) = list(replay.read(first.cursor))
@@ -97,9 +97,9 @@ def test_lines_appended_later_are_read_from_the_cursor(tmp_path, activities):
 def test_last_line_without_newline_is_read(tmp_path, activities):
     path = tmp_path / "replay.jsonl"
     path.write_bytes(activities[0].to_bytes() + b"\n" + activities[1].to_bytes())
-    (batch,) = list(FileReplay(path).read(None))
+    (batch,) = list(FileReplay(path).read(ByteOffset()))
     assert len(batch.records) == 2
-    assert batch.cursor == str(path.stat().st_size)
+    assert batch.cursor == ByteOffset(offset=path.stat().st_size)
 
 
 def test_name_is_stable_per_file(tmp_path):
@@ -110,7 +110,7 @@ def test_name_is_stable_per_file(tmp_path):
 
 def test_missing_file_is_a_connector_error(tmp_path):
     with pytest.raises(ConnectorError, match="cannot read replay file"):
-        list(FileReplay(tmp_path / "missing.jsonl").read(None))
+        list(FileReplay(tmp_path / "missing.jsonl").read(ByteOffset()))
 
 
 def test_the_key_read_from_json_is_the_activity_conversation_key():
