@@ -23,6 +23,11 @@ class DeadLetterReason(StrEnum):
     SCHEMA_INVALID = "schema_invalid"
     UNSUPPORTED_SCHEMA_VERSION = "unsupported_schema_version"
     PROCESSING_ERROR = "processing_error"
+    SOURCE_RECORD_INVALID = "source_record_invalid"  # a connector could not map a record of its source
+
+
+#: The partition and offset of a dead letter that never was a Kafka record (a source record a connector set aside).
+NO_KAFKA_COORDINATE = -1
 
 
 class DeadLetter(StrictModel):
