@@ -1,0 +1,92 @@
+"""The pipeline's processes: `learnstream replay`, `worker` and `loader`."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import click
+
+from cli.common import reports_errors, settings
+
+
+@click.command()
+@click.argument("path", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--from-start", is_flag=True, help="Ignore the saved cursor and replay the whole file.")
+@reports_errors
+def replay(path: Path, from_start: bool) -> None:
+    """Replay a JSONL file of activities onto the raw topic (the file-replay connector)."""
+    from learnstream.kafka import make_producer
+    from producers.cursors import cursor_store_from_settings
+    from producers.file_replay import FileReplay
+    from producers.runtime import run_connector
+
+    current = settings()
+    connector = FileReplay(path)
+    cursors = cursor_store_from_settings(current)
+    start = connector.start_cursor(None) if from_start else None
+    producer = make_producer(current.kafka, "file-replay", current.producer)
+    try:
+        stats = run_connector(connector, producer, current.topics.names.activity_raw, cursors, start=start)
+    finally:
+        producer.close()
+        cursors.close()
+    click.echo(f"replayed {stats.records} records from {path} to {current.topics.names.activity_raw}")
+
+
+@click.command()
+@reports_errors
+def worker() -> None:
+    """Run the faust classification worker until stopped (SIGTERM or Ctrl-C)."""
+    import faust
+
+    from learnstream.kafka import check_broker, ensure_topics
+    from streams.app import create_app, tune_garbage_collection
+
+    current = settings()
+    check_broker(current.kafka)
+    ensure_topics(current.kafka, current.topics)
+    app = create_app(current)
+    tune_garbage_collection(app)
+    faust.Worker(app, loglevel=current.worker.log_level, redirect_stdouts=False).execute_from_commandline()
+
+
+@click.command()
+@click.option("--exit-when-idle", type=float, default=None, help="Stop after this many idle seconds (once loaded).")
+@click.option("--first-event-timeout", type=float, default=None, help="Fail if no event arrives in this many seconds.")
+@reports_errors
+def loader(exit_when_idle: float | None, first_event_timeout: float | None) -> None:
+    """Load learning events from Kafka into the warehouse until stopped."""
+    from learnstream.kafka import check_broker, ensure_topics, make_consumer, make_dead_letter_producer
+    from warehouse.connection import connect
+    from warehouse.dsn import parse_dsn
+    from warehouse.loader import EventLoader
+    from warehouse.migrations import migrate
+
+    current = settings()
+    target = parse_dsn(current.warehouse_dsn)
+    client = connect(target)
+    check_broker(current.kafka)
+    ensure_topics(current.kafka, current.topics)
+    migrate(client, target.database)
+    names = current.topics.names
+    consumer = make_consumer(current.kafka, current.loader.group_id, [names.learning_events], "loader")
+    dlq_producer = make_dead_letter_producer(current.kafka, current.topics, current.producer, "loader-dlq")
+    stopping: list[int] = []
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda received, _frame: stopping.append(received))
+    event_loader = EventLoader.from_settings(current, consumer, client, target.database, dlq_producer)
+    try:
+        stats = event_loader.run(lambda: bool(stopping), exit_when_idle, first_event_timeout)
+    finally:
+        consumer.close()
+        dlq_producer.close()
+    click.echo(
+        f"loaded {stats.rows_inserted} learning events in {stats.batches_inserted} batches "
+        f"({stats.dead_letters} dead letters, {stats.insert_failures} retried inserts)"
+    )
+    if stats.latency.total:
+        click.echo(
+            f"send-to-queryable latency: p50 {stats.latency.quantile(0.5):.2f} s, "
+            f"p99 {stats.latency.quantile(0.99):.2f} s over {stats.latency.total} events"
+        )
