@@ -1,111 +1,106 @@
 """Slack workspace export ZIPs (`channels.json`, `users.json`, `<channel>/YYYY-MM-DD.json`) as activities.
 
-Used for backfill. Join/leave and integration notices are not things people did, so they are skipped; bot
-messages are kept (and marked) so ratios of learning to all activity stay honest.
+Used for backfill, as the pull source `SlackExportImport`: channels in name order, days in date order, messages
+in file order, so a position (day file, message) is a cursor that survives a restart. Join/leave and
+integration notices are not things people did, so they are skipped; bot messages are kept (and marked) so
+ratios of learning to all activity stay honest. A message that cannot be mapped is set aside as a dead letter.
+Only the public channels of `channels.json` are read: a standard export holds no private channels or direct
+messages, and a full export's `groups.json`, `dms.json` and `mpims.json` are left alone.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import re
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from pydantic import ValidationError
+
 from learnstream.errors import ConnectorError
+from producers.chat.slack_messages import Channel, SlackScope, exported_message_activities
+from producers.contracts import Batch, CheckReport, Cursor, OutgoingRecord
+from producers.dead_letters import source_dead_letter
+from producers.identity import IdentityResolver
 from producers.pseudonymise import AccountIds, Pseudonymiser
-from schemas.activity import Activity, ActivityKind, ConversationKind, ConversationRef, SourceSystem
+from schemas.activity import Activity, SourceSystem
 
-SKIPPED_SUBTYPES = frozenset(
-    {"channel_join", "channel_leave", "channel_topic", "channel_purpose", "channel_name", "bot_add", "bot_remove"}
-)
-_LEADING_MENTION = re.compile(r"^<@([A-Z0-9]+)>")
-#: Slack user ids (U…, W…) wherever they appear in text: mentions, file links, `<@U…|name>` forms.
-_USER_ID = re.compile(r"\b[UW][A-Z0-9]{8,}\b")
-_LABELLED_MENTION = re.compile(r"<@([A-Z0-9]+)\|[^>]*>")  # `<@U…|display name>`: the name goes
-_MAILTO = re.compile(r"<mailto:[^>]*>")
-
-
-def pseudonymise_text(text: str, pseudonymise: Pseudonymiser) -> str:
-    """Text with every Slack user id replaced by its pseudonym, and display names and e-mail addresses removed."""
-    unlabelled = _MAILTO.sub("<mailto>", _LABELLED_MENTION.sub(r"<@\1>", text))
-    return _USER_ID.sub(lambda match: pseudonymise(match.group(0)), unlabelled)
-
+logger = logging.getLogger(__name__)
 
 _DAY_FILE = re.compile(r"^\d{4}-\d{2}-\d{2}\.json$")
+#: What a message that cannot be mapped raises in the mapping.
+MAPPING_ERRORS = (KeyError, TypeError, ValueError, ValidationError)
 
 
-def slack_time(ts: str) -> datetime:
-    """A Slack `ts` ("1452837352.000006") as an aware UTC datetime."""
-    return datetime.fromtimestamp(float(ts), tz=UTC)
+@dataclass(frozen=True)
+class DayFile:
+    """One `<channel>/<day>.json` of the export, with its channel."""
+
+    channel: Channel
+    name: str
 
 
-def activities_from_message(
-    message: dict[str, Any],
-    channel_id: str,
-    channel_name: str,
-    instance: str,
-    pseudonymise: Pseudonymiser,
-    account_id: AccountIds,
+def open_export(path: Path) -> zipfile.ZipFile:
+    """The export ZIP, checked to be one (it has `channels.json`)."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise ConnectorError(f"{path} is not a readable Slack export ZIP: {exc}") from exc
+    if "channels.json" not in archive.namelist():
+        archive.close()
+        raise ConnectorError(f"{path} has no channels.json: is it a Slack workspace export?")
+    return archive
+
+
+def day_files(archive: zipfile.ZipFile, path: Path, wanted: Sequence[str] = ()) -> list[DayFile]:
+    """Every day file of the export's public channels (only `wanted` ones if given), in the import's order."""
+    try:
+        channels = json.loads(archive.read("channels.json"))
+    except ValueError as exc:
+        raise ConnectorError(f"{path}: channels.json is not JSON: {exc}") from exc
+    if not isinstance(channels, list):
+        raise ConnectorError(f"{path}: channels.json is not a list of channels")
+    names = archive.namelist()
+    found = []
+    for channel in sorted(channels, key=lambda item: str(item.get("name"))):
+        if wanted and channel.get("name") not in wanted:
+            continue
+        ref = Channel(id=str(channel["id"]), name=str(channel["name"]), type="channel")
+        found += [
+            DayFile(ref, name)
+            for name in sorted(names)
+            if PurePosixPath(name).parent.name == ref.name and _DAY_FILE.match(PurePosixPath(name).name)
+        ]
+    return found
+
+
+def read_day(archive: zipfile.ZipFile, day: DayFile) -> list[Any]:
+    """The messages of one day file; a file that is not a JSON list is a ConnectorError naming it."""
+    try:
+        messages = json.loads(archive.read(day.name))
+    except ValueError as exc:
+        raise ConnectorError(f"{day.name} of the export is not JSON: {exc}") from exc
+    if not isinstance(messages, list):
+        raise ConnectorError(f"{day.name} of the export is not a list of messages")
+    return messages
+
+
+def activities_from_export(
+    path: Path, instance: str, pseudonymise: Pseudonymiser, account_id: AccountIds
 ) -> Iterator[Activity]:
-    """The activities in one exported message: the post itself, then one per reaction on it.
-
-    A reaction's native id names the reacting account by its opaque id (`account_id`), never by the raw user id
-    or the pseudonym, so it stays the same when the pseudonym key is rotated.
-    """
-    subtype = message.get("subtype")
-    if message.get("type") != "message" or subtype in SKIPPED_SUBTYPES or "ts" not in message:
-        return
-    ts = str(message["ts"])
-    author = message.get("user") or message.get("bot_id")
-    if not author:
-        return
-    thread_ts = str(message.get("thread_ts") or ts)
-    is_reply = thread_ts != ts
-    text = str(message.get("text") or "")
-    mention = _LEADING_MENTION.match(text)
-    attributes: dict[str, str | int | float | bool] = {"channel_type": "channel"}
-    if subtype:
-        attributes["subtype"] = str(subtype)
-    if subtype == "bot_message" or ("bot_id" in message and not message.get("user")):
-        attributes["bot"] = True
-    files = message.get("files") or ([message["file"]] if subtype == "file_share" and "file" in message else [])
-    if files:
-        attributes["files"] = len(files)
-    conversation = ConversationRef(kind=ConversationKind.THREAD, id=f"{channel_id}/{thread_ts}")
-    yield Activity.create(
-        source=SourceSystem.SLACK,
-        source_instance=instance,
-        native_id=f"{channel_id}/{ts}",
-        kind=ActivityKind.REPLY if is_reply else ActivityKind.MESSAGE,
-        occurred_at=slack_time(ts),
-        actor=pseudonymise(str(author)),
-        conversation=conversation,
-        in_reply_to=f"{channel_id}/{thread_ts}" if is_reply else None,
-        counterpart=pseudonymise(mention.group(1)) if mention and mention.group(1) != author else None,
-        subject=channel_name,
-        text=pseudonymise_text(text, pseudonymise)[:40_000],
-        attributes=attributes,
-    )
-    for reaction in message.get("reactions") or []:
-        for user in reaction.get("users") or []:
-            if user == author:
-                continue
-            yield Activity.create(
-                source=SourceSystem.SLACK,
-                source_instance=instance,
-                native_id=f"{channel_id}/{ts}/reaction/{reaction['name']}/{account_id(str(user))}",
-                kind=ActivityKind.REACTION,
-                occurred_at=slack_time(ts),  # exports carry no reaction time; the message time is the bound
-                actor=pseudonymise(str(user)),
-                conversation=conversation,
-                in_reply_to=f"{channel_id}/{ts}",
-                counterpart=pseudonymise(str(author)),
-                subject=channel_name,
-                attributes={"reaction": str(reaction["name"])},
-            )
+    """Every activity in a Slack export ZIP, channel by channel, day by day, in message order (for the sample)."""
+    scope = SlackScope(instance, pseudonymise, account_id)
+    with open_export(path) as archive:
+        for day in day_files(archive, path):
+            for message in read_day(archive, day):
+                if isinstance(message, dict):
+                    yield from exported_message_activities(message, day.channel, scope)
 
 
 def user_emails_from_export(path: Path) -> dict[str, str]:
@@ -129,27 +124,115 @@ def user_emails_from_export(path: Path) -> dict[str, str]:
     return emails
 
 
-def activities_from_export(
-    path: Path, instance: str, pseudonymise: Pseudonymiser, account_id: AccountIds
-) -> Iterator[Activity]:
-    """Every activity in a Slack export ZIP, channel by channel, day by day, in message order."""
-    try:
-        archive = zipfile.ZipFile(path)
-    except (OSError, zipfile.BadZipFile) as exc:
-        raise ConnectorError(f"{path} is not a readable Slack export ZIP: {exc}") from exc
-    with archive:
-        names = set(archive.namelist())
-        if "channels.json" not in names:
-            raise ConnectorError(f"{path} has no channels.json: is it a Slack workspace export?")
-        channels = json.loads(archive.read("channels.json"))
-        for channel in sorted(channels, key=lambda item: str(item["name"])):
-            day_files = sorted(
-                name
-                for name in names
-                if PurePosixPath(name).parent.name == channel["name"] and _DAY_FILE.match(PurePosixPath(name).name)
+def user_ids_from_export(path: Path) -> list[str]:
+    """Every user id `users.json` lists."""
+    with open_export(path) as archive:
+        users = json.loads(archive.read("users.json")) if "users.json" in archive.namelist() else []
+    return [str(user["id"]) for user in users if isinstance(user, dict) and user.get("id")]
+
+
+class ExportPosition(Cursor):
+    """Where an import stands: the export (its SHA-256) and the next message (day file index, message index)."""
+
+    export: str = ""
+    day: int = 0
+    message: int = 0
+
+
+class SlackExportImport:
+    """The pull source for a Slack export ZIP: every message once, in a restartable order."""
+
+    cursor_type = ExportPosition
+
+    def __init__(
+        self,
+        name: str,
+        path: Path,
+        scope: SlackScope,
+        channels: Sequence[str] = (),
+        batch_size: int = 1000,
+        resolver: IdentityResolver | None = None,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.name = name
+        self.path = path
+        self.scope = scope
+        self.channels = tuple(channels)
+        self.batch_size = batch_size
+        self.resolver = resolver
+        self.now = now
+
+    def start_cursor(self, since: datetime | None) -> ExportPosition:
+        """The start of the export: an export is imported whole (ids make a second import harmless)."""
+        return ExportPosition()
+
+    def check(self) -> CheckReport:
+        """The export opens; its channels and days, and how many of its users the directory resolves."""
+        with open_export(self.path) as archive:
+            days = day_files(archive, self.path, self.channels)
+        users = user_ids_from_export(self.path)
+        unresolved = [user for user in users if self.resolver is not None and not self.resolver.is_resolved(user)]
+        channels = len({day.channel.id for day in days})
+        return CheckReport(
+            [f"{self.path}: {channels} channel(s), {len(days)} day file(s)"],
+            accounts_seen=len(users),
+            unresolved_accounts=len(unresolved) if self.resolver is not None else len(users),
+        )
+
+    def read(self, cursor: ExportPosition) -> Iterator[Batch[ExportPosition]]:
+        """Batches of activities (and dead letters) from the cursor's position to the end of the export."""
+        digest = file_digest(self.path)
+        if cursor.export and cursor.export != digest:
+            logger.warning("%s: the export changed since the last run; importing it from the start", self.path)
+            cursor = ExportPosition()
+        records: list[OutgoingRecord] = []
+        dead_letters: list[OutgoingRecord] = []
+        with open_export(self.path) as archive:
+            days = day_files(archive, self.path, self.channels)
+            for day_index in range(cursor.day, len(days)):
+                day = days[day_index]
+                messages = read_day(archive, day)
+                first = cursor.message if day_index == cursor.day else 0
+                for message_index in range(first, len(messages)):
+                    self.map_message(messages[message_index], day, records, dead_letters)
+                    if len(records) + len(dead_letters) >= self.batch_size:
+                        yield Batch(
+                            records,
+                            ExportPosition(export=digest, day=day_index, message=message_index + 1),
+                            dead_letters,
+                        )
+                        records, dead_letters = [], []
+            if records or dead_letters or cursor.export != digest or cursor.day < len(days):
+                yield Batch(records, ExportPosition(export=digest, day=len(days), message=0), dead_letters)
+
+    def map_message(
+        self, message: Any, day: DayFile, records: list[OutgoingRecord], dead_letters: list[OutgoingRecord]
+    ) -> None:
+        """Add the records of one exported message, or its dead letter if it cannot be mapped."""
+        try:
+            if not isinstance(message, dict):
+                raise TypeError(f"a message is a JSON object, not {type(message).__name__}")
+            activities = list(exported_message_activities(message, day.channel, self.scope))
+        except MAPPING_ERRORS as exc:
+            detail = f"{day.name}: message cannot be mapped: {type(exc).__name__}: {exc}"
+            dead_letters.append(
+                source_dead_letter(
+                    SourceSystem.SLACK, self.scope.instance, detail, json.dumps(message).encode("utf-8"), self.now()
+                )
             )
-            for day_file in day_files:
-                for message in json.loads(archive.read(day_file)):
-                    yield from activities_from_message(
-                        message, str(channel["id"]), str(channel["name"]), instance, pseudonymise, account_id
-                    )
+            return
+        records += [
+            OutgoingRecord(activity.conversation_key.encode("utf-8"), activity.to_bytes()) for activity in activities
+        ]
+
+
+def file_digest(path: Path) -> str:
+    """The SHA-256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise ConnectorError(f"cannot read the export {path}: {exc}") from exc
+    return digest.hexdigest()

@@ -77,10 +77,12 @@ def slack_pseudonym(user_id: str) -> str:
 
 
 class TestSlackExport:
-    def test_yields_posts_and_reactions(self, slack_activities):
+    def test_yields_posts_files_edits_and_reactions(self, slack_activities):
         kinds = [activity.kind for activity in slack_activities]
-        assert len(slack_activities) == 147
-        assert kinds.count(ActivityKind.MESSAGE) == 146
+        assert len(slack_activities) == 152
+        assert kinds.count(ActivityKind.MESSAGE) == 147  # 49 by people, 94 by bots, 3 file shares, 1 file comment
+        assert kinds.count(ActivityKind.FILE_SHARED) == 3
+        assert kinds.count(ActivityKind.MESSAGE_EDITED) == 1
         assert kinds.count(ActivityKind.REACTION) == 1
         assert all(activity.source is SourceSystem.SLACK for activity in slack_activities)
         assert {activity.subject for activity in slack_activities} == {"enrique", "traveling-sailor"}
@@ -112,11 +114,35 @@ class TestSlackExport:
         assert all(posts[ts].attributes["bot"] is True for ts in bot_ts)
         assert all("bot" not in activity.attributes for ts, activity in posts.items() if ts not in bot_ts)
 
-    def test_file_share_counts_files(self, slack_activities):
-        shares = [activity for activity in slack_activities if activity.attributes.get("subtype") == "file_share"]
-        assert len(shares) == 3
-        assert all(activity.attributes["files"] == 1 for activity in shares)
-        assert all("bot" not in activity.attributes for activity in shares)
+    def test_a_file_share_is_a_post_counting_its_files_and_a_file_shared_activity(self, slack_activities):
+        posts = [
+            a
+            for a in slack_activities
+            if a.kind is ActivityKind.MESSAGE and a.attributes.get("subtype") == "file_share"
+        ]
+        shares = [a for a in slack_activities if a.kind is ActivityKind.FILE_SHARED]
+        assert len(posts) == 3
+        assert all(post.attributes["files"] == 1 and "bot" not in post.attributes for post in posts)
+        assert [share.native_id for share in shares] == [
+            "C0JL6CGQ2/1459052866.000012/file/F0VNAKDE2",
+            "C0JL6CGQ2/1459105865.000017/file/F0VQ4C4BT",
+            "C0JL6CGQ2/1459155174.000025/file/F0VRWTJ6S",
+        ]
+        assert [share.in_reply_to for share in shares] == [post.native_id for post in posts]
+        assert all(share.text is None and share.attributes["filetype"] == "javascript" for share in shares)
+        assert [share.actor for share in shares] == [post.actor for post in posts]
+
+    def test_an_edited_message_gives_an_edit_with_its_editor_and_time(self, slack_activities):
+        (edit,) = [activity for activity in slack_activities if activity.kind is ActivityKind.MESSAGE_EDITED]
+        assert edit.native_id == "C0JL6CGQ2/1458972985.000010/edit/1458981134.000000"
+        assert edit.in_reply_to == "C0JL6CGQ2/1458972985.000010"
+        assert edit.actor == slack_pseudonym("U0BMQB6JE")
+        assert edit.occurred_at == datetime.fromtimestamp(1458981134, tz=UTC)
+
+    def test_a_legacy_file_comment_is_a_post_by_the_commenter(self, slack_activities):
+        (comment,) = [activity for activity in slack_activities if activity.attributes.get("subtype") == "file_comment"]
+        assert comment.actor == slack_pseudonym("U0BMS113R")
+        assert comment.kind is ActivityKind.MESSAGE
 
     def test_reaction_becomes_a_reaction_activity(self, slack_activities):
         (reaction,) = [activity for activity in slack_activities if activity.kind is ActivityKind.REACTION]

@@ -1,0 +1,1 @@
+"""Local stand-ins for the organisation's tools, speaking their real wire formats, for tests and simulations."""

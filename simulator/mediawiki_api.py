@@ -1,0 +1,677 @@
+"""A local MediaWiki that plays the real Action API and Wikimedia EventStreams, for tests and simulations.
+
+It holds an append-able list of changes and answers, in the wire formats of the real services:
+
+- `GET /w/api.php?action=query&list=recentchanges` (`format=json&formatversion=2`): rcstart, rcend, rcdir,
+  rcnamespace, rctype, rcshow, rclimit, rcprop, rccontinue (`timestamp|rcid`, inclusive). Only changes younger
+  than `rc_max_age_days` are listed, as `$wgRCMaxAge` purges older ones.
+- `list=allrevisions`: arvstart, arvend, arvdir, arvnamespace, arvlimit, arvprop, arvcontinue (`timestamp|revid`).
+  Revisions are grouped under their page in the order pages first appear, and in miser mode (as on Wikimedia
+  wikis) the namespace filter is applied after the limit, so a page of results may be short or even empty.
+- `list=users&usprop=groups` (bot users are in the `bot` group) and `meta=siteinfo` (general).
+- `GET /v2/stream/recentchange`: server-sent events, one `message` per change with a Kafka-style `id`; resumes
+  after the `Last-Event-ID` header, else from the `since` parameter, and stays open until the server stops.
+
+API errors are answered as MediaWiki does: status 200, an `error` object and a `MediaWiki-API-Error` header.
+`fail_next` makes the next requests fail with a status (429 with Retry-After), and `requests` records what arrived.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any, Literal
+from urllib.parse import parse_qs, quote, urlsplit
+
+ChangeType = Literal["edit", "new", "log"]
+
+STREAM_TOPIC = "eqiad.mediawiki.recentchange"
+API_PATH = "/w/api.php"
+STREAM_PATH = "/v2/stream/recentchange"
+RC_DEFAULT_PROPS = ("title", "timestamp", "ids")
+ARV_DEFAULT_PROPS = ("ids", "timestamp", "flags", "comment", "user")
+MAX_LIMIT = 500
+DEFAULT_LIMIT = 10
+
+
+@dataclass(frozen=True)
+class WikiChange:
+    """One row of the wiki's recent changes: an edit, a page creation or a log entry.
+
+    `server_name` None means the simulated wiki itself; another name puts the change only on the event stream
+    (which carries every wiki). `extra` is merged over the change as the API and the stream render it, to play
+    a malformed record (`{"title": None}`); `userhidden` plays a revision-deleted user (no `user` field).
+    """
+
+    rcid: int
+    revid: int
+    old_revid: int
+    type: ChangeType
+    namespace: int
+    title: str
+    user: str
+    timestamp: datetime
+    bot: bool = False
+    minor: bool = False
+    oldlen: int = 0
+    newlen: int = 0
+    comment: str = ""
+    anon: bool = False
+    userhidden: bool = False
+    server_name: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """A request the server received: method, path with query, headers (names lower-cased)."""
+
+    method: str
+    target: str
+    headers: Mapping[str, str]
+
+    @property
+    def path(self) -> str:
+        """The path without the query."""
+        return urlsplit(self.target).path
+
+    @property
+    def params(self) -> dict[str, str]:
+        """The query parameters (the last value of each)."""
+        return {name: values[-1] for name, values in parse_qs(urlsplit(self.target).query).items()}
+
+
+@dataclass
+class Failure:
+    """A status the next `times` requests answer with."""
+
+    status: int
+    retry_after: str | None
+    times: int
+
+
+class ApiError(Exception):
+    """A request the API refuses: answered with MediaWiki's error object."""
+
+    def __init__(self, code: str, info: str) -> None:
+        super().__init__(info)
+        self.code = code
+        self.info = info
+
+
+class MediaWikiApi:
+    """A local MediaWiki (Action API and EventStreams) on 127.0.0.1; `start()` returns its base URL."""
+
+    def __init__(
+        self,
+        server_name: str = "wiki.example.org",
+        changes: Iterable[WikiChange] = (),
+        *,
+        sitename: str = "Example Wiki",
+        port: int = 0,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        rc_max_age_days: int = 90,
+        miser_mode: bool = True,
+        heartbeat_s: float = 0.5,
+        bots: Iterable[str] = (),
+    ) -> None:
+        self.server_name = server_name
+        self.sitename = sitename
+        self.port = port
+        self.now = now
+        self.rc_max_age = timedelta(days=rc_max_age_days)
+        self.miser_mode = miser_mode
+        self.heartbeat_s = heartbeat_s
+        self.bots = set(bots)
+        self.requests: list[RecordedRequest] = []
+        self._changes: list[WikiChange] = []
+        self._page_ids: dict[tuple[int, str], int] = {}
+        self._failures: list[Failure] = []
+        self._lock = threading.Condition()
+        self._stream_generation = 0
+        self._stopping = False
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self.append(*changes)
+
+    # -- control ---------------------------------------------------------------------------------------------
+
+    def start(self) -> str:
+        """Serve in a background thread; the base URL (`http://127.0.0.1:<port>`)."""
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), handler_for(self))
+        self._thread = threading.Thread(target=self._server.serve_forever, name="mediawiki-api", daemon=True)
+        self._thread.start()
+        return self.base_url
+
+    def stop(self) -> None:
+        """End open streams and stop serving."""
+        with self._lock:
+            self._stopping = True
+            self._lock.notify_all()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join()
+        self._server = self._thread = None
+
+    def __enter__(self) -> MediaWikiApi:
+        self.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        """Where the server listens."""
+        if self._server is None:
+            raise RuntimeError("the MediaWiki simulator is not started")
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    @property
+    def api_url(self) -> str:
+        """The Action API endpoint."""
+        return self.base_url + API_PATH
+
+    @property
+    def stream_url(self) -> str:
+        """The EventStreams recentchange endpoint."""
+        return self.base_url + STREAM_PATH
+
+    def append(self, *changes: WikiChange) -> None:
+        """Add changes (to the API and to open streams); rcids must grow, as the database assigns them."""
+        with self._lock:
+            for change in changes:
+                if self._changes and change.rcid <= self._changes[-1].rcid:
+                    raise ValueError(f"rcid {change.rcid} does not follow {self._changes[-1].rcid}")
+                self._page_ids.setdefault((change.namespace, change.title), len(self._page_ids) + 1)
+                self._changes.append(change)
+            self._lock.notify_all()
+
+    def fail_next(self, status: int, retry_after: str | None = None, times: int = 1) -> None:
+        """Answer the next `times` requests (API or stream) with `status`, and Retry-After if given."""
+        with self._lock:
+            self._failures.append(Failure(status, retry_after, times))
+
+    def close_streams(self) -> None:
+        """Drop every open event stream now (the server keeps serving): a dropped connection, for tests."""
+        with self._lock:
+            self._stream_generation += 1
+            self._lock.notify_all()
+
+    def api_requests(self, **params: str) -> list[RecordedRequest]:
+        """The API requests received whose parameters include all of `params` (`list="recentchanges"`)."""
+        return [
+            request
+            for request in self.requests
+            if request.path == API_PATH and all(request.params.get(name) == value for name, value in params.items())
+        ]
+
+    # -- request handling ------------------------------------------------------------------------------------
+
+    def record(self, method: str, target: str, headers: Mapping[str, str]) -> Failure | None:
+        """Record a request; the failure it must answer with, if one is pending."""
+        with self._lock:
+            self.requests.append(RecordedRequest(method, target, {name.lower(): v for name, v in headers.items()}))
+            if not self._failures:
+                return None
+            failure = self._failures[0]
+            failure.times -= 1
+            if failure.times <= 0:
+                self._failures.pop(0)
+            return failure
+
+    def answer_api(self, params: Mapping[str, str]) -> dict[str, Any]:
+        """The JSON document the Action API gives for `params` (raises ApiError for a refused request)."""
+        if params.get("format") != "json" or params.get("formatversion") != "2":
+            raise ApiError("badformat", "this simulator speaks format=json&formatversion=2 only")
+        if params.get("action") != "query":
+            raise ApiError("badvalue", f'Unrecognized value for parameter "action": {params.get("action")}.')
+        query: dict[str, Any] = {}
+        answer: dict[str, Any] = {"batchcomplete": True}
+        with self._lock:
+            changes = list(self._changes)
+            page_ids = dict(self._page_ids)
+        if "siteinfo" in split(params.get("meta")):
+            query["general"] = self.siteinfo()
+        lists = split(params.get("list"))
+        for name in lists:
+            if name == "recentchanges":
+                rows, token = self.recent_changes(changes, page_ids, params)
+                query["recentchanges"] = rows
+            elif name == "allrevisions":
+                rows, token = self.all_revisions(changes, page_ids, params)
+                query["allrevisions"] = rows
+            elif name == "users":
+                rows, token = self.users(changes, params), None
+                query["users"] = rows
+            else:
+                raise ApiError("badvalue", f'Unrecognized value for parameter "list": {name}.')
+            if token is not None:
+                answer["continue"] = {**token, "continue": "-||"}
+        if not query:
+            raise ApiError("badparams", "give meta=siteinfo or list=recentchanges|allrevisions|users")
+        answer["query"] = query
+        return answer
+
+    def siteinfo(self) -> dict[str, Any]:
+        """`meta=siteinfo` general information."""
+        return {
+            "mainpage": "Main Page",
+            "base": f"https://{self.server_name}/wiki/Main_Page",
+            "sitename": self.sitename,
+            "generator": "MediaWiki 1.41.0 (learnstream simulator)",
+            "server": f"//{self.server_name}",
+            "servername": self.server_name,
+            "scriptpath": "/w",
+            "articlepath": "/wiki/$1",
+            "wikiid": self.server_name.replace(".", "_"),
+            "timezone": "UTC",
+        }
+
+    def recent_changes(
+        self, changes: list[WikiChange], page_ids: Mapping[tuple[int, str], int], params: Mapping[str, str]
+    ) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
+        """One page of `list=recentchanges` and the continuation, if more rows follow."""
+        newer = direction(params.get("rcdir"))
+        oldest = self.now() - self.rc_max_age
+        rows = [c for c in changes if c.server_name in (None, self.server_name) and c.timestamp >= oldest]
+        rows = in_range(rows, lambda c: c.timestamp, params.get("rcstart"), params.get("rcend"), newer, "rc")
+        namespaces = split(params.get("rcnamespace"))
+        if namespaces and "*" not in namespaces:
+            rows = [c for c in rows if str(c.namespace) in namespaces]
+        types = split(params.get("rctype"))
+        if types:
+            rows = [c for c in rows if c.type in types]
+        for flag in split(params.get("rcshow")):
+            wanted = not flag.startswith("!")
+            rows = [c for c in rows if show_flag(c, flag.lstrip("!")) == wanted]
+        rows.sort(key=lambda c: (c.timestamp, c.rcid), reverse=not newer)
+        rows = after_continue(rows, params.get("rccontinue"), lambda c: (c.timestamp, c.rcid), newer, "rc")
+        limit = parse_limit(params.get("rclimit"), "rc")
+        props = set(split(params.get("rcprop")) or RC_DEFAULT_PROPS)
+        page = [{**render_change(c, page_ids, props), **c.extra} for c in rows[:limit]]
+        if len(rows) > limit:
+            following = rows[limit]
+            return page, {"rccontinue": f"{mw_timestamp(following.timestamp)}|{following.rcid}"}
+        return page, None
+
+    def all_revisions(
+        self, changes: list[WikiChange], page_ids: Mapping[tuple[int, str], int], params: Mapping[str, str]
+    ) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
+        """One page of `list=allrevisions`, revisions grouped by page, and the continuation if more follow."""
+        newer = direction(params.get("arvdir"))
+        revisions = [c for c in changes if c.server_name in (None, self.server_name) and c.type != "log"]
+        namespaces = split(params.get("arvnamespace"))
+        wanted = None if not namespaces or "*" in namespaces else set(namespaces)
+        if wanted is not None and not self.miser_mode:
+            revisions = [c for c in revisions if str(c.namespace) in wanted]
+        revisions = in_range(
+            revisions, lambda c: c.timestamp, params.get("arvstart"), params.get("arvend"), newer, "arv"
+        )
+        revisions.sort(key=lambda c: (c.timestamp, c.revid), reverse=not newer)
+        revisions = after_continue(revisions, params.get("arvcontinue"), lambda c: (c.timestamp, c.revid), newer, "arv")
+        limit = parse_limit(params.get("arvlimit"), "arv")
+        props = set(split(params.get("arvprop")) or ARV_DEFAULT_PROPS)
+        pages: list[dict[str, Any]] = []
+        index: dict[int, dict[str, Any]] = {}
+        for change in revisions[:limit]:
+            if wanted is not None and str(change.namespace) not in wanted:
+                continue  # miser mode: filtered after the limit, as Wikimedia wikis do
+            page_id = page_ids[(change.namespace, change.title)]
+            revision = {**render_revision(change, props), **change.extra}
+            if page_id in index:
+                index[page_id]["revisions"].append(revision)
+            else:
+                index[page_id] = {
+                    "pageid": page_id,
+                    "revisions": [revision],
+                    "ns": change.namespace,
+                    "title": change.title,
+                }
+                pages.append(index[page_id])
+        if len(revisions) > limit:
+            following = revisions[limit]
+            return pages, {"arvcontinue": f"{mw_timestamp(following.timestamp)}|{following.revid}"}
+        return pages, None
+
+    def users(self, changes: list[WikiChange], params: Mapping[str, str]) -> list[dict[str, Any]]:
+        """`list=users&usprop=groups`: registered users with their groups; IPs invalid, unknown names missing."""
+        registered = sorted({c.user for c in changes if not c.anon} | self.bots)
+        bots = self.bots | {c.user for c in changes if c.bot}
+        groups = "groups" in split(params.get("usprop"))
+        answer: list[dict[str, Any]] = []
+        for name in split(params.get("ususers")):
+            if any(c.user == name and c.anon for c in changes):
+                answer.append({"name": name, "invalid": True})
+            elif name not in registered:
+                answer.append({"name": name, "missing": True})
+            else:
+                user: dict[str, Any] = {"userid": registered.index(name) + 1, "name": name}
+                if groups:
+                    user["groups"] = ["bot", "*", "user", "autoconfirmed"] if name in bots else ["*", "user"]
+                answer.append(user)
+        return answer
+
+    # -- the event stream ------------------------------------------------------------------------------------
+
+    def stream_events(self, last_event_id: str | None, since: str | None) -> Iterator[str | None]:
+        """SSE frames for the stream: every change after the resume point, then new ones as they are appended.
+
+        Yields None when nothing came within the heartbeat interval (the caller sends a comment); ends when the
+        server stops or `close_streams` is called.
+        """
+        with self._lock:
+            generation = self._stream_generation
+            position = self.stream_start(last_event_id, since)
+        while True:
+            with self._lock:
+                if position >= len(self._changes) and not self._stopping and generation == self._stream_generation:
+                    self._lock.wait(self.heartbeat_s)
+                if self._stopping or generation != self._stream_generation:
+                    return
+                pending = self._changes[position:]
+            if not pending:
+                yield None
+            for offset, change in enumerate(pending, start=position):
+                identifier = json.dumps([{"topic": STREAM_TOPIC, "partition": 0, "offset": offset}])
+                event = {**stream_event(change, self.server_name, offset), **change.extra}
+                yield f"event: message\nid: {identifier}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
+            position += len(pending)
+
+    def stream_start(self, last_event_id: str | None, since: str | None) -> int:
+        """The stream offset to send first: after the Last-Event-ID's offset (or at its timestamp), else `since`."""
+        if last_event_id:
+            try:
+                assignments = json.loads(last_event_id)
+            except ValueError:
+                assignments = []
+            for assignment in assignments if isinstance(assignments, list) else []:
+                if not isinstance(assignment, dict) or assignment.get("topic") != STREAM_TOPIC:
+                    continue
+                if isinstance(assignment.get("offset"), int) and assignment["offset"] >= 0:
+                    return int(assignment["offset"]) + 1
+                if isinstance(assignment.get("timestamp"), int):  # Kafka's offsetsForTimes: the first at or after
+                    moment = datetime.fromtimestamp(assignment["timestamp"] / 1000, tz=UTC)
+                    return self.first_at_or_after(moment)
+        if since:
+            moment = parse_timestamp(since, "since")
+            return self.first_at_or_after(moment)
+        return len(self._changes)  # no resume point: only what happens from now on
+
+    def first_at_or_after(self, moment: datetime) -> int:
+        """The offset of the first change at or after `moment` (the end if none)."""
+        for offset, change in enumerate(self._changes):
+            if change.timestamp >= moment:
+                return offset
+        return len(self._changes)
+
+
+# -- wire formats ------------------------------------------------------------------------------------------------
+
+
+def render_change(change: WikiChange, page_ids: Mapping[tuple[int, str], int], props: set[str]) -> dict[str, Any]:
+    """A `list=recentchanges` row in formatversion=2, with the fields `rcprop` asks for, in the API's order."""
+    row: dict[str, Any] = {"type": change.type}
+    if "title" in props:
+        row["ns"] = change.namespace
+        row["title"] = change.title
+    if "ids" in props:
+        row["pageid"] = page_ids[(change.namespace, change.title)]
+        row["revid"] = change.revid
+        row["old_revid"] = change.old_revid
+        row["rcid"] = change.rcid
+    if "user" in props or "userid" in props:
+        if change.userhidden:
+            row["userhidden"] = True
+        else:
+            if "user" in props:
+                row["user"] = change.user
+            row["anon"] = change.anon
+    if "flags" in props:
+        row["bot"] = change.bot
+        row["new"] = change.type == "new"
+        row["minor"] = change.minor
+    if "sizes" in props:
+        row["oldlen"] = change.oldlen
+        row["newlen"] = change.newlen
+    if "timestamp" in props:
+        row["timestamp"] = iso_timestamp(change.timestamp)
+    if "comment" in props:
+        row["comment"] = change.comment
+    return row
+
+
+def render_revision(change: WikiChange, props: set[str]) -> dict[str, Any]:
+    """An `allrevisions` revision in formatversion=2, with the fields `arvprop` asks for."""
+    revision: dict[str, Any] = {}
+    if "ids" in props:
+        revision["revid"] = change.revid
+        revision["parentid"] = change.old_revid
+    if "flags" in props:
+        revision["minor"] = change.minor
+    if "user" in props:
+        if change.userhidden:
+            revision["userhidden"] = True
+        else:
+            revision["user"] = change.user
+            if change.anon:
+                revision["anon"] = True
+    if "timestamp" in props:
+        revision["timestamp"] = iso_timestamp(change.timestamp)
+    if "size" in props:
+        revision["size"] = change.newlen
+    if "comment" in props:
+        revision["comment"] = change.comment
+    return revision
+
+
+def stream_event(change: WikiChange, own_server: str, offset: int) -> dict[str, Any]:
+    """The EventStreams `mediawiki.recentchange` event for a change, as in the recorded stream."""
+    server = change.server_name or own_server
+    title_url = f"https://{server}/wiki/{quote(change.title.replace(' ', '_'))}"
+    event: dict[str, Any] = {
+        "$schema": "/mediawiki/recentchange/1.0.0",
+        "meta": {
+            "uri": title_url,
+            "request_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{server}/request/{change.rcid}")),
+            "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{server}/event/{change.rcid}")),
+            "dt": iso_timestamp(change.timestamp),
+            "domain": server,
+            "stream": "mediawiki.recentchange",
+            "topic": STREAM_TOPIC,
+            "partition": 0,
+            "offset": offset,
+        },
+        "id": change.rcid,
+        "type": change.type,
+        "namespace": change.namespace,
+        "title": change.title,
+        "title_url": title_url,
+        "comment": change.comment,
+        "timestamp": int(change.timestamp.timestamp()),
+        "user": change.user,
+        "bot": change.bot,
+    }
+    if change.type == "log":
+        event.update({"log_id": change.rcid, "log_type": "create", "log_action": "create", "log_params": []})
+    else:
+        event["notify_url"] = f"https://{server}/w/index.php?diff={change.revid}&oldid={change.old_revid}"
+        event["minor"] = change.minor
+        event["length"] = (
+            {"new": change.newlen} if change.type == "new" else {"old": change.oldlen, "new": change.newlen}
+        )
+        event["revision"] = (
+            {"new": change.revid} if change.type == "new" else {"old": change.old_revid, "new": change.revid}
+        )
+    event.update(
+        {
+            "server_url": f"https://{server}",
+            "server_name": server,
+            "server_script_path": "/w",
+            "wiki": server.split(".")[0] + "wiki",
+            "parsedcomment": change.comment,
+        }
+    )
+    return event
+
+
+def iso_timestamp(moment: datetime) -> str:
+    """ISO 8601 as the API writes it: `2023-07-29T12:00:00Z`."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def mw_timestamp(moment: datetime) -> str:
+    """MediaWiki's database timestamp (TS_MW), as continuation tokens carry it: `20230729120000`."""
+    return moment.astimezone(UTC).strftime("%Y%m%d%H%M%S")
+
+
+def parse_timestamp(value: str, name: str) -> datetime:
+    """A timestamp parameter: TS_MW (14 digits), ISO 8601, or Unix seconds."""
+    text = value.strip()
+    try:
+        if len(text) == 14 and text.isdigit():
+            return datetime.strptime(text, "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+        if text.isdigit():
+            return datetime.fromtimestamp(int(text), tz=UTC)
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError("badtimestamp", f'Invalid value "{value}" for timestamp parameter "{name}".') from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def split(value: str | None) -> list[str]:
+    """A multi-value parameter (`a|b|c`) as a list."""
+    return [part for part in (value or "").split("|") if part]
+
+
+def direction(value: str | None) -> bool:
+    """True for `newer` (oldest first), False for `older` (the default)."""
+    if value not in (None, "newer", "older"):
+        raise ApiError("badvalue", f'Unrecognized value for parameter "dir": {value}.')
+    return value == "newer"
+
+
+def parse_limit(value: str | None, prefix: str) -> int:
+    """A limit parameter: a number from 1 to 500, or `max`."""
+    if value is None:
+        return DEFAULT_LIMIT
+    if value == "max":
+        return MAX_LIMIT
+    if not value.isdigit() or int(value) < 1:
+        raise ApiError("badinteger", f'Invalid value "{value}" for integer parameter "{prefix}limit".')
+    return min(int(value), MAX_LIMIT)
+
+
+def in_range(
+    rows: list[WikiChange],
+    moment: Callable[[WikiChange], datetime],
+    start: str | None,
+    end: str | None,
+    newer: bool,
+    prefix: str,
+) -> list[WikiChange]:
+    """The rows between start and end (both inclusive); with `older`, start is the later one."""
+    first = parse_timestamp(start, f"{prefix}start") if start else None
+    last = parse_timestamp(end, f"{prefix}end") if end else None
+    if not newer:
+        first, last = last, first
+    if first is not None and last is not None and first > last:
+        raise ApiError(f"{prefix}start-before-end" if newer else f"{prefix}end-before-start", "start/end out of order")
+    return [row for row in rows if (first is None or moment(row) >= first) and (last is None or moment(row) <= last)]
+
+
+def after_continue(
+    rows: list[WikiChange],
+    token: str | None,
+    key: Callable[[WikiChange], tuple[datetime, int]],
+    newer: bool,
+    prefix: str,
+) -> list[WikiChange]:
+    """The rows from the continuation point on (inclusive): `timestamp|id`, in the order of enumeration."""
+    if token is None:
+        return rows
+    parts = token.split("|")
+    if len(parts) != 2 or not parts[1].isdigit():
+        raise ApiError("badcontinue", f'Invalid continue param "{prefix}continue". You should pass the original value.')
+    point = (parse_timestamp(parts[0], f"{prefix}continue"), int(parts[1]))
+    return [row for row in rows if (key(row) >= point if newer else key(row) <= point)]
+
+
+def show_flag(change: WikiChange, flag: str) -> bool:
+    """Whether a change has an `rcshow` flag (bot, minor, anon; others count as absent)."""
+    return {"bot": change.bot, "minor": change.minor, "anon": change.anon}.get(flag, False)
+
+
+def handler_for(api: MediaWikiApi) -> type[BaseHTTPRequestHandler]:
+    """The request handler class serving `api`."""
+
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "mediawiki-simulator/1"
+
+        def do_GET(self) -> None:
+            failure = api.record("GET", self.path, dict(self.headers.items()))
+            if failure is not None:
+                headers = {"Retry-After": failure.retry_after} if failure.retry_after else {}
+                self.send_body(failure.status, b"simulated failure", "text/plain", headers)
+                return
+            target = urlsplit(self.path)
+            params = {name: values[-1] for name, values in parse_qs(target.query).items()}
+            if target.path == API_PATH:
+                self.serve_api(params)
+            elif target.path == STREAM_PATH:
+                self.serve_stream(params)
+            else:
+                self.send_body(404, b"not found", "text/plain")
+
+        def serve_api(self, params: Mapping[str, str]) -> None:
+            headers: dict[str, str] = {}
+            try:
+                document = api.answer_api(params)
+            except ApiError as exc:
+                document = {"error": {"code": exc.code, "info": exc.info}, "servedby": "simulator"}
+                headers["MediaWiki-API-Error"] = exc.code
+            body = json.dumps(document, ensure_ascii=False).encode("utf-8")
+            self.send_body(200, body, "application/json; charset=utf-8", headers)
+
+        def serve_stream(self, params: Mapping[str, str]) -> None:
+            try:
+                frames = api.stream_events(self.headers.get("Last-Event-ID"), params.get("since"))
+                first = next(frames, None)  # resolves the resume point before the answer starts
+            except ApiError as exc:
+                self.send_body(400, exc.info.encode("utf-8"), "text/plain")
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+            self.send_header("Cache-Control", "no-cache")
+            self.end_headers()  # HTTP/1.0: the stream ends when the connection closes
+            try:
+                self.wfile.write(b":ok\n\n")
+                for frame in itertools.chain([first], frames):
+                    self.wfile.write(b":heartbeat\n\n" if frame is None else frame.encode("utf-8"))
+            except (BrokenPipeError, ConnectionResetError):
+                return  # the client went away
+
+        def send_body(self, status: int, body: bytes, content_type: str, headers: Mapping[str, str] = {}) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler
