@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import click
 
+from cli.connect import connect
 from cli.pipeline import loader, replay, worker
 from cli.sample import sample
 from cli.schemas import schemas
+from cli.serve import serve
 from cli.topics import topics
 from cli.trends import trends
 from cli.warehouse import warehouse
@@ -23,7 +25,7 @@ def cli(context: click.Context, log_level: str) -> None:
     context.obj = log_level
 
 
-for command in (topics, warehouse, schemas, sample, replay, worker, loader, trends):
+for command in (topics, warehouse, schemas, sample, replay, worker, loader, trends, connect, serve):
     cli.add_command(command)
 
 

@@ -6,12 +6,13 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from learnstream.errors import BrokerUnavailable
-from learnstream.partitioning import MemoisedPartitioner
+from learnstream.partitioning import MemoisedAiokafkaPartitioner, MemoisedPartitioner
 from learnstream.settings import KafkaSettings, ProducerSettings, TopicSettings
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,28 @@ def make_producer(
         return KafkaProducer(**config)
     except KafkaError as exc:
         raise _unavailable(settings, exc) from exc
+
+
+def make_async_producer(
+    settings: KafkaSettings, tuning: ProducerSettings, client_suffix: str, max_request_size: int
+) -> AIOKafkaProducer:
+    """The asyncio twin of `make_producer` (aiokafka), for the HTTP receivers: idempotent, acks=all, the same
+    batching, compression and partitioning, so a record lands on the same partition whichever client sent it.
+
+    Not started: the caller starts it inside its event loop (and retries while the broker cannot be reached).
+    """
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_servers.split(","),
+        client_id=f"{settings.client_id}-{client_suffix}",
+        request_timeout_ms=settings.request_timeout_ms,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=tuning.linger_ms,
+        max_batch_size=tuning.batch_bytes,
+        max_request_size=max_request_size,
+        compression_type=None if tuning.compression == "none" else tuning.compression,
+        partitioner=MemoisedAiokafkaPartitioner(settings.partitioner_cache_size),
+    )
 
 
 def make_dead_letter_producer(

@@ -105,6 +105,18 @@ class HttpSettings(BaseModel):
     backoff_max_s: float = Field(default=60.0, gt=0, description="Longest wait between tries, Retry-After included.")
 
 
+class ServeSettings(BaseModel):
+    """`learnstream serve`: the one long-running HTTP process."""
+
+    host: str = Field(default="127.0.0.1", description="The address to listen on (0.0.0.0 behind a proxy only).")
+    port: int = Field(default=8800, ge=0, le=65535)
+    publish_timeout_s: float = Field(
+        default=10.0, gt=0, description="How long a request waits for the broker's acknowledgement before a 503."
+    )
+    shutdown_timeout_s: float = Field(default=10.0, gt=0, description="How long requests in flight get on SIGTERM.")
+    linger_ms: int = Field(default=5, ge=0, description="How long the receivers' producer waits to fill a batch.")
+
+
 class LoaderSettings(BaseModel):
     """The warehouse loader."""
 
@@ -140,7 +152,11 @@ class Settings(BaseSettings):
         default="file",
         description="where connectors keep cursors: files under <data_dir>/cursors, or the <ns>.connector.state topic",
     )
+    connectors_file: Path = Field(
+        default=Path("connectors.toml"), description="the connector instances to run (TOML; see the README)"
+    )
     kafka: KafkaSettings = KafkaSettings()
+    serve: ServeSettings = ServeSettings()
     http: HttpSettings = HttpSettings()
     producer: ProducerSettings = ProducerSettings()
     topics: TopicSettings = TopicSettings()

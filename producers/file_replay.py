@@ -57,11 +57,11 @@ class FileReplay:
 
     cursor_type = ByteOffset
 
-    def __init__(self, path: Path, batch_size: int = 500) -> None:
+    def __init__(self, path: Path, batch_size: int = 500, name: str | None = None) -> None:
         self.path = path
         self.batch_size = batch_size
         digest = hashlib.sha256(str(path.resolve()).encode("utf-8")).hexdigest()[:12]
-        self.name = f"file-replay-{digest}"
+        self.name = name or f"file-replay-{digest}"
 
     def start_cursor(self, since: datetime | None) -> ByteOffset:
         """The start of the file: lines carry no time the replay could seek by."""

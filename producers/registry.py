@@ -1,0 +1,194 @@
+"""The registry of connector types: each instance of the connector file becomes its pull source or receiver here.
+
+Everything an instance needs beyond its own settings comes from one `ConnectorContext`: the pseudonym and id
+keys (never the development keys outside development), the people directory, secrets read from the
+environment variables the file names, the HTTP settings and the clock. The CLI, `serve`, the simulator and the
+tests all build connectors through `build_pull` and `build_receiver`, so they are assembled the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from learnstream.errors import ConfigError, ServiceUnavailable
+from learnstream.settings import Settings, require_secret_keys
+from producers.chat.slack_api import SlackApi
+from producers.chat.slack_events import ChannelFilter, SlackEventsReceiver
+from producers.chat.slack_export import SlackExportImport, user_emails_from_export
+from producers.chat.slack_messages import SlackScope
+from producers.connector_config import (
+    ConnectorConfig,
+    ConnectorFile,
+    DirectoryConfig,
+    FileReplayConfig,
+    SlackEventsConfig,
+    SlackExportConfig,
+)
+from producers.contracts import CheckReport, PullSource, PushReceiver
+from producers.directory import AccountKind, Directory, DirectorySnapshot, load_directory
+from producers.file_replay import FileReplay
+from producers.http_client import SourceHttpClient
+from producers.identity import IdentityResolver
+from producers.pseudonymise import account_ids
+from schemas.activity import SourceSystem
+
+logger = logging.getLogger(__name__)
+
+
+def utc_now() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ConnectorContext:
+    """What every connector instance is built with, besides its own configuration."""
+
+    settings: Settings
+    directory: Directory
+    directory_path: Path | None
+    environment: Mapping[str, str]
+    now: Callable[[], datetime] = utc_now
+
+    @classmethod
+    def load(cls, settings: Settings, connectors: ConnectorFile, environment: Mapping[str, str]) -> ConnectorContext:
+        """The context for a connector file: refuses the development keys (outside development), reads the directory."""
+        require_secret_keys(settings)
+        if connectors.directory is None:
+            logger.warning("the connector file names no directory export: every account gets a source-scoped pseudonym")
+            return cls(settings, Directory([]), None, environment)
+        return cls(settings, load_directory(connectors.directory), connectors.directory, environment)
+
+    @property
+    def pseudonym_key(self) -> bytes:
+        return self.settings.pseudonym_key.get_secret_value().encode("utf-8")
+
+    @property
+    def id_key(self) -> bytes:
+        return self.settings.id_key.get_secret_value().encode("utf-8")
+
+    def secret(self, instance: str, variable: str) -> str:
+        """A secret from the environment variable the connector file names; a ConfigError naming it if unset."""
+        value = self.environment.get(variable, "")
+        if not value:
+            raise ConfigError(f"connector {instance!r} needs the environment variable {variable}, which is not set")
+        return value
+
+    def resolver(
+        self, source: SourceSystem, instance: str, kind: AccountKind, emails: Mapping[str, str] | None = None
+    ) -> IdentityResolver:
+        """Identity resolution for one source instance through the directory (and the source's e-mails)."""
+        return IdentityResolver(self.directory, self.pseudonym_key, source.value, instance, kind, emails)
+
+    def http_client(
+        self, source: str, base_url: str, headers: Mapping[str, str], credentials_setting: str | None
+    ) -> SourceHttpClient:
+        """The shared HTTP client for one source's API."""
+        return SourceHttpClient(source, base_url, self.settings.http, headers, credentials_setting)
+
+
+def build_slack_events(config: SlackEventsConfig, context: ConnectorContext) -> SlackEventsReceiver:
+    """The Events API receiver; with a bot token, users' e-mails from `users.list` resolve people too."""
+    secret = context.secret(config.name, config.signing_secret_env).encode("utf-8")
+    api = None
+    emails: dict[str, str] = {}
+    if config.bot_token_env is not None:
+        token = context.secret(config.name, config.bot_token_env)
+        client = context.http_client(
+            "slack", config.api_url, {"Authorization": f"Bearer {token}"}, config.bot_token_env
+        )
+        api = SlackApi(client, config.bot_token_env)
+        try:
+            emails = api.user_emails()
+        except ServiceUnavailable as exc:  # the receiver still works; people then resolve by listed accounts only
+            logger.warning(
+                "%s: cannot list Slack users now (%s); resolving by HR-listed accounts only", config.name, exc
+            )
+    resolver = context.resolver(SourceSystem.SLACK, config.workspace, AccountKind.SLACK, emails)
+    scope = SlackScope(config.workspace, resolver, account_ids(context.id_key, "slack", config.workspace))
+    keep = ChannelFilter(frozenset(config.channels), config.include_private, config.include_direct)
+
+    def check_users() -> CheckReport:
+        assert api is not None
+        team = api.team_id()
+        if team != config.workspace:
+            raise ConfigError(
+                f"the token of {config.bot_token_env} belongs to workspace {team}, not {config.workspace}"
+            )
+        users = [str(user["id"]) for user in api.users() if user.get("id") and not user.get("is_bot")]
+        checker = context.resolver(SourceSystem.SLACK, config.workspace, AccountKind.SLACK, api.user_emails())
+        unresolved = sum(not checker.is_resolved(user) for user in users)
+        return CheckReport([f"token works for workspace {team}"], len(users), unresolved)
+
+    return SlackEventsReceiver(
+        config.name,
+        config.workspace,
+        secret,
+        scope,
+        keep,
+        config.max_body_bytes,
+        check_users if api is not None else None,
+        context.now,
+    )
+
+
+def build_slack_export(config: SlackExportConfig, context: ConnectorContext) -> SlackExportImport:
+    """The export import, resolving people through the directory and the export's `users.json` e-mails."""
+    resolver = context.resolver(
+        SourceSystem.SLACK, config.workspace, AccountKind.SLACK, user_emails_from_export(config.path)
+    )
+    scope = SlackScope(config.workspace, resolver, account_ids(context.id_key, "slack", config.workspace))
+    return SlackExportImport(config.name, config.path, scope, config.channels, config.batch_size, resolver, context.now)
+
+
+def build_directory(config: DirectoryConfig, context: ConnectorContext) -> DirectorySnapshot:
+    """The directory connector for the instance's export (or the file's)."""
+    path = config.path or context.directory_path
+    if path is None:
+        raise ConfigError(f"connector {config.name!r}: give `path`, or name the export at the file's top (directory)")
+    return DirectorySnapshot(path, context.pseudonym_key, config.name)
+
+
+def build_file_replay(config: FileReplayConfig, context: ConnectorContext) -> FileReplay:
+    """A JSONL replay under the instance's name."""
+    return FileReplay(config.path, name=config.name)
+
+
+PULL_BUILDERS: dict[str, Callable[[Any, ConnectorContext], PullSource[Any]]] = {
+    "slack-export": build_slack_export,
+    "directory": build_directory,
+    "file-replay": build_file_replay,
+}
+PUSH_BUILDERS: dict[str, Callable[[Any, ConnectorContext], PushReceiver]] = {
+    "slack-events": build_slack_events,
+}
+
+
+def is_receiver(config: ConnectorConfig) -> bool:
+    """Whether an instance is a push receiver (mounted in `serve`) rather than a pull source (`connect run`)."""
+    return config.type in PUSH_BUILDERS
+
+
+def build_pull(config: ConnectorConfig, context: ConnectorContext) -> PullSource[Any]:
+    """The pull source of an instance; a ConfigError if the instance is a receiver."""
+    if config.type not in PULL_BUILDERS:
+        raise ConfigError(f"connector {config.name!r} ({config.type}) is a receiver: `learnstream serve` runs it")
+    return PULL_BUILDERS[config.type](config, context)
+
+
+def build_receiver(config: ConnectorConfig, context: ConnectorContext) -> PushReceiver:
+    """The receiver of an instance; a ConfigError if the instance is a pull source."""
+    if config.type not in PUSH_BUILDERS:
+        raise ConfigError(f"connector {config.name!r} ({config.type}) polls: run it with `learnstream connect run`")
+    return PUSH_BUILDERS[config.type](config, context)
+
+
+def poll_interval_s(config: ConnectorConfig) -> float | None:
+    """How often a pull instance polls when following live; None for one-shot sources (an export, a file)."""
+    interval = getattr(config, "poll_interval_s", None)
+    return float(interval) if interval is not None else None
