@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
+import socket
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -127,3 +130,41 @@ def topic_size(bootstrap: str, topic: str) -> int:
         return sum(consumer.end_offsets(partitions).values())
     finally:
         consumer.close()
+
+
+#: Keys that pass `require_secret_keys`: live connectors and `serve` refuse the development keys.
+TEST_KEYS = {
+    "LEARNSTREAM_PSEUDONYM_KEY": "integration-test-pseudonym-key-0123456789",
+    "LEARNSTREAM_ID_KEY": "integration-test-id-key-0123456789abcdef",
+}
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def write_slack_export(path: Path, channels: int, days: int, per_day: int, start: int = 1_700_000_000) -> list[str]:
+    """A Slack export ZIP of plain messages (a question opening each thread, replies in it); returns their
+    native ids (`<channel>/<ts>`) in the import's order."""
+    names = [f"channel-{index:03d}" for index in range(channels)]
+    native_ids: list[str] = []
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("channels.json", json.dumps([{"id": f"C{i:09d}", "name": n} for i, n in enumerate(names)]))
+        archive.writestr("users.json", json.dumps([{"id": f"U{i:09d}", "profile": {}} for i in range(20)]))
+        for index, name in enumerate(names):
+            for day in range(days):
+                messages = []
+                for n in range(per_day):
+                    ts = f"{start + day * 86_400 + n}.{index:06d}"
+                    root = f"{start + day * 86_400 + n - n % 5}.{index:06d}"
+                    message = {"type": "message", "user": f"U{n % 20:09d}", "text": f"message {n}", "ts": ts}
+                    if n % 5:
+                        message["thread_ts"] = root
+                    messages.append(message)
+                    native_ids.append(f"C{index:09d}/{ts}")
+                day_name = time.strftime("%Y-%m-%d", time.gmtime(start + day * 86_400))
+                archive.writestr(f"{name}/{day_name}.json", json.dumps(messages))
+    return native_ids
