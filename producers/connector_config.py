@@ -91,7 +91,7 @@ class MediaWikiConfig(InstanceConfig):
     exclude_bots: bool = False
     backfill_days: int = Field(default=30, ge=0, description="how far back a first run starts")
     poll_interval_s: float = Field(default=30.0, gt=0)
-    batch_size: int = Field(default=500, ge=1, le=500)
+    batch_size: int = Field(default=500, ge=1, le=500, description="the API's page size (rclimit)")
     user_agent: str = "learnstream/0.1 (informal-learning analytics; contact your platform team)"
     token_env: EnvironmentVariable | None = Field(default=None, description="a bearer token for a private wiki")
 
@@ -109,6 +109,7 @@ class EventStreamsConfig(InstanceConfig):
     types: list[ChangeType] = Field(default_factory=lambda: list(CHANGE_TYPES))
     exclude_bots: bool = False
     user_agent: str = "learnstream/0.1 (informal-learning analytics; contact your platform team)"
+    poll_interval_s: float = Field(default=1.0, gt=0, description="pause before reconnecting once a read ended")
 
     def slice(self) -> tuple[str, frozenset[str] | None]:
         # the stream and the API read the same changes: one wiki's namespaces belong to one of them

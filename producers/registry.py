@@ -25,7 +25,9 @@ from producers.connector_config import (
     ConnectorConfig,
     ConnectorFile,
     DirectoryConfig,
+    EventStreamsConfig,
     FileReplayConfig,
+    MediaWikiConfig,
     SlackEventsConfig,
     SlackExportConfig,
 )
@@ -35,6 +37,8 @@ from producers.file_replay import FileReplay
 from producers.http_client import SourceHttpClient
 from producers.identity import IdentityResolver
 from producers.pseudonymise import account_ids
+from producers.wiki.eventstreams import EventStreamsSource
+from producers.wiki.recentchanges import RecentChangesSource
 from schemas.activity import SourceSystem
 
 logger = logging.getLogger(__name__)
@@ -146,6 +150,43 @@ def build_slack_export(config: SlackExportConfig, context: ConnectorContext) -> 
     return SlackExportImport(config.name, config.path, scope, config.channels, config.batch_size, resolver, context.now)
 
 
+def build_mediawiki(config: MediaWikiConfig, context: ConnectorContext) -> RecentChangesSource:
+    """The recent-changes poller of one wiki, resolving editors by their wiki user names."""
+    headers = {"User-Agent": config.user_agent}
+    if config.token_env is not None:
+        headers["Authorization"] = f"Bearer {context.secret(config.name, config.token_env)}"
+    http = context.http_client("mediawiki", config.api_url, headers, config.token_env)
+    return RecentChangesSource(
+        config.name,
+        config.api_url,
+        config.server_name,
+        http,
+        context.resolver(SourceSystem.MEDIAWIKI, config.server_name, AccountKind.WIKI),
+        namespaces=config.namespaces,
+        types=config.types,
+        exclude_bots=config.exclude_bots,
+        batch_size=config.batch_size,
+        backfill_days=config.backfill_days,
+        now=context.now,
+    )
+
+
+def build_eventstreams(config: EventStreamsConfig, context: ConnectorContext) -> EventStreamsSource:
+    """The EventStreams reader for one wiki."""
+    return EventStreamsSource(
+        config.name,
+        config.stream_url,
+        config.server_name,
+        context.resolver(SourceSystem.MEDIAWIKI, config.server_name, AccountKind.WIKI),
+        context.settings.http,
+        namespaces=config.namespaces,
+        types=config.types,
+        exclude_bots=config.exclude_bots,
+        headers={"User-Agent": config.user_agent},
+        now=context.now,
+    )
+
+
 def build_directory(config: DirectoryConfig, context: ConnectorContext) -> DirectorySnapshot:
     """The directory connector for the instance's export (or the file's)."""
     path = config.path or context.directory_path
@@ -161,6 +202,8 @@ def build_file_replay(config: FileReplayConfig, context: ConnectorContext) -> Fi
 
 PULL_BUILDERS: dict[str, Callable[[Any, ConnectorContext], PullSource[Any]]] = {
     "slack-export": build_slack_export,
+    "mediawiki": build_mediawiki,
+    "mediawiki-eventstreams": build_eventstreams,
     "directory": build_directory,
     "file-replay": build_file_replay,
 }

@@ -10,7 +10,8 @@ It holds an append-able list of changes and answers, in the wire formats of the 
   wikis) the namespace filter is applied after the limit, so a page of results may be short or even empty.
 - `list=users&usprop=groups` (bot users are in the `bot` group) and `meta=siteinfo` (general).
 - `GET /v2/stream/recentchange`: server-sent events, one `message` per change with a Kafka-style `id`; resumes
-  after the `Last-Event-ID` header, else from the `since` parameter, and stays open until the server stops.
+  after the `Last-Event-ID` header, else from the `since` parameter, and stays open until the server stops
+  (chunked, so a proper end differs from a dropped connection: see `close_streams`).
 
 API errors are answered as MediaWiki does: status 200, an `error` object and a `MediaWiki-API-Error` header.
 `fail_next` makes the next requests fail with a status (429 with Retry-After), and `requests` records what arrived.
@@ -106,6 +107,10 @@ class ApiError(Exception):
         self.info = info
 
 
+class StreamDropped(Exception):
+    """An event stream is to end without its closing chunk."""
+
+
 class MediaWikiApi:
     """A local MediaWiki (Action API and EventStreams) on 127.0.0.1; `start()` returns its base URL."""
 
@@ -136,6 +141,7 @@ class MediaWikiApi:
         self._failures: list[Failure] = []
         self._lock = threading.Condition()
         self._stream_generation = 0
+        self._abrupt = False
         self._stopping = False
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -146,7 +152,10 @@ class MediaWikiApi:
     def start(self) -> str:
         """Serve in a background thread; the base URL (`http://127.0.0.1:<port>`)."""
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), handler_for(self))
-        self._thread = threading.Thread(target=self._server.serve_forever, name="mediawiki-api", daemon=True)
+        server = self._server
+        self._thread = threading.Thread(
+            target=lambda: server.serve_forever(poll_interval=0.05), name="mediawiki-api", daemon=True
+        )
         self._thread.start()
         return self.base_url
 
@@ -203,10 +212,12 @@ class MediaWikiApi:
         with self._lock:
             self._failures.append(Failure(status, retry_after, times))
 
-    def close_streams(self) -> None:
-        """Drop every open event stream now (the server keeps serving): a dropped connection, for tests."""
+    def close_streams(self, abruptly: bool = False) -> None:
+        """End every open event stream now (the server keeps serving): properly, or `abruptly` (the connection
+        drops before the stream's last chunk, as a network failure does)."""
         with self._lock:
             self._stream_generation += 1
+            self._abrupt = abruptly
             self._lock.notify_all()
 
     def api_requests(self, **params: str) -> list[RecordedRequest]:
@@ -378,7 +389,11 @@ class MediaWikiApi:
             with self._lock:
                 if position >= len(self._changes) and not self._stopping and generation == self._stream_generation:
                     self._lock.wait(self.heartbeat_s)
-                if self._stopping or generation != self._stream_generation:
+                if self._stopping:
+                    return
+                if generation != self._stream_generation:
+                    if self._abrupt:
+                        raise StreamDropped
                     return
                 pending = self._changes[position:]
             if not pending:
@@ -618,6 +633,7 @@ def handler_for(api: MediaWikiApi) -> type[BaseHTTPRequestHandler]:
 
     class Handler(BaseHTTPRequestHandler):
         server_version = "mediawiki-simulator/1"
+        protocol_version = "HTTP/1.1"  # chunked event streams, whose end is told apart from a dropped connection
 
         def do_GET(self) -> None:
             failure = api.record("GET", self.path, dict(self.headers.items()))
@@ -654,13 +670,21 @@ def handler_for(api: MediaWikiApi) -> type[BaseHTTPRequestHandler]:
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream; charset=utf-8")
             self.send_header("Cache-Control", "no-cache")
-            self.end_headers()  # HTTP/1.0: the stream ends when the connection closes
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            self.close_connection = True
             try:
-                self.wfile.write(b":ok\n\n")
+                self.write_chunk(b":ok\n\n")
                 for frame in itertools.chain([first], frames):
-                    self.wfile.write(b":heartbeat\n\n" if frame is None else frame.encode("utf-8"))
+                    self.write_chunk(b":heartbeat\n\n" if frame is None else frame.encode("utf-8"))
+                self.wfile.write(b"0\r\n\r\n")
+            except StreamDropped:
+                return  # the connection closes without the last chunk
             except (BrokenPipeError, ConnectionResetError):
                 return  # the client went away
+
+        def write_chunk(self, data: bytes) -> None:
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
 
         def send_body(self, status: int, body: bytes, content_type: str, headers: Mapping[str, str] = {}) -> None:
             self.send_response(status)

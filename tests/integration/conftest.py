@@ -16,12 +16,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from pydantic import SecretStr
 
 from learnstream.kafka import ensure_topics
 from learnstream.settings import KafkaSettings, LoaderSettings, Settings, TopicSettings, WorkerSettings
-from tests.integration.support import LOCAL_KAFKA, PROJECT_ROOT, learnstream_command, settings_env
+from tests.integration.support import LOCAL_KAFKA, PROJECT_ROOT, free_port, learnstream_command, settings_env
 from warehouse.connection import connect
 from warehouse.dsn import parse_dsn
 from warehouse.migrations import migrate
@@ -114,3 +115,38 @@ def start_worker(settings: Settings, tmp_path: Path) -> Iterator[Callable[..., s
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+Serve = Callable[..., tuple[subprocess.Popen[bytes], str]]
+
+
+@pytest.fixture
+def start_serve(tmp_path: Path) -> Iterator[Serve]:
+    """Starts `learnstream serve` on a free port; waits until /health answers; stops it by pid."""
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(env: dict[str, str], wait_ready: bool = True) -> tuple[subprocess.Popen[bytes], str]:
+        port = free_port()
+        log = (tmp_path / f"serve-{len(processes)}.log").open("wb")
+        command = learnstream_command("serve", "--port", str(port))
+        process = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, stdout=log, stderr=log)
+        processes.append(process)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"serve exited with {process.returncode}: {Path(log.name).read_text()[-3000:]}")
+            try:
+                status = httpx.get(f"{base}/ready" if wait_ready else f"{base}/health", timeout=5).status_code
+            except httpx.TransportError:
+                status = 0
+            if status == 200:
+                return process, base
+            time.sleep(0.2)
+        raise RuntimeError(f"serve not ready: {Path(log.name).read_text()[-3000:]}")
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+            process.wait()

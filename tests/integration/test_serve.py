@@ -7,17 +7,16 @@ import json
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from learnstream.settings import Settings
 from producers.chat.slack_events import slack_signature
 from schemas.activity import Activity, ActivityKind
 from schemas.dead_letter import DeadLetter
+from tests.integration.conftest import Serve
 from tests.integration.support import (
     PROJECT_ROOT,
     TEST_KEYS,
@@ -38,8 +37,6 @@ workspace = "{TEAM}"
 signing_secret_env = "ACME_SLACK_SIGNING_SECRET"
 """
 
-Serve = Callable[..., tuple[subprocess.Popen[bytes], str]]
-
 
 def serve_env(settings: Settings, tmp_path: Path) -> dict[str, str]:
     connectors = tmp_path / "connectors.toml"
@@ -50,38 +47,6 @@ def serve_env(settings: Settings, tmp_path: Path) -> dict[str, str]:
         "LEARNSTREAM_CONNECTORS_FILE": str(connectors),
         "ACME_SLACK_SIGNING_SECRET": SECRET,
     }
-
-
-@pytest.fixture
-def start_serve(tmp_path: Path) -> Iterator[Serve]:
-    """Starts `learnstream serve` on a free port; waits until /health answers; stops it by pid."""
-    processes: list[subprocess.Popen[bytes]] = []
-
-    def start(env: dict[str, str], wait_ready: bool = True) -> tuple[subprocess.Popen[bytes], str]:
-        port = free_port()
-        log = (tmp_path / f"serve-{len(processes)}.log").open("wb")
-        command = learnstream_command("serve", "--port", str(port))
-        process = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, stdout=log, stderr=log)
-        processes.append(process)
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"serve exited with {process.returncode}: {Path(log.name).read_text()[-3000:]}")
-            try:
-                status = httpx.get(f"{base}/ready" if wait_ready else f"{base}/health", timeout=5).status_code
-            except httpx.TransportError:
-                status = 0
-            if status == 200:
-                return process, base
-            time.sleep(0.2)
-        raise RuntimeError(f"serve not ready: {Path(log.name).read_text()[-3000:]}")
-
-    yield start
-    for process in processes:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 def post(base: str, body: dict[str, Any], secret: str = SECRET, **headers: str) -> httpx.Response:
