@@ -15,15 +15,16 @@ import json
 import sys
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from learnstream.kafka import make_producer
 from learnstream.settings import load_settings
-from producers.contracts import Batch
+from producers.contracts import Batch, CheckReport
 from producers.cursors import FileCursorStore
-from producers.file_replay import FileReplay
+from producers.file_replay import ByteOffset, FileReplay
 from producers.runtime import run_connector
 
 #: A paced connector hands over a batch this often.
@@ -33,12 +34,20 @@ PACE_S = 0.02
 class PacedReplay:
     """A file replay that hands its batches over at a constant rate (a live source, for latency under load)."""
 
+    cursor_type = ByteOffset
+
     def __init__(self, path: Path, rate: float) -> None:
         self.replay = FileReplay(path, batch_size=max(1, round(rate * PACE_S)))
         self.name = self.replay.name
         self.interval_s = self.replay.batch_size / rate
 
-    def read(self, cursor: str | None) -> Iterator[Batch]:
+    def start_cursor(self, since: datetime | None) -> ByteOffset:
+        return self.replay.start_cursor(since)
+
+    def check(self) -> CheckReport:
+        return self.replay.check()
+
+    def read(self, cursor: ByteOffset) -> Iterator[Batch[ByteOffset]]:
         due = time.monotonic()
         for batch in self.replay.read(cursor):
             pause = due - time.monotonic()
@@ -69,9 +78,9 @@ def send_connector(path: Path, rate: float | None) -> int:
     producer = make_producer(settings.kafka, "bench-connector", settings.producer)
     connector = PacedReplay(path, rate) if rate else FileReplay(path)
     cursors = FileCursorStore(settings.data_dir / "bench-cursors")
-    cursors.save(connector.name, "0")
+    start = ByteOffset()
     try:
-        return run_connector(connector, producer, settings.topics.names.activity_raw, cursors).records
+        return run_connector(connector, producer, settings.topics.names.activity_raw, cursors, start=start).records
     finally:
         producer.close()
 

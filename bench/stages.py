@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,7 @@ from bench.harness import (  # noqa: E402
 from bench.synthetic import synthetic_activities  # noqa: E402
 from learnstream.kafka import make_consumer, make_producer  # noqa: E402
 from learnstream.settings import Settings  # noqa: E402
-from producers.contracts import Batch, OutgoingRecord  # noqa: E402
+from producers.contracts import Batch, CheckReport, Cursor, OutgoingRecord  # noqa: E402
 from producers.cursors import FileCursorStore  # noqa: E402
 from producers.file_replay import FileReplay, record_for_line  # noqa: E402
 from producers.runtime import run_connector  # noqa: E402
@@ -248,19 +249,32 @@ def replay_connector(settings: Settings, topic: str, path: Path, count: int, cur
         producer.close()
 
 
+class RecordIndex(Cursor):
+    """The in-memory connector's cursor: the index of the next record."""
+
+    index: int = 0
+
+
 class RecordsInMemory:
     """A connector whose records are already built (as a live connector has them): the runtime's cost alone."""
 
     name = "bench-records-in-memory"
+    cursor_type = RecordIndex
 
     def __init__(self, records: Sequence[OutgoingRecord], batch_size: int = 500) -> None:
         self.records = records
         self.batch_size = batch_size
 
-    def read(self, cursor: str | None) -> Iterator[Batch]:
-        for start in range(int(cursor or 0), len(self.records), self.batch_size):
+    def start_cursor(self, since: datetime | None) -> RecordIndex:
+        return RecordIndex()
+
+    def check(self) -> CheckReport:
+        return CheckReport([f"{len(self.records)} records in memory"])
+
+    def read(self, cursor: RecordIndex) -> Iterator[Batch[RecordIndex]]:
+        for start in range(cursor.index, len(self.records), self.batch_size):
             end = start + self.batch_size
-            yield Batch(list(self.records[start:end]), str(min(end, len(self.records))))
+            yield Batch(list(self.records[start:end]), RecordIndex(index=min(end, len(self.records))))
 
 
 def runtime_only(settings: Settings, topic: str, records: Sequence[OutgoingRecord], cursors: Path) -> StageRun:
