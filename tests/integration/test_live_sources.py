@@ -3,6 +3,8 @@ wiki; the wiki poller honours a 429 and sets a malformed change aside in the dea
 
 from __future__ import annotations
 
+import signal
+import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +15,14 @@ from schemas.activity import Activity, SourceSystem
 from schemas.dead_letter import DeadLetter
 from simulator.mediawiki_api import MediaWikiApi, WikiChange
 from tests.integration.conftest import Serve
-from tests.integration.support import TEST_KEYS, read_topic, run_cli, settings_env
+from tests.integration.support import (
+    PROJECT_ROOT,
+    TEST_KEYS,
+    learnstream_command,
+    read_topic,
+    run_cli,
+    settings_env,
+)
 from tests.integration.test_serve import SECRET, TEAM, message_event, post
 
 WIKI = "wiki.example.org"
@@ -43,6 +52,7 @@ api_url = "{api_url}"
 server_name = "{WIKI}"
 namespaces = [0]
 backfill_days = 1
+poll_interval_s = 1
 """,
         encoding="utf-8",
     )
@@ -131,3 +141,43 @@ def test_connect_check_names_a_missing_secret_and_run_refuses_a_receiver(setting
     assert missing.returncode == 2 and "ACME_SLACK_SIGNING_SECRET, which is not set" in missing.stderr
     receiver = run_cli({**env, "ACME_SLACK_SIGNING_SECRET": SECRET}, "connect", "run", "acme-slack")
     assert receiver.returncode == 2 and "`learnstream serve` runs it" in receiver.stderr
+
+
+def test_a_following_connector_stops_on_sigterm_with_its_cursor_saved_and_resumes_after_it(
+    settings: Settings, tmp_path: Path
+) -> None:
+    with MediaWikiApi(WIKI, [change(1, "Ada Lovelace", 30)]) as wiki:
+        env = env_for(settings, connectors(tmp_path, wiki.api_url))
+        log = (tmp_path / "follow.log").open("w+")
+        process = subprocess.Popen(
+            learnstream_command("--log-level", "debug", "connect", "run", "wiki"),
+            env=env,
+            cwd=PROJECT_ROOT,
+            stdout=log,
+            stderr=log,
+            text=True,
+        )
+        read_topic(settings.kafka.bootstrap_servers, settings.topics.names.activity_raw, expected=1)
+        wiki.append(change(2, "Grace Hopper", 0))  # a change while it follows
+        read_topic(settings.kafka.bootstrap_servers, settings.topics.names.activity_raw, expected=2)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0, Path(log.name).read_text()[-2000:]
+        assert "published 2 records" in Path(log.name).read_text() and "(stopped)" in Path(log.name).read_text()
+        listed = run_cli(env, "connect", "list")
+    assert listed.returncode == 0
+    (wiki_row,) = [line for line in listed.stdout.splitlines() if line.startswith("wiki ")]
+    assert '"phase":"recentchanges"' in wiki_row and '"last_id":2' in wiki_row
+
+
+def test_the_directory_connector_publishes_pseudonyms_and_teams_only(settings: Settings, tmp_path: Path) -> None:
+    path = connectors(tmp_path, "http://127.0.0.1:9/w/api.php")
+    path.write_text(path.read_text() + '\n[[connectors]]\nname = "people"\ntype = "directory"\n', encoding="utf-8")
+    env = env_for(settings, path)
+    published = run_cli(env, "connect", "run", "people", "--once")
+    assert published.returncode == 0, published.stderr
+    records = read_topic(settings.kafka.bootstrap_servers, settings.topics.names.directory, expected=2)
+    key = TEST_KEYS["LEARNSTREAM_PSEUDONYM_KEY"].encode()
+    assert sorted(k for k, _ in records) == sorted(person_pseudonym(key, p).encode() for p in ("e100", "e200"))
+    assert not any(b"example.org" in value or b"Ada" in value or b"e100" in value for _, value in records)
+    again = run_cli(env, "connect", "run", "people", "--once")
+    assert "published 0 records" in again.stdout
