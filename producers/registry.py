@@ -101,6 +101,7 @@ def build_slack_events(config: SlackEventsConfig, context: ConnectorContext) -> 
     secret = context.secret(config.name, config.signing_secret_env).encode("utf-8")
     api = None
     emails: dict[str, str] = {}
+    channel_types: dict[str, str] = {}
     if config.bot_token_env is not None:
         token = context.secret(config.name, config.bot_token_env)
         client = context.http_client(
@@ -138,6 +139,7 @@ def build_slack_events(config: SlackEventsConfig, context: ConnectorContext) -> 
         config.max_body_bytes,
         check_users if api is not None else None,
         context.now,
+        channel_types,
     )
 
 

@@ -52,18 +52,25 @@ class SlackApi:
         """The workspace the token belongs to (`auth.test`)."""
         return str(self.call("auth.test")["team_id"])
 
-    def users(self) -> Iterator[dict[str, Any]]:
-        """Every member of the workspace, page by page (`users.list` with its `next_cursor`)."""
+    def pages(self, method: str, field: str, params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Every item of a paged list method (its `field`), following `response_metadata.next_cursor`."""
         cursor = ""
         while True:
-            params: dict[str, Any] = {"limit": PAGE_SIZE}
-            if cursor:
-                params["cursor"] = cursor
-            answer = self.call("users.list", params)
-            yield from (user for user in answer.get("members") or [] if isinstance(user, dict))
+            answer = self.call(method, {**params, "limit": PAGE_SIZE, **({"cursor": cursor} if cursor else {})})
+            yield from (item for item in answer.get(field) or [] if isinstance(item, dict))
             cursor = str((answer.get("response_metadata") or {}).get("next_cursor") or "")
             if not cursor:
                 return
+
+    def users(self) -> Iterator[dict[str, Any]]:
+        """Every member of the workspace (`users.list`)."""
+        return self.pages("users.list", "members", {})
+
+    def channel_types(self) -> dict[str, str]:
+        """Channel id -> `channel` or `group` (private) for the channels the token can see (`conversations.list`,
+        needs `channels:read` and `groups:read`)."""
+        channels = self.pages("conversations.list", "channels", {"types": "public_channel,private_channel"})
+        return {str(c["id"]): "group" if c.get("is_private") else "channel" for c in channels if c.get("id")}
 
     def user_emails(self) -> dict[str, str]:
         """User id -> e-mail address, for the users whose profile shows one (needs `users:read.email`)."""

@@ -85,36 +85,51 @@ class ChannelFilter:
         """Whether events in this channel belong to the instance."""
         if channel.type in ("im", "mpim") and not self.include_direct:
             return False
-        if channel.type in ("group", "private_channel") and not self.include_private:
+        if channel.type in ("group", "private_channel", UNKNOWN_TYPE) and not self.include_private:
             return False
         return not self.channels or channel.id in self.channels
 
 
-def channel_type_of(channel_id: str, given: Any) -> str:
-    """The channel type an event gives, else the one its id's prefix implies (reactions carry no type)."""
+#: The type of a channel the receiver cannot tell: kept only where private channels are.
+UNKNOWN_TYPE = "unknown"
+
+
+def channel_type_of(channel_id: str, given: Any, known: Mapping[str, str]) -> str:
+    """The channel type an event gives, else the one learnt for the channel, else the one its id implies.
+
+    Reactions carry no channel type, and Slack gives new private channels `C` ids like public ones: a `C`
+    channel the receiver has not learnt (from a message event there, or from `conversations.list` with a bot
+    token) is of unknown type, so it is treated as possibly private.
+    """
     if isinstance(given, str) and given:
         return given
+    if channel_id in known:
+        return known[channel_id]
     if channel_id.startswith(DIRECT_PREFIX):
         return "im"
     if channel_id.startswith(GROUP_PREFIX):
         return "group"
-    return "channel"
+    return UNKNOWN_TYPE
 
 
-def activities_from_event(event: Mapping[str, Any], keep: ChannelFilter, scope: SlackScope) -> list[Activity]:
+def activities_from_event(
+    event: Mapping[str, Any], keep: ChannelFilter, scope: SlackScope, channel_types: dict[str, str]
+) -> list[Activity]:
     """The activities of one event (the `event` of an `event_callback`); [] for what is not activity or is
-    outside the instance's channels. Raises a MAPPING_ERRORS exception for an event it cannot read."""
+    outside the instance's channels. A message event teaches `channel_types` its channel's type (for the
+    reactions that follow). Raises a MAPPING_ERRORS exception for an event it cannot read."""
     kind = event["type"]
     if kind == "message":
-        channel = Channel(
-            id=str(event["channel"]), type=channel_type_of(str(event["channel"]), event.get("channel_type"))
-        )
+        channel_id = str(event["channel"])
+        channel = Channel(id=channel_id, type=channel_type_of(channel_id, event.get("channel_type"), channel_types))
+        if isinstance(event.get("channel_type"), str):
+            channel_types[channel_id] = str(event["channel_type"])
         return message_activities(event, channel, scope) if keep.keeps(channel) else []
     if kind == "reaction_added":
         item = event["item"]
         if item.get("type") != "message":
             return []  # reactions on files and file comments: not in a conversation
-        channel = Channel(id=str(item["channel"]), type=channel_type_of(str(item["channel"]), None))
+        channel = Channel(id=str(item["channel"]), type=channel_type_of(str(item["channel"]), None, channel_types))
         if not keep.keeps(channel):
             return []
         item_ts = str(item["ts"])
@@ -167,6 +182,7 @@ class SlackEventsReceiver:
         max_body_bytes: int = 1_048_576,
         check_users: Callable[[], CheckReport] | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        channel_types: Mapping[str, str] | None = None,
     ) -> None:
         self.name = name
         self.path = f"/hooks/slack/{name}"
@@ -177,6 +193,7 @@ class SlackEventsReceiver:
         self.max_body_bytes = max_body_bytes
         self.check_users = check_users
         self.now = now
+        self.channel_types = dict(channel_types or {})
 
     def check(self) -> CheckReport:
         """The signing secret is set; with a bot token, the workspace's users and how many the directory resolves."""
@@ -224,7 +241,7 @@ class SlackEventsReceiver:
             event = envelope["event"]
             if not isinstance(event, dict):
                 raise TypeError("event is not an object")
-            activities = activities_from_event(event, self.keep, self.scope)
+            activities = activities_from_event(event, self.keep, self.scope, self.channel_types)
         except MAPPING_ERRORS as exc:
             return self.set_aside(
                 request, f"event {envelope.get('event_id')} cannot be mapped: {type(exc).__name__}: {exc}"

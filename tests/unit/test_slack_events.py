@@ -30,9 +30,14 @@ NOW = 1_700_000_100.0
 EVERY_CHANNEL = ChannelFilter()
 
 
-def receiver(keep: ChannelFilter = EVERY_CHANNEL) -> SlackEventsReceiver:
+#: Channel types as a bot token's conversations.list gives them.
+LISTED = {"C0CHANNEL1": "channel"}
+
+
+def receiver(keep: ChannelFilter = EVERY_CHANNEL, listed: dict[str, str] = LISTED) -> SlackEventsReceiver:
     scope = SlackScope(TEAM, pseudonymiser(KEY, "slack", TEAM), account_ids(ID_KEY, "slack", TEAM))
-    return SlackEventsReceiver("acme", TEAM, SECRET, scope, keep, now=lambda: datetime.fromtimestamp(NOW, UTC))
+    now = lambda: datetime.fromtimestamp(NOW, UTC)  # noqa: E731
+    return SlackEventsReceiver("acme", TEAM, SECRET, scope, keep, now=now, channel_types=listed)
 
 
 def signed(body: dict[str, Any] | bytes, at: float = NOW, secret: bytes = SECRET, **extra: str) -> ReceivedRequest:
@@ -280,6 +285,39 @@ class TestEvents:
     def test_direct_messages_and_private_channels_only_when_configured(self, channel, channel_type, keep, kept):
         event = {**MESSAGE, "channel": channel, "channel_type": channel_type}
         assert len(activities(signed(callback(event)), keep)) == (1 if kept else 0)
+
+    def test_a_reaction_in_a_channel_of_unknown_type_counts_as_private(self):
+        reaction = {
+            "type": "reaction_added",
+            "user": "U0HELPER01",
+            "reaction": "+1",
+            "item_user": "U0ASKER001",
+            "item": {"type": "message", "channel": "C0UNKNOWN1", "ts": "1.0"},
+            "event_ts": "2.0",
+        }
+        unlisted = receiver(listed={})
+        assert unlisted.receive(signed(callback(reaction))).records == []  # Slack gives private channels C ids too
+        assert (
+            len(receiver(ChannelFilter(include_private=True), listed={}).receive(signed(callback(reaction))).records)
+            == 1
+        )
+
+    def test_a_message_teaches_the_receiver_its_channels_type_for_later_reactions(self):
+        learning = receiver(listed={})
+        public = {**MESSAGE, "channel": "C0UNKNOWN1"}
+        reaction = {
+            "type": "reaction_added",
+            "user": "U0HELPER01",
+            "reaction": "+1",
+            "item_user": "U0ASKER001",
+            "item": {"type": "message", "channel": "C0UNKNOWN1", "ts": MESSAGE["ts"]},
+            "event_ts": "2.0",
+        }
+        assert len(learning.receive(signed(callback(public))).records) == 1
+        assert len(learning.receive(signed(callback(reaction))).records) == 1
+        private = receiver(listed={})
+        private.receive(signed(callback({**public, "channel_type": "group"})))
+        assert private.receive(signed(callback(reaction))).records == []
 
     def test_a_reaction_in_a_direct_message_is_excluded_by_the_channel_id(self):
         reaction = {
