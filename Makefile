@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml deploy/kafka/pom.xml
 
 setup: $(STAMP)  ## install Python packages into .venv and the Kafka jars into .cache/kafka
 
-demo: setup  ## start local Kafka, replay the sample through worker and loader into chDB, print trends, stop all
+demo: setup  ## start local Kafka, feed a simulated organisation through the live connectors, worker and loader into chDB, print trends, stop all
 	bash deploy/demo.sh
 
 test: setup lint typecheck  ## lint, type-check, and run the whole suite (starts and stops its own Kafka)

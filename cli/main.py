@@ -10,6 +10,7 @@ from cli.pipeline import loader, replay, worker
 from cli.sample import sample
 from cli.schemas import schemas
 from cli.serve import serve
+from cli.simulate import simulate
 from cli.topics import topics
 from cli.trends import trends
 from cli.warehouse import warehouse
@@ -25,7 +26,7 @@ def cli(context: click.Context, log_level: str) -> None:
     context.obj = log_level
 
 
-for command in (topics, warehouse, schemas, sample, replay, worker, loader, trends, connect, serve):
+for command in (topics, warehouse, schemas, sample, replay, worker, loader, trends, connect, serve, simulate):
     cli.add_command(command)
 
 

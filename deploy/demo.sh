@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The demo on embedded defaults: a local Kafka broker and the chDB engine under var/demo.
-# Starts Kafka, replays the bundled sample, runs the worker and the loader, prints the trend table from
-# ClickHouse, and stops everything it started (by pid) on the way out, also on failure or Ctrl-C.
-# Each run starts from an empty var/demo, so the table shows exactly the bundled sample.
+# The demo on embedded defaults: a local Kafka broker and the chDB engine under var/demo, fed by the live
+# connectors from a simulated organisation: the simulator serves a wiki's API and posts signed Slack events to
+# `learnstream serve`; `connect run` reads the wiki and the people directory; the worker classifies, the loader
+# lands the events in ClickHouse, and the trend table is printed. Everything started here is stopped by pid on
+# the way out, also on failure or Ctrl-C. Each run starts from an empty var/demo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,16 +12,46 @@ BIN=.venv/bin
 for variable in $(compgen -e | grep '^LEARNSTREAM_' | grep -v '^LEARNSTREAM_LOCAL_KAFKA_PORT$' || true); do unset "$variable"; done
 export LEARNSTREAM_DATA_DIR=var/demo
 KAFKA_STATE="$LEARNSTREAM_DATA_DIR/kafka"
-WORKER_PID=""
+# the simulated organisation: development keys and the simulator's own signing secret are fine here
+export LEARNSTREAM_DEVELOPMENT=true
+export SIMULATED_SLACK_SIGNING_SECRET="demo-signing-secret-$RANDOM$RANDOM"
+SIMULATION=(--people "${DEMO_PEOPLE:-150}" --days "${DEMO_DAYS:-14}" --seed 7 --out "$LEARNSTREAM_DATA_DIR/simulation")
+PIDS=()
+
+stop() {  # SIGTERM, then SIGKILL after 30 s
+  local pid=$1
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+}
 
 cleanup() {
-  if [[ -n "$WORKER_PID" ]] && kill -0 "$WORKER_PID" 2>/dev/null; then
-    kill -TERM "$WORKER_PID" 2>/dev/null || true
-    for _ in $(seq 1 60); do kill -0 "$WORKER_PID" 2>/dev/null || break; sleep 0.5; done
-    kill -KILL "$WORKER_PID" 2>/dev/null || true
-  fi
+  for pid in "${PIDS[@]}"; do stop "$pid"; done
   "$BIN/python" deploy/kafka/local_kafka.py stop --state-dir "$KAFKA_STATE" >/dev/null || true
 }
+
+wait_http() {  # wait_http URL NAME LOG PID: until URL answers 200 (fails at once if PID exits)
+  "$BIN/python" - "$1" "$4" <<'PY' || { echo "demo: $2 did not come up; last lines of $3:" >&2; tail -20 "$3" >&2; exit 1; }
+import os, sys, time, httpx
+deadline = time.monotonic() + 120
+while time.monotonic() < deadline:
+    try:
+        os.kill(int(sys.argv[2]), 0)
+    except ProcessLookupError:
+        sys.exit(1)
+    try:
+        if httpx.get(sys.argv[1], timeout=5).status_code == 200:
+            sys.exit(0)
+    except httpx.TransportError:
+        pass
+    time.sleep(0.3)
+sys.exit(1)
+PY
+}
+
+free_port() { "$BIN/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 trap cleanup EXIT INT TERM
 
 "$BIN/python" deploy/kafka/local_kafka.py stop --state-dir "$KAFKA_STATE" >/dev/null 2>&1 || true  # a demo left running
@@ -34,14 +65,55 @@ echo "== topics and warehouse"
 "$BIN/learnstream" --log-level warning topics create
 "$BIN/learnstream" --log-level warning warehouse migrate
 
-echo "== replaying samples/activities.jsonl"
-"$BIN/learnstream" --log-level warning replay --from-start samples/activities.jsonl
+echo "== simulating an organisation; its wiki serves on 127.0.0.1 (log: $LEARNSTREAM_DATA_DIR/simulate-wiki.log)"
+WIKI_PORT=$(free_port)
+SERVE_PORT=$(free_port)
+"$BIN/learnstream" simulate "${SIMULATION[@]}" --wiki-port "$WIKI_PORT" --serve-wiki >"$LEARNSTREAM_DATA_DIR/simulate-wiki.log" 2>&1 &
+PIDS+=($!)
+wait_http "http://127.0.0.1:$WIKI_PORT/w/api.php?action=query&meta=siteinfo&format=json&formatversion=2" \
+  "the simulated wiki" "$LEARNSTREAM_DATA_DIR/simulate-wiki.log" "$!"
+head -1 "$LEARNSTREAM_DATA_DIR/simulate-wiki.log"
+export LEARNSTREAM_CONNECTORS_FILE="$LEARNSTREAM_DATA_DIR/simulation/connectors.toml"
 
-echo "== classifying (worker log: $LEARNSTREAM_DATA_DIR/worker.log) and loading into ClickHouse"
+echo "== the people directory (connect run sim-people)"
+"$BIN/learnstream" --log-level warning connect run sim-people --once
+
+echo "== learnstream serve and the worker (logs: $LEARNSTREAM_DATA_DIR/serve.log, worker.log)"
+"$BIN/learnstream" serve --port "$SERVE_PORT" >"$LEARNSTREAM_DATA_DIR/serve.log" 2>&1 &
+SERVE_PID=$!
+PIDS+=($!)
 "$BIN/learnstream" worker >"$LEARNSTREAM_DATA_DIR/worker.log" 2>&1 &
-WORKER_PID=$!
+PIDS+=($!)
+wait_http "http://127.0.0.1:$SERVE_PORT/ready" "serve" "$LEARNSTREAM_DATA_DIR/serve.log" "$SERVE_PID"
+
+echo "== Slack: the simulator posts signed Events API requests to serve"
+"$BIN/learnstream" --log-level warning simulate "${SIMULATION[@]}" --wiki-port "$WIKI_PORT" --post-to "http://127.0.0.1:$SERVE_PORT" | tail -1
+
+echo "== the wiki: connect run sim-wiki polls its recent changes"
+"$BIN/learnstream" --log-level warning connect run sim-wiki --once
+
+echo "== waiting for the worker to classify everything on the raw topic"
+"$BIN/python" - <<'PY' || { echo "demo: the worker did not catch up; last lines of $LEARNSTREAM_DATA_DIR/worker.log:" >&2; tail -20 "$LEARNSTREAM_DATA_DIR/worker.log" >&2; exit 1; }
+import os, sys, time
+from kafka import KafkaConsumer, TopicPartition
+bootstrap, topic = os.environ["LEARNSTREAM_KAFKA__BOOTSTRAP_SERVERS"], "learnstream.activity.raw"
+group = KafkaConsumer(bootstrap_servers=bootstrap, group_id="learnstream-worker", enable_auto_commit=False)
+partitions = [TopicPartition(topic, p) for p in group.partitions_for_topic(topic)]
+ends = group.end_offsets(partitions)
+deadline, lag = time.monotonic() + 300, None
+while time.monotonic() < deadline:
+    lag = sum(end - (group.committed(tp) or 0) for tp, end in ends.items())
+    if lag <= 0:
+        print(f"worker caught up: {sum(ends.values()):,} activities classified")
+        sys.exit(0)
+    time.sleep(1)
+print(f"{lag} activities still unclassified after 300 s", file=sys.stderr)
+sys.exit(1)
+PY
+
+echo "== loading into ClickHouse"
 "$BIN/learnstream" --log-level warning loader --exit-when-idle 10 --first-event-timeout 180 \
   || { echo "demo: the loader got nothing; last lines of $LEARNSTREAM_DATA_DIR/worker.log:" >&2; tail -20 "$LEARNSTREAM_DATA_DIR/worker.log" >&2; exit 1; }
 
 echo
-"$BIN/learnstream" --log-level warning trends --since 2000-01-01
+"$BIN/learnstream" --log-level warning trends --days "$((${DEMO_DAYS:-14} + 1))"
