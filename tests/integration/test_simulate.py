@@ -1,0 +1,126 @@
+"""`learnstream simulate` through the real connectors: every Slack activity the organisation made reaches the raw
+topic through `serve`, every wiki change through `connect run`, and people resolve to the directory."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+from learnstream.settings import Settings
+from producers.chat.slack_events import ChannelFilter, SlackEventsReceiver, slack_signature
+from producers.chat.slack_messages import SlackScope
+from producers.contracts import ReceivedRequest
+from producers.pseudonymise import account_ids, person_pseudonym, pseudonymiser
+from schemas.activity import Activity, SourceSystem
+from simulator.chat import slack_events
+from simulator.organisation import generate_organisation
+from simulator.wiki import wiki_changes
+from tests.integration.conftest import Serve
+from tests.integration.support import (
+    PROJECT_ROOT,
+    TEST_KEYS,
+    free_port,
+    learnstream_command,
+    read_records,
+    run_cli,
+    settings_env,
+)
+
+PEOPLE, DAYS, SEED = 30, 4, 11
+
+
+def expected_slack_ids(start: date) -> set[str]:
+    """The activity ids the receiver makes of the simulated events (the pseudonym key plays no part in them; the
+    id key names reacting accounts)."""
+    org = generate_organisation(PEOPLE, SEED, start, days=DAYS)
+    id_key = TEST_KEYS["LEARNSTREAM_ID_KEY"].encode()
+    accounts = account_ids(id_key, "slack", org.slack_team_id)
+    scope = SlackScope(org.slack_team_id, pseudonymiser(b"any pseudonym key", "slack", "x"), accounts)
+    receiver = SlackEventsReceiver("sim-slack", org.slack_team_id, b"s", scope, ChannelFilter())
+    ids = set()
+    for envelope in slack_events(org, DAYS, SEED, org.slack_team_id, start):
+        body, now = json.dumps(envelope).encode(), time.time()
+        headers = {
+            "x-slack-request-timestamp": str(int(now)),
+            "x-slack-signature": slack_signature(b"s", str(int(now)), body),
+        }
+        ids |= {
+            Activity.from_bytes(r.value).activity_id
+            for r in receiver.receive(ReceivedRequest(headers, body, now)).records
+        }
+    return ids
+
+
+def test_a_simulated_organisation_arrives_whole_through_serve_and_the_wiki_poller(
+    settings: Settings, tmp_path: Path, start_serve: Serve
+) -> None:
+    start = datetime.now(UTC).date() - timedelta(days=DAYS)
+    out, wiki_port = tmp_path / "simulation", free_port()
+    env = {
+        **settings_env(settings),
+        **TEST_KEYS,
+        "SIMULATED_SLACK_SIGNING_SECRET": "integration-simulated-secret",
+        "LEARNSTREAM_CONNECTORS_FILE": str(out / "connectors.toml"),
+    }
+    simulation = [
+        "simulate",
+        "--people",
+        str(PEOPLE),
+        "--days",
+        str(DAYS),
+        "--seed",
+        str(SEED),
+        "--start",
+        start.isoformat(),
+        "--out",
+        str(out),
+        "--wiki-port",
+        str(wiki_port),
+    ]
+    log = (tmp_path / "wiki.log").open("wb")
+    wiki = subprocess.Popen(
+        learnstream_command(*simulation, "--serve-wiki"), env=env, cwd=PROJECT_ROOT, stdout=log, stderr=log
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"http://127.0.0.1:{wiki_port}/w/api.php", timeout=2)
+                break
+            except httpx.TransportError:
+                assert wiki.poll() is None, Path(log.name).read_text()
+                time.sleep(0.2)
+        _, base = start_serve(env)
+        # one request at a time: a reaction then always follows the message that taught serve its channel's type
+        posted = run_cli(env, *simulation, "--post-to", base, "--concurrency", "1")
+        assert posted.returncode == 0, posted.stderr
+        assert "0 given up" in posted.stdout
+        polled = run_cli(env, "connect", "run", "sim-wiki", "--once")
+        assert polled.returncode == 0, polled.stderr
+    finally:
+        wiki.terminate()
+        wiki.wait(timeout=30)
+
+    activities = [
+        Activity.from_bytes(value)
+        for _, _, _, value in read_records(settings.kafka.bootstrap_servers, settings.topics.names.activity_raw)
+    ]
+    slack = {a.activity_id for a in activities if a.source is SourceSystem.SLACK}
+    assert slack == expected_slack_ids(start)
+    org = generate_organisation(PEOPLE, SEED, start, days=DAYS)
+    changes = [c for c in wiki_changes(org, DAYS, SEED, start) if c.type in ("edit", "new")]
+    wiki_ids = {a.native_id for a in activities if a.source is SourceSystem.MEDIAWIKI}
+    assert wiki_ids == {f"rev/{c.revid}" for c in changes}
+
+    key = TEST_KEYS["LEARNSTREAM_PSEUDONYM_KEY"].encode()
+    people = {person_pseudonym(key, member.person_id) for member in org.employees}
+    slack_actors = {a.actor for a in activities if a.source is SourceSystem.SLACK and not a.attributes.get("bot")}
+    wiki_actors = {a.actor for a in activities if a.source is SourceSystem.MEDIAWIKI and not a.attributes.get("bot")}
+    assert slack_actors & wiki_actors, "someone active in both sources has one pseudonym in both"
+    resolved = sum(actor in people for actor in slack_actors) / len(slack_actors)
+    assert resolved > 0.9  # employees resolve through the directory (by account or e-mail); contractors do not
