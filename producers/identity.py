@@ -34,6 +34,8 @@ class IdentityResolver:
         self.emails = dict(emails or {})
         self.resolved: set[str] = set()
         self.unresolved: set[str] = set()
+        #: account -> pseudonym: an account acts many times, and the directory does not change under a resolver
+        self._pseudonyms: dict[str, str] = {}
 
     def person_of(self, account: str) -> str | None:
         """The directory's id of the person holding `account`, by the account, else by the source's e-mail for it."""
@@ -44,12 +46,18 @@ class IdentityResolver:
 
     def __call__(self, account: str) -> str:
         """The account's pseudonym: its person's, or one scoped to this source instance if it is unresolved."""
+        known = self._pseudonyms.get(account)
+        if known is not None:
+            return known
         person_id = self.person_of(account)
         if person_id is None:
             self.unresolved.add(account)
-            return pseudonym(self.key, self.source, self.source_instance, account)
-        self.resolved.add(account)
-        return person_pseudonym(self.key, person_id)
+            made = pseudonym(self.key, self.source, self.source_instance, account)
+        else:
+            self.resolved.add(account)
+            made = person_pseudonym(self.key, person_id)
+        self._pseudonyms[account] = made
+        return made
 
     def is_resolved(self, account: str) -> bool:
         """Whether the account belongs to a person of the directory."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable
+from functools import lru_cache
 
 Pseudonymiser = Callable[[str], str]
 #: A source account -> the opaque stand-in for it inside native and activity ids.
@@ -54,9 +55,14 @@ def opaque_account_id(id_key: bytes, source: str, source_instance: str, account:
     return "a_" + keyed_hash(id_key, ID_SCOPE, source, source_instance, account)
 
 
-def account_ids(id_key: bytes, source: str, source_instance: str) -> AccountIds:
-    """A function from a source's account to its opaque id, for one source instance."""
+#: Accounts whose opaque id each `account_ids` function remembers (an account reacts many times).
+ACCOUNT_ID_CACHE = 65_536
 
+
+def account_ids(id_key: bytes, source: str, source_instance: str) -> AccountIds:
+    """A function from a source's account to its opaque id, for one source instance (memoised in a bounded LRU)."""
+
+    @lru_cache(maxsize=ACCOUNT_ID_CACHE)
     def apply(account: str) -> str:
         return opaque_account_id(id_key, source, source_instance, account)
 

