@@ -45,6 +45,7 @@ bench: setup  ## all benchmarks (about 20 minutes; figures against baselines mea
 	$(BIN)/python bench/stages.py
 	$(BIN)/python bench/pipeline.py
 	$(BIN)/python bench/pipeline.py --activities 1000000 --skip-baselines --latency-seconds 0
+	$(BIN)/python bench/connectors.py
 
 bench-soak: setup  ## the 1M-activity end-to-end run alone: rate, CPU and RSS of worker and loader over time
 	$(BIN)/python bench/pipeline.py --activities 1000000 --skip-baselines --latency-seconds 0
