@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from simulator.chat_phrases import TOPICS
-from simulator.mediawiki_api import ChangeType, WikiChange
+from simulator.mediawiki_wire import ChangeType, WikiChange
 from simulator.organisation import Member, Organisation
 
 MAIN, TALK, USER, PROJECT, HELP = 0, 1, 2, 4, 12

@@ -13,7 +13,8 @@ from learnstream.settings import Settings
 from producers.pseudonymise import person_pseudonym
 from schemas.activity import Activity, SourceSystem
 from schemas.dead_letter import DeadLetter
-from simulator.mediawiki_api import MediaWikiApi, WikiChange
+from simulator.mediawiki_api import MediaWikiApi
+from simulator.mediawiki_wire import WikiChange
 from tests.integration.conftest import Serve
 from tests.integration.support import (
     PROJECT_ROOT,

@@ -24,7 +24,8 @@ from producers.wiki.mediawiki import (
 from producers.wiki.recentchanges import RecentChangesSource, WikiChangesCursor, continuation_point
 from schemas.activity import Activity, ActivityKind
 from schemas.dead_letter import DeadLetter, DeadLetterReason
-from simulator.mediawiki_api import MediaWikiApi, WikiChange, render_change, render_revision, stream_event
+from simulator.mediawiki_api import MediaWikiApi
+from simulator.mediawiki_wire import WikiChange, render_change, render_revision, stream_event
 
 SERVER = "wiki.example.org"
 NOW = datetime(2023, 7, 29, 12, 0, 0, tzinfo=UTC)

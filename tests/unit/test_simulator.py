@@ -28,7 +28,7 @@ from producers.wiki.mediawiki import activity_from_api_change, checked_recentcha
 from schemas.activity import Activity, ActivityKind
 from schemas.taxonomy import LearningCategory
 from simulator.chat import slack_events, write_slack_export
-from simulator.mediawiki_api import render_change, stream_event
+from simulator.mediawiki_wire import render_change, stream_event
 from simulator.organisation import directory_csv, generate_organisation, slack_users
 from simulator.slack_sender import post_events
 from simulator.wiki import WIKI_BOTS, wiki_changes
