@@ -1,4 +1,4 @@
-# The learnstream processes (worker, loader, connectors, CLI) for the docker-compose stack.
+# The learnstream processes (serve, connectors, worker, loader, CLI) for the docker-compose stack.
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
@@ -8,6 +8,8 @@ COPY producers producers
 COPY streams streams
 COPY warehouse warehouse
 COPY cli cli
+COPY server server
+COPY simulator simulator
 COPY samples samples
 RUN pip install --no-cache-dir .
 USER nobody
