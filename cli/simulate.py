@@ -53,7 +53,7 @@ def connector_file(org_team: str, wiki_port: int, backfill_days: int, export: Pa
 @click.option("--people", type=click.IntRange(2), default=200, show_default=True)
 @click.option("--days", type=click.IntRange(1), default=30, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)
-@click.option("--start", type=click.DateTime(["%Y-%m-%d"]), default=None, help="First day (default: --days ago).")
+@click.option("--start", type=click.DateTime(["%Y-%m-%d"]), default=None, help="First day (default: --days + 3 ago).")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("var/simulation"), show_default=True)
 @click.option("--post-to", default=None, help="Base URL of `learnstream serve`: post the Slack events there, signed.")
 @click.option("--concurrency", type=click.IntRange(1), default=32, show_default=True)
@@ -81,7 +81,9 @@ def simulate(
     from simulator.organisation import directory_csv, generate_organisation
     from simulator.wiki import WIKI_BOTS, wiki_changes
 
-    first: date = start.date() if start else datetime.now(UTC).date() - timedelta(days=days)
+    # by default the period ends three days ago: late replies and reactions spill a day or two past it, and must
+    # not land in the future
+    first: date = start.date() if start else datetime.now(UTC).date() - timedelta(days=days + 3)
     org = generate_organisation(people, seed, first, days=days)
     out.mkdir(parents=True, exist_ok=True)
     (out / "people.csv").write_text(directory_csv(org), encoding="utf-8")
