@@ -110,10 +110,9 @@ def build_slack_events(config: SlackEventsConfig, context: ConnectorContext) -> 
         api = SlackApi(client, config.bot_token_env)
         try:
             emails = api.user_emails()
-        except ServiceUnavailable as exc:  # the receiver still works; people then resolve by listed accounts only
-            logger.warning(
-                "%s: cannot list Slack users now (%s); resolving by HR-listed accounts only", config.name, exc
-            )
+            channel_types = api.channel_types()
+        except ServiceUnavailable as exc:  # the receiver still works, with HR-listed accounts and learnt channels
+            logger.warning("%s: cannot list Slack users or channels now (%s)", config.name, exc)
     resolver = context.resolver(SourceSystem.SLACK, config.workspace, AccountKind.SLACK, emails)
     scope = SlackScope(config.workspace, resolver, account_ids(context.id_key, "slack", config.workspace))
     keep = ChannelFilter(frozenset(config.channels), config.include_private, config.include_direct)
