@@ -182,3 +182,14 @@ def test_the_directory_connector_publishes_pseudonyms_and_teams_only(settings: S
     assert not any(b"example.org" in value or b"Ada" in value or b"e100" in value for _, value in records)
     again = run_cli(env, "connect", "run", "people", "--once")
     assert "published 0 records" in again.stdout
+
+
+def test_connectors_refuse_the_development_keys_unless_development_is_set(settings: Settings, tmp_path: Path) -> None:
+    env = env_for(settings, connectors(tmp_path, "http://127.0.0.1:9/w/api.php"))
+    for variable in TEST_KEYS:
+        del env[variable]
+    refused = run_cli(env, "connect", "run", "wiki", "--once")
+    assert refused.returncode == 2 and "LEARNSTREAM_PSEUDONYM_KEY is not set" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    short = run_cli({**env, **TEST_KEYS, "LEARNSTREAM_ID_KEY": "short"}, "connect", "check", "wiki")
+    assert short.returncode == 2 and "LEARNSTREAM_ID_KEY is too short" in short.stderr
