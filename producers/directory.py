@@ -6,8 +6,9 @@ who moved team has one row per period; accounts may be given on any of their row
 are read here only to resolve accounts: nothing of them leaves the connector.
 
 CSV columns: `person_id`, `email`, `team`, `department`, `manager_id`, `valid_from` (an ISO date), and one column
-per account kind (`slack`, `wiki`, `lms`, `mbox`) holding `;`-separated accounts. JSON: a list of objects with the
-same fields, accounts as `{"slack": [...], "wiki": [...], ...}` under `accounts`.
+per account kind (`slack`, `wiki`, `confluence`, `mattermost`, `teams`, `lms`, `mbox`) holding `;`-separated
+accounts; any of those columns may be left out. JSON: a list of objects with the same fields, accounts as
+`{"slack": [...], "wiki": [...], ...}` under `accounts`.
 """
 
 from __future__ import annotations
@@ -40,7 +41,10 @@ class AccountKind(StrEnum):
     """The kinds of source account HR can name for a person."""
 
     SLACK = "slack"  # a Slack user id (U…/W…), the same in every workspace of an Enterprise Grid
-    WIKI = "wiki"  # a wiki user name (MediaWiki, Confluence)
+    WIKI = "wiki"  # a MediaWiki user name
+    CONFLUENCE = "confluence"  # an Atlassian account id (Confluence Cloud) or a Data Center user key
+    MATTERMOST = "mattermost"  # a Mattermost user id
+    TEAMS = "teams"  # a Microsoft Entra ID user object id (Teams, Graph)
     LMS = "lms"  # an LMS account name (xAPI `account.name`)
     MBOX = "mbox"  # an e-mail address used as an xAPI `mbox`
 
