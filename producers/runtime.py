@@ -17,7 +17,7 @@ from typing import Any
 
 from kafka.errors import KafkaError
 
-from learnstream.errors import BrokerUnavailable
+from learnstream.errors import BrokerUnavailable, SourceUnavailable
 from producers.contracts import Batch, CursorT, PullSource, cursor_from_text
 from producers.cursors import CursorStore
 from schemas.headers import sent_at_headers
@@ -133,18 +133,33 @@ def follow(
     """Run the source until `should_stop`: catch up, wait the poll interval (waking to check for a stop), again.
 
     Each round resumes from the cursor the previous one saved, so a stop at any point leaves a cursor that
-    resumes exactly after the last confirmed batch.
+    resumes exactly after the last confirmed batch. A source that stays down through its HTTP client's retries
+    (SourceUnavailable) costs a round, not the process: the next round tries again from the saved cursor (from
+    the backfill start, if the failed round saved none). Configuration errors and an unreachable broker end it.
     """
     total = RunStats()
     start: CursorT | None = start_from(source, cursors, backfill_from)
     while not should_stop():
-        stats = run_connector(
-            source, producer, topic, cursors, dead_letter_topic=dead_letter_topic, start=start, should_stop=should_stop
-        )
-        start = None
-        total.batches += stats.batches
-        total.records += stats.records
-        total.dead_letters += stats.dead_letters
+        saved_before = cursors.load(source.name)
+        try:
+            stats = run_connector(
+                source,
+                producer,
+                topic,
+                cursors,
+                dead_letter_topic=dead_letter_topic,
+                start=start,
+                should_stop=should_stop,
+            )
+        except SourceUnavailable as exc:
+            logger.warning("%s: %s; trying again in %.0f s", source.name, exc, poll_interval_s)
+            if cursors.load(source.name) != saved_before:
+                start = None
+        else:
+            start = None
+            total.batches += stats.batches
+            total.records += stats.records
+            total.dead_letters += stats.dead_letters
         waited = 0.0
         while waited < poll_interval_s and not should_stop():
             step = min(0.2, poll_interval_s - waited)

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from kafka.errors import KafkaTimeoutError
 
-from learnstream.errors import BrokerUnavailable, ConnectorError
+from learnstream.errors import BrokerUnavailable, ConnectorError, SourceUnavailable
+from producers.contracts import Batch, CheckReport, Cursor, OutgoingRecord
 from producers.cursors import FileCursorStore, apply_cursor_record, cursor_document
 from producers.file_replay import ByteOffset, FileReplay
-from producers.runtime import run_connector
+from producers.runtime import follow, run_connector
 from schemas.headers import read_sent_at
 
 TOPIC = "test.activity.raw"
@@ -232,3 +235,51 @@ class TestCursorTopicRecords:
     def test_an_unreadable_record_is_a_connector_error(self, key, value):
         with pytest.raises(ConnectorError, match=r"(cursor topic t has no key|on t is unreadable)"):
             apply_cursor_record({}, "t", key, value)
+
+
+class Position(Cursor):
+    index: int = 0
+
+
+class FlakySource:
+    """Six records, two per batch; the first read fails after its first batch, as a source down for a while."""
+
+    name = "flaky"
+    cursor_type = Position
+
+    def __init__(self) -> None:
+        self.reads: list[int] = []
+
+    def start_cursor(self, since: datetime | None) -> Position:
+        return Position(index=2 if since else 0)  # a backfill "from a time" starts at record 2 here
+
+    def check(self) -> CheckReport:
+        return CheckReport([])
+
+    def read(self, cursor: Position) -> Iterator[Batch[Position]]:
+        self.reads.append(cursor.index)
+        for start in range(cursor.index, 6, 2):
+            yield Batch([OutgoingRecord(None, f"r{i}".encode()) for i in (start, start + 1)], Position(index=start + 2))
+            if len(self.reads) == 1:
+                raise SourceUnavailable("the source kept failing")
+
+
+def test_follow_survives_a_source_that_is_down_for_a_round_and_resumes_from_the_saved_cursor(tmp_path):
+    log: list[tuple[object, ...]] = []
+    source, rounds = FlakySource(), iter(range(100))
+    stats = follow(
+        source,
+        RecordingProducer(log),
+        TOPIC,
+        FileCursorStore(tmp_path),
+        poll_interval_s=0.2,
+        should_stop=lambda: next(rounds) >= 8,
+        sleep=lambda _s: None,
+        backfill_from=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    # the failed round saved nothing (its batch was not yet confirmed), so the next round starts at the backfill
+    # start again; once saved, the cursor is where every later round resumes
+    assert source.reads[:2] == [2, 2]
+    assert all(index == 6 for index in source.reads[2:])
+    assert stats.records == 4
+    assert [value for kind, *rest in log if kind == "send" for value in rest].count(b"r2") == 2
