@@ -26,26 +26,14 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from learnstream.errors import ConfigError
+from producers.chat.mattermost_config import MattermostApiConfig, MattermostWebhookConfig
+from producers.instance_config import EnvironmentVariable, InstanceConfig
+from producers.wiki.confluence_config import ConfluenceCloudConfig, ConfluenceWebhookConfig
 
-#: Instance names become cursor names and URL paths.
-NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 #: Field names that would hold a secret if given literally.
 _SECRET_WORDS = re.compile(r"(secret|token|password|api_key)$")
 ChangeType = Literal["edit", "new"]
 CHANGE_TYPES: tuple[ChangeType, ...] = ("edit", "new")
-EnvironmentVariable = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
-
-
-class InstanceConfig(BaseModel):
-    """What every connector instance has: a unique name and its type."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: Annotated[str, Field(pattern=NAME_PATTERN)]
-
-    def slice(self) -> tuple[str, frozenset[str] | None]:
-        """The part of its source this instance reads: (source, items), items None for all of the source."""
-        raise NotImplementedError
 
 
 class SlackEventsConfig(InstanceConfig):
@@ -138,7 +126,16 @@ class FileReplayConfig(InstanceConfig):
 
 
 ConnectorConfig = Annotated[
-    SlackEventsConfig | SlackExportConfig | MediaWikiConfig | EventStreamsConfig | DirectoryConfig | FileReplayConfig,
+    SlackEventsConfig
+    | SlackExportConfig
+    | MediaWikiConfig
+    | EventStreamsConfig
+    | DirectoryConfig
+    | FileReplayConfig
+    | MattermostWebhookConfig
+    | MattermostApiConfig
+    | ConfluenceCloudConfig
+    | ConfluenceWebhookConfig,
     Field(discriminator="type"),
 ]
 _CONNECTOR = TypeAdapter(ConnectorConfig)

@@ -14,9 +14,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from learnstream.errors import ConfigError, ServiceUnavailable
 from learnstream.settings import Settings, require_secret_keys
+from producers.chat.mattermost import MattermostScope
+from producers.chat.mattermost_api import MattermostPosts
+from producers.chat.mattermost_config import MattermostApiConfig, MattermostWebhookConfig
+from producers.chat.mattermost_webhook import MattermostWebhookReceiver
 from producers.chat.slack_api import SlackApi
 from producers.chat.slack_events import ChannelFilter, SlackEventsReceiver
 from producers.chat.slack_export import SlackExportImport, user_emails_from_export
@@ -37,6 +42,9 @@ from producers.file_replay import FileReplay
 from producers.http_client import SourceHttpClient
 from producers.identity import IdentityResolver
 from producers.pseudonymise import account_ids
+from producers.wiki.confluence_cloud import ConfluencePolling, basic_auth
+from producers.wiki.confluence_config import ConfluenceCloudConfig, ConfluenceWebhookConfig
+from producers.wiki.confluence_webhook import ConfluenceWebhookReceiver
 from producers.wiki.eventstreams import EventStreamsSource
 from producers.wiki.recentchanges import RecentChangesSource
 from schemas.activity import SourceSystem
@@ -188,6 +196,60 @@ def build_eventstreams(config: EventStreamsConfig, context: ConnectorContext) ->
     )
 
 
+def build_mattermost_webhook(config: MattermostWebhookConfig, context: ConnectorContext) -> MattermostWebhookReceiver:
+    """A Mattermost outgoing webhook's receiver; posters resolve by their user id through the directory."""
+    token = context.secret(config.name, config.token_env).encode("utf-8")
+    resolver = context.resolver(SourceSystem.MATTERMOST, config.server, AccountKind.MATTERMOST)
+    scope = MattermostScope(config.server, resolver, account_ids(context.id_key, "mattermost", config.server))
+    return MattermostWebhookReceiver(
+        config.name, config.server, config.team_id, token, scope, config.max_body_bytes, context.now
+    )
+
+
+def build_mattermost_api(config: MattermostApiConfig, context: ConnectorContext) -> MattermostPosts:
+    """The Mattermost REST poller of the instance's channels (by user id, else the user's e-mail)."""
+    headers = {"Authorization": f"Bearer {context.secret(config.name, config.token_env)}"}
+    http = context.http_client("mattermost", config.api_url, headers, config.token_env)
+    return MattermostPosts(
+        config.name,
+        config.server,
+        config.channels,
+        http,
+        context.resolver(SourceSystem.MATTERMOST, config.server, AccountKind.MATTERMOST),
+        account_ids(context.id_key, "mattermost", config.server),
+        batch_size=config.batch_size,
+        backfill_days=config.backfill_days,
+        now=context.now,
+    )
+
+
+def build_confluence_cloud(config: ConfluenceCloudConfig, context: ConnectorContext) -> ConfluencePolling:
+    """The Confluence Cloud poller of the instance's spaces (Basic e-mail:API token)."""
+    headers = basic_auth(config.email, context.secret(config.name, config.api_token_env))
+    http = context.http_client("confluence", config.url, headers, config.api_token_env)
+    return ConfluencePolling(
+        config.name,
+        config.site,
+        http,
+        context.resolver(SourceSystem.CONFLUENCE, config.site, AccountKind.CONFLUENCE),
+        config.spaces,
+        overlap_minutes=config.overlap_minutes,
+        batch_size=config.batch_size,
+        backfill_days=config.backfill_days,
+        time_zone=ZoneInfo(config.cql_time_zone),
+        now=context.now,
+    )
+
+
+def build_confluence_webhook(config: ConfluenceWebhookConfig, context: ConnectorContext) -> ConfluenceWebhookReceiver:
+    """The Confluence Data Center webhook receiver (X-Hub-Signature); people by user key through the directory."""
+    secret = context.secret(config.name, config.secret_env).encode("utf-8")
+    resolver = context.resolver(SourceSystem.CONFLUENCE, config.site, AccountKind.CONFLUENCE)
+    return ConfluenceWebhookReceiver(
+        config.name, config.site, secret, resolver, config.spaces, config.max_body_bytes, context.now
+    )
+
+
 def build_directory(config: DirectoryConfig, context: ConnectorContext) -> DirectorySnapshot:
     """The directory connector for the instance's export (or the file's)."""
     path = config.path or context.directory_path
@@ -205,11 +267,15 @@ PULL_BUILDERS: dict[str, Callable[[Any, ConnectorContext], PullSource[Any]]] = {
     "slack-export": build_slack_export,
     "mediawiki": build_mediawiki,
     "mediawiki-eventstreams": build_eventstreams,
+    "mattermost-api": build_mattermost_api,
+    "confluence-cloud": build_confluence_cloud,
     "directory": build_directory,
     "file-replay": build_file_replay,
 }
 PUSH_BUILDERS: dict[str, Callable[[Any, ConnectorContext], PushReceiver]] = {
     "slack-events": build_slack_events,
+    "mattermost-webhook": build_mattermost_webhook,
+    "confluence-webhook": build_confluence_webhook,
 }
 
 
