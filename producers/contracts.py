@@ -106,11 +106,13 @@ class PullSource(Protocol[CursorT]):
 
 @dataclass(frozen=True)
 class ReceivedRequest:
-    """An HTTP request as a receiver sees it: lower-cased headers, the raw body, the time it arrived (epoch s)."""
+    """An HTTP request as a receiver sees it: lower-cased headers, the raw body, the time it arrived (epoch s),
+    and the query parameters (a Graph validation request carries its token there)."""
 
     headers: Mapping[str, str]
     body: bytes
     received_at: float
+    query: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -127,13 +129,16 @@ class Receipt:
 class PushReceiver(Protocol):
     """A source that posts to us: verify the request, map it; the runtime publishes, then acknowledges.
 
-    `receive` raises `RequestRejected` (401 for a bad signature, 400 for a body that is not the source's format);
-    it never publishes: an acknowledged request is one whose records the broker has acknowledged.
+    `receive` raises `RequestRejected` (401 for a bad signature, 400 for a body that is not the source's format,
+    503 when the source must send again later); it never publishes: an acknowledged request is one whose records
+    the broker has acknowledged. A receiver that calls its source's API while receiving (a notification that
+    carries no content) sets `blocking`, and the runtime runs it off the event loop.
     """
 
     name: str
     path: str
     max_body_bytes: int
+    blocking: bool
 
     def receive(self, request: ReceivedRequest) -> Receipt:
         """Verify and map one request."""

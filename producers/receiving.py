@@ -118,8 +118,12 @@ def receiver_route(receiver: PushReceiver, publisher: Publisher) -> web.RouteDef
         if len(body) > receiver.max_body_bytes:
             return too_large(receiver)
         headers = {name.lower(): value for name, value in request.headers.items()}
+        received = ReceivedRequest(headers, body, time.time(), dict(request.query))
         try:
-            receipt = receiver.receive(ReceivedRequest(headers, body, time.time()))
+            if receiver.blocking:
+                receipt = await asyncio.to_thread(receiver.receive, received)
+            else:
+                receipt = receiver.receive(received)
         except RequestRejected as exc:
             logger.warning("%s refused a request: %s", receiver.name, exc)
             return web.Response(status=exc.status, text=f"{exc}\n")

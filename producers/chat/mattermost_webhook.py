@@ -76,6 +76,8 @@ def post_from_webhook(fields: Mapping[str, Any], form: bool) -> dict[str, Any]:
 class MattermostWebhookReceiver:
     """One outgoing webhook of one Mattermost team, at `/hooks/mattermost/<name>`."""
 
+    blocking = False  # verifies and maps from the request alone
+
     def __init__(
         self,
         name: str,

@@ -172,6 +172,8 @@ def message_activities(event: Mapping[str, Any], channel: Channel, scope: SlackS
 class SlackEventsReceiver:
     """One Slack app subscription for one workspace, at `/hooks/slack/<name>`."""
 
+    blocking = False  # verifies and maps from the request alone
+
     def __init__(
         self,
         name: str,

@@ -115,6 +115,8 @@ def wanted(content: Mapping[str, Any], spaces: Collection[str]) -> bool:
 class ConfluenceWebhookReceiver:
     """One Confluence Data Center webhook, at `/hooks/confluence/<name>`."""
 
+    blocking = False  # verifies and maps from the request alone
+
     def __init__(
         self,
         name: str,
