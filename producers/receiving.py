@@ -126,7 +126,8 @@ def receiver_route(receiver: PushReceiver, publisher: Publisher) -> web.RouteDef
                 receipt = receiver.receive(received)
         except RequestRejected as exc:
             logger.warning("%s refused a request: %s", receiver.name, exc)
-            return web.Response(status=exc.status, text=f"{exc}\n")
+            retry = {"Retry-After": str(RETRY_AFTER_S)} if exc.status == 503 else None
+            return web.Response(status=exc.status, text=f"{exc}\n", headers=retry)
         if receipt.records or receipt.dead_letters:
             try:
                 await publisher.publish(receipt.records, receipt.dead_letters)
