@@ -55,13 +55,13 @@ def connect_list() -> None:
 def connect_check(name: str) -> None:
     """Check one instance against its source: configuration, credentials, reachability, unresolved accounts."""
     from producers.connector_config import load_connector_file
-    from producers.registry import ConnectorContext, build_pull, build_receiver, is_receiver
+    from producers.registry import ConnectorContext, build_pull, build_receivers, is_receiver
 
     current = settings()
     connectors = load_connector_file(current.connectors_file)
     config = connectors.instance(name)
     context = ConnectorContext.load(current, connectors, os.environ)
-    connector = build_receiver(config, context) if is_receiver(config) else build_pull(config, context)
+    connector = build_receivers(config, context)[0] if is_receiver(config) else build_pull(config, context)
     report = connector.check()
     click.echo(f"{name} ({config.type}): ok")
     for line in report.lines():

@@ -23,13 +23,18 @@ def serve(host: str | None, port: int | None) -> None:
     from learnstream.errors import BrokerUnavailable
     from learnstream.kafka import ensure_topics
     from producers.connector_config import load_connector_file
-    from producers.registry import ConnectorContext, build_receiver, is_receiver
+    from producers.registry import ConnectorContext, build_receivers, is_receiver
     from server.app import build_app
 
     current = settings()
     connectors = load_connector_file(current.connectors_file)
     context = ConnectorContext.load(current, connectors, os.environ)
-    receivers = [build_receiver(config, context) for config in connectors.connectors if is_receiver(config)]
+    receivers = [
+        receiver
+        for config in connectors.connectors
+        if is_receiver(config)
+        for receiver in build_receivers(config, context)
+    ]
     try:
         ensure_topics(current.kafka, current.topics)
     except BrokerUnavailable as exc:  # serve still starts: receivers answer 503 until the broker is back

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from learnstream.errors import ConfigError
 from producers.chat.mattermost_config import MattermostApiConfig, MattermostWebhookConfig
+from producers.chat.teams_config import TeamsNotificationsConfig, TeamsSubscriptionsConfig
 from producers.instance_config import EnvironmentVariable, InstanceConfig
 from producers.wiki.confluence_config import ConfluenceCloudConfig, ConfluenceWebhookConfig
 
@@ -135,7 +136,9 @@ ConnectorConfig = Annotated[
     | MattermostWebhookConfig
     | MattermostApiConfig
     | ConfluenceCloudConfig
-    | ConfluenceWebhookConfig,
+    | ConfluenceWebhookConfig
+    | TeamsNotificationsConfig
+    | TeamsSubscriptionsConfig,
     Field(discriminator="type"),
 ]
 _CONNECTOR = TypeAdapter(ConnectorConfig)

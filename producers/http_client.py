@@ -91,8 +91,25 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
+class CredentialsRefused(ConfigError):
+    """The source refused the credentials (401) or their scopes (403); `status` says which."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class RequestFailed(ConnectorError):
+    """The source answered that the request itself is wrong or names nothing (400, 404, ...): not retried."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class SourceHttpClient:
-    """GET JSON from one source's API, retrying what is worth retrying; errors name the source and the status."""
+    """JSON from one source's API (GET, or POST/PATCH/DELETE), retrying what is worth retrying; errors name the source
+    and the status."""
 
     def __init__(
         self,
@@ -114,31 +131,50 @@ class SourceHttpClient:
 
     def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         """The JSON body of a successful GET, after as many tries as the settings allow."""
+        return self.request_json("GET", path, params)
+
+    def request_json(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Any:
+        """The JSON body of a successful request (None for an empty one, as a 204 has), retried by the same table:
+        a JSON or form body is sent again unchanged, so only requests that are safe to repeat belong here."""
+        what = path if method == "GET" else f"{method} {path}"
         for attempt in range(1, self.settings.max_attempts + 1):
             try:
-                response = self.client.get(path, params=params)
+                response = self.client.request(method, path, params=params, json=json, data=data, headers=headers)
             except httpx.TransportError as exc:  # connection refused, reset, timeout: worth another try
                 reason, retry_after = f"{type(exc).__name__}", None
             else:
                 action = action_for(response.status_code)
                 if action is ResponseAction.SUCCESS:
-                    return self.json_of(response, path)
+                    if response.status_code == 204 or (method != "GET" and not response.content):
+                        return None  # a GET must answer JSON: an empty body stays an error of the source
+                    return self.json_of(response, what)
                 if action is ResponseAction.CONFIG_ERROR:
                     fix = f"check {self.credentials_setting}" if self.credentials_setting else "check its credentials"
-                    raise ConfigError(
-                        f"{self.source} refused the request for {path} with {response.status_code}: {fix} and "
-                        "the scopes it grants"
+                    raise CredentialsRefused(
+                        response.status_code,
+                        f"{self.source} refused the request for {what} with {response.status_code}: {fix} and "
+                        "the scopes it grants",
                     )
                 if action is ResponseAction.FAIL:
-                    raise ConnectorError(f"{self.source} answered {response.status_code} for {path}; not retried")
+                    raise RequestFailed(
+                        response.status_code, f"{self.source} answered {response.status_code} for {what}; not retried"
+                    )
                 reason, retry_after = f"status {response.status_code}", response.headers.get("Retry-After")
             if attempt == self.settings.max_attempts:
                 raise SourceUnavailable(
-                    f"{self.source} kept failing for {path} ({reason}) after {attempt} tries; the cursor was not "
+                    f"{self.source} kept failing for {what} ({reason}) after {attempt} tries; the cursor was not "
                     "advanced, so the next run resumes here"
                 )
             delay = retry_delay(attempt, retry_after, self.settings, datetime.now(UTC))
-            logger.warning("%s: %s for %s; try %d in %.1f s", self.source, reason, path, attempt + 1, delay)
+            logger.warning("%s: %s for %s; try %d in %.1f s", self.source, reason, what, attempt + 1, delay)
             self.sleep(delay)
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
 

@@ -3,7 +3,7 @@
 Everything an instance needs beyond its own settings comes from one `ConnectorContext`: the pseudonym and id
 keys (never the development keys outside development), the people directory, secrets read from the
 environment variables the file names, the HTTP settings and the clock. The CLI, `serve`, the simulator and the
-tests all build connectors through `build_pull` and `build_receiver`, so they are assembled the same way.
+tests all build connectors through `build_pull` and `build_receivers`, so they are assembled the same way.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,6 +26,10 @@ from producers.chat.slack_api import SlackApi
 from producers.chat.slack_events import ChannelFilter, SlackEventsReceiver
 from producers.chat.slack_export import SlackExportImport, user_emails_from_export
 from producers.chat.slack_messages import SlackScope
+from producers.chat.teams_config import TeamsGraphAccess, TeamsNotificationsConfig, TeamsSubscriptionsConfig
+from producers.chat.teams_graph import GraphClient, GraphCredentials
+from producers.chat.teams_notifications import TeamsLifecycleReceiver, TeamsNotificationReceiver
+from producers.chat.teams_subscriptions import TeamsSubscriptions
 from producers.connector_config import (
     ConnectorConfig,
     ConnectorFile,
@@ -250,6 +254,49 @@ def build_confluence_webhook(config: ConfluenceWebhookConfig, context: Connector
     )
 
 
+def graph_client(config: TeamsGraphAccess, context: ConnectorContext) -> GraphClient:
+    """A Graph client with the app registration's client credentials (the secret from the environment)."""
+    credentials = GraphCredentials(
+        config.tenant_id,
+        config.client_id,
+        context.secret(config.name, config.client_secret_env),
+        config.token_url,
+        config.client_secret_env,
+    )
+    http = context.http_client("teams", config.graph_url, {}, config.client_secret_env)
+    return GraphClient(http, credentials, context.now)
+
+
+def build_teams_notifications(config: TeamsNotificationsConfig, context: ConnectorContext) -> list[PushReceiver]:
+    """Graph's change notifications for Teams messages (each changed message fetched through Graph) and its
+    lifecycle notifications, at `/hooks/teams/<name>` and `.../lifecycle`; people by Entra ID object id."""
+    notifications = TeamsNotificationReceiver(
+        config.name,
+        config.tenant_id,
+        graph_client(config, context),
+        context.secret(config.name, config.client_state_env),
+        context.resolver(SourceSystem.TEAMS, config.tenant_id, AccountKind.TEAMS),
+        account_ids(context.id_key, "teams", config.tenant_id),
+        config.max_body_bytes,
+        context.now,
+    )
+    return [notifications, TeamsLifecycleReceiver(notifications)]
+
+
+def build_teams_subscriptions(config: TeamsSubscriptionsConfig, context: ConnectorContext) -> TeamsSubscriptions:
+    """The keeper of the Graph subscriptions that feed a teams-notifications receiver."""
+    return TeamsSubscriptions(
+        config.name,
+        graph_client(config, context),
+        config.resources,
+        config.notification_url,
+        context.secret(config.name, config.client_state_env),
+        context.resolver(SourceSystem.TEAMS, config.tenant_id, AccountKind.TEAMS),
+        renew_margin=timedelta(minutes=config.renew_margin_minutes),
+        now=context.now,
+    )
+
+
 def build_directory(config: DirectoryConfig, context: ConnectorContext) -> DirectorySnapshot:
     """The directory connector for the instance's export (or the file's)."""
     path = config.path or context.directory_path
@@ -269,13 +316,15 @@ PULL_BUILDERS: dict[str, Callable[[Any, ConnectorContext], PullSource[Any]]] = {
     "mediawiki-eventstreams": build_eventstreams,
     "mattermost-api": build_mattermost_api,
     "confluence-cloud": build_confluence_cloud,
+    "teams-subscriptions": build_teams_subscriptions,
     "directory": build_directory,
     "file-replay": build_file_replay,
 }
-PUSH_BUILDERS: dict[str, Callable[[Any, ConnectorContext], PushReceiver]] = {
+PUSH_BUILDERS: dict[str, Callable[[Any, ConnectorContext], PushReceiver | list[PushReceiver]]] = {
     "slack-events": build_slack_events,
     "mattermost-webhook": build_mattermost_webhook,
     "confluence-webhook": build_confluence_webhook,
+    "teams-notifications": build_teams_notifications,
 }
 
 
@@ -291,11 +340,13 @@ def build_pull(config: ConnectorConfig, context: ConnectorContext) -> PullSource
     return PULL_BUILDERS[config.type](config, context)
 
 
-def build_receiver(config: ConnectorConfig, context: ConnectorContext) -> PushReceiver:
-    """The receiver of an instance; a ConfigError if the instance is a pull source."""
+def build_receivers(config: ConnectorConfig, context: ConnectorContext) -> list[PushReceiver]:
+    """The receivers of an instance (most have one; Teams has its lifecycle path too); a ConfigError if the
+    instance is a pull source."""
     if config.type not in PUSH_BUILDERS:
         raise ConfigError(f"connector {config.name!r} ({config.type}) polls: run it with `learnstream connect run`")
-    return PUSH_BUILDERS[config.type](config, context)
+    built = PUSH_BUILDERS[config.type](config, context)
+    return built if isinstance(built, list) else [built]
 
 
 def poll_interval_s(config: ConnectorConfig) -> float | None:

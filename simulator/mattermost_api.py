@@ -61,8 +61,9 @@ class ApiError(Exception):
 class MattermostServer:
     """A local Mattermost on 127.0.0.1; `start()` returns the API root (`http://127.0.0.1:<port>/api/v4/`)."""
 
-    def __init__(self, token: str, me: str, *, metadata_reactions: bool = True) -> None:
+    def __init__(self, token: str, me: str, *, metadata_reactions: bool = True, port: int = 0) -> None:
         self.token = token
+        self.port = port
         self.me = me
         self.metadata_reactions = metadata_reactions
         self.users: dict[str, dict[str, Any]] = {}
@@ -79,7 +80,7 @@ class MattermostServer:
 
     def start(self) -> str:
         """Serve in a background thread; the API root."""
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(self))
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), handler_for(self))
         server = self._server
         threading.Thread(target=lambda: server.serve_forever(poll_interval=0.05), daemon=True).start()
         return self.api_url

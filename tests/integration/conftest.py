@@ -125,8 +125,10 @@ def start_serve(tmp_path: Path) -> Iterator[Serve]:
     """Starts `learnstream serve` on a free port; waits until /health answers; stops it by pid."""
     processes: list[subprocess.Popen[bytes]] = []
 
-    def start(env: dict[str, str], wait_ready: bool = True) -> tuple[subprocess.Popen[bytes], str]:
-        port = free_port()
+    def start(
+        env: dict[str, str], wait_ready: bool = True, port: int | None = None
+    ) -> tuple[subprocess.Popen[bytes], str]:
+        port = port or free_port()
         log = (tmp_path / f"serve-{len(processes)}.log").open("wb")
         command = learnstream_command("serve", "--port", str(port))
         process = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, stdout=log, stderr=log)

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 
+from learnstream.errors import ConfigError, ConnectorError
 from learnstream.settings import HttpSettings
-from producers.http_client import ResponseAction, action_for, parse_retry_after, retry_delay
+from producers.http_client import (
+    CredentialsRefused,
+    RequestFailed,
+    ResponseAction,
+    SourceHttpClient,
+    action_for,
+    parse_retry_after,
+    retry_delay,
+)
 
 NOW = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
 SETTINGS = HttpSettings(backoff_base_s=1.0, backoff_max_s=60.0)
@@ -52,3 +63,46 @@ def test_retry_after_parsing():
     assert parse_retry_after(None, NOW) is None
     assert parse_retry_after(" 12 ", NOW) == 12.0
     assert parse_retry_after("not a date", NOW) is None
+
+
+def scripted_client(responses: list[httpx.Response], seen: list[httpx.Request], waits: list[float]) -> SourceHttpClient:
+    """A client whose transport answers with `responses` in turn and keeps each request it was sent."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return responses.pop(0)
+
+    settings = HttpSettings(max_attempts=3, backoff_base_s=0.5, backoff_max_s=10)
+    transport = httpx.MockTransport(answer)
+    return SourceHttpClient("graph", "https://api.test/v1.0/", settings, None, "SECRET_VAR", waits.append, transport)
+
+
+def test_a_post_sends_its_json_body_again_after_a_429_and_returns_the_answer():
+    seen: list[httpx.Request] = []
+    waits: list[float] = []
+    busy = httpx.Response(429, headers={"Retry-After": "2"})
+    client = scripted_client([busy, httpx.Response(201, json={"id": "s1"})], seen, waits)
+    assert client.request_json("POST", "subscriptions", json={"resource": "r"}) == {"id": "s1"}
+    assert waits == [2.0] and [r.method for r in seen] == ["POST", "POST"]
+    assert all(json.loads(r.content) == {"resource": "r"} for r in seen)
+
+
+def test_patch_form_and_empty_answers():
+    seen: list[httpx.Request] = []
+    client = scripted_client([httpx.Response(200, json={"ok": True}), httpx.Response(204)], seen, [])
+    assert client.request_json("PATCH", "subscriptions/s1", json={"expirationDateTime": "x"}) == {"ok": True}
+    assert client.request_json("POST", "https://login.test/token", data={"grant_type": "client_credentials"}) is None
+    assert seen[0].method == "PATCH" and str(seen[1].url) == "https://login.test/token"
+    assert seen[1].content == b"grant_type=client_credentials"
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "message"),
+    [(401, CredentialsRefused, "POST x with 401: check SECRET_VAR"), (404, RequestFailed, "404 for POST x")],
+)
+def test_refusals_and_failures_keep_their_status(status, error, message):
+    client = scripted_client([httpx.Response(status)], [], [])
+    with pytest.raises(error, match=message) as caught:
+        client.request_json("POST", "x", headers={"Authorization": "Bearer t"})
+    assert caught.value.status == status
+    assert isinstance(caught.value, ConfigError if status == 401 else ConnectorError)

@@ -1,0 +1,175 @@
+"""The simulated organisation in Mattermost and Confluence as well as (or instead of) Slack and MediaWiki.
+
+The same conversations and page histories are generated once (`simulator/chat.py`, `simulator/wiki.py`) and
+split between the chosen tools: a channel lives in Slack or in Mattermost, a page in MediaWiki or in
+Confluence, decided by a stable hash of its name, as in an organisation that runs both. What lands in
+Mattermost or Confluence is written into their local servers (`simulator/mattermost_api.py`,
+`simulator/confluence_api.py`) in their own formats, for the real pull connectors to read.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from simulator.confluence_api import ConfluenceApi, User
+from simulator.mattermost_api import MattermostServer
+from simulator.mediawiki_wire import WikiChange
+from simulator.organisation import Organisation
+
+CHAT_TOOLS = ("slack", "mattermost")
+WIKI_TOOLS = ("wiki", "confluence")
+#: Confluence spaces for the wiki's namespaces (talk pages become comments; user pages stay on the wiki).
+SPACES = {0: "TEAMS", 4: "HANDBOOK", 12: "HELP"}
+TALK = 1
+
+
+def tool_for(name: str, tools: Sequence[str]) -> str:
+    """Which of the chosen tools holds a channel or a page: a stable hash of its name picks one."""
+    if len(tools) == 1:
+        return tools[0]
+    return tools[int(hashlib.sha256(name.encode("utf-8")).hexdigest(), 16) % len(tools)]
+
+
+def mattermost_id(*parts: str) -> str:
+    """A Mattermost-shaped id (26 lower-case letters and digits) standing for a simulated Slack object."""
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).digest()
+    return base64.b32encode(digest).decode("ascii").lower()[:26]
+
+
+def channel_of(envelope: Mapping[str, Any]) -> str | None:
+    """The Slack channel an envelope's event happened in."""
+    event = envelope.get("event") or {}
+    if event.get("type") == "reaction_added":
+        return str((event.get("item") or {}).get("channel") or "") or None
+    return str(event.get("channel") or "") or None
+
+
+def split_chat(envelopes: Iterable[dict[str, Any]], chat_tools: Sequence[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each envelope with the chat tool its channel lives in."""
+    for envelope in envelopes:
+        channel = channel_of(envelope)
+        yield (tool_for(channel, chat_tools) if channel else chat_tools[0]), envelope
+
+
+def populate_mattermost(
+    server: MattermostServer, org: Organisation, envelopes: Iterable[Mapping[str, Any]], team_id: str
+) -> int:
+    """Write Slack envelopes into the Mattermost server as its own posts, edits, deletions and reactions;
+    direct messages and bot posts are left out. Returns the posts written."""
+    members = {member.slack_id: member for member in org.members}
+    posts = 0
+
+    def user(slack_user: str) -> str | None:
+        member = members.get(slack_user)
+        if member is None:
+            return None
+        user_id = mattermost_id("user", slack_user)
+        if user_id not in server.users:
+            server.add_user(user_id, member.handle, member.email)
+        return user_id
+
+    def post_id(channel: str, ts: str) -> str:
+        return mattermost_id("post", channel, ts)
+
+    for envelope in envelopes:
+        event = envelope.get("event") or {}
+        channel = channel_of(envelope)
+        if not channel:
+            continue
+        channel_type = event.get("channel_type")
+        if event.get("type") == "message" and channel_type in ("im", "mpim"):
+            continue
+        channel_id = mattermost_id("channel", channel)
+        if channel_id not in server.channels and event.get("type") == "message":
+            server.add_channel(channel_id, channel.lower(), team_id, "P" if channel_type == "group" else "O")
+        if event.get("type") == "reaction_added":
+            item = event.get("item") or {}
+            reactor = user(str(event.get("user") or ""))
+            target = post_id(channel, str(item.get("ts")))
+            if reactor and target in server.posts:
+                server.react(target, reactor, str(event["reaction"]), millis(event["event_ts"]))
+            continue
+        subtype = event.get("subtype")
+        if subtype == "message_changed":
+            message = event.get("message") or {}
+            target = post_id(channel, str(message.get("ts")))
+            if target in server.posts and (message.get("edited") or {}).get("ts"):
+                server.edit(target, millis(message["edited"]["ts"]), str(message.get("text") or ""))
+            continue
+        if subtype == "message_deleted":
+            target = post_id(channel, str(event.get("deleted_ts")))
+            if target in server.posts:
+                server.delete(target, millis(event.get("event_ts") or event["ts"]))
+            continue
+        author = user(str(event.get("user") or ""))
+        if author is None or subtype not in (None, "thread_broadcast"):
+            continue
+        ts = str(event["ts"])
+        thread_ts = str(event.get("thread_ts") or ts)
+        root = post_id(channel, thread_ts) if thread_ts != ts else ""
+        files = [mattermost_id("file", str(file["id"])) for file in event.get("files") or []]
+        server.post(
+            post_id(channel, ts),
+            channel_id,
+            author,
+            millis(ts),
+            str(event.get("text") or ""),
+            root_id=root if root in server.posts else "",
+            file_ids=files,
+        )
+        posts += 1
+    return posts
+
+
+def split_wiki(changes: Iterable[WikiChange], wiki_tools: Sequence[str]) -> Iterator[tuple[str, WikiChange]]:
+    """Each wiki change with the tool its page lives in (a talk page with its page)."""
+    for change in changes:
+        yield tool_for(change.title.removeprefix("Talk:"), wiki_tools), change
+
+
+def confluence_users(org: Organisation) -> list[User]:
+    """The organisation's Atlassian accounts (account ids as Atlassian makes them, e-mails shown)."""
+    return [User(confluence_account(member.wiki_user), member.real_name, member.email) for member in org.members]
+
+
+def confluence_account(wiki_user: str) -> str:
+    """The Atlassian account id standing for a simulated wiki user."""
+    return "557058:" + mattermost_id("account", wiki_user)
+
+
+def populate_confluence(api: ConfluenceApi, changes: Iterable[WikiChange]) -> int:
+    """Write wiki changes into Confluence: creations and edits as page versions, talk-page edits as comments on
+    their page; user pages, anonymous and log entries are left out. Returns the versions and comments written."""
+    pages: dict[str, str] = {}
+    written = 0
+    for change in sorted(changes, key=lambda c: (c.timestamp, c.rcid)):
+        if change.anon or change.type == "log" or change.namespace not in (*SPACES, TALK):
+            continue
+        account = confluence_account(change.user)
+        when = change.timestamp.astimezone(UTC)
+        if change.namespace == TALK:
+            page = pages.get(change.title.removeprefix("Talk:"))
+            if page is not None:
+                api.add_comment(page, account, when)
+                written += 1
+            continue
+        if change.title not in pages:
+            pages[change.title] = api.add_page(SPACES[change.namespace], change.title, account, when, change.comment)
+        else:
+            api.edit_page(pages[change.title], account, when, change.comment, change.minor)
+        written += 1
+    return written
+
+
+def millis(ts: Any) -> int:
+    """A Slack `ts` as Mattermost's epoch milliseconds."""
+    return int(float(ts) * 1000)
+
+
+def iso(moment: datetime) -> str:
+    """An aware time as ISO 8601."""
+    return moment.astimezone(UTC).isoformat()

@@ -1,0 +1,421 @@
+"""The Teams connectors against a local Microsoft Graph (simulator/graph_api.py): the change-notification and
+lifecycle receivers, the subscriptions keeper and the mapping, with payloads built field for field from Microsoft's
+documentation."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from learnstream.errors import RequestRejected
+from learnstream.settings import HttpSettings
+from producers.chat.teams import TeamsScope, message_activities
+from producers.chat.teams_config import TeamsNotificationsConfig, TeamsSubscriptionsConfig
+from producers.chat.teams_graph import MAX_SUBSCRIPTION, GraphClient, GraphCredentials
+from producers.chat.teams_notifications import TeamsLifecycleReceiver, TeamsNotificationReceiver
+from producers.chat.teams_subscriptions import SubscriptionState, TeamsSubscriptions, TeamsSubscriptionsCursor
+from producers.contracts import PushReceiver, ReceivedRequest, cursor_from_text
+from producers.directory import AccountKind, directory_from_csv
+from producers.http_client import SourceHttpClient
+from producers.identity import IdentityResolver
+from producers.pseudonymise import account_ids, person_pseudonym, pseudonymiser
+from schemas.activity import Activity, ActivityKind
+from schemas.dead_letter import DeadLetter
+from simulator.graph_api import GraphServer
+
+TENANT, CLIENT = "72f988bf-86f1-41af-91ab-2d7cd011db47", "11111111-2222-3333-4444-555555555555"
+SECRET, STATE = "client-secret", "secret-client-state"
+KEY, ID_KEY = b"pseudonym-key", b"id-key"
+TEAM = "fbe2bf47-16c8-47cf-b4a5-4b9b187c508b"
+CHANNEL = "19:4a95f7d8db4c4e7fae857bcebe0623e6@thread.tacv2"
+ADA, GRACE, BOB = (
+    "8ea0e38b-efb3-4757-924a-5f94061cf8c2",
+    "0e7a1f86-7b4b-4bb1-a3a2-f8fe0e4d3e7a",
+    "5c4e7d2a-1b3f-4e6a-9c8d-7f6e5d4c3b2a",
+)
+NOW = datetime.now(UTC).replace(microsecond=0)
+SETTINGS = HttpSettings(timeout_s=5, max_attempts=3, backoff_base_s=0.01)
+DIRECTORY = (
+    f"person_id,email,team,valid_from,teams\ne1,ada@example.org,platform,2024-01-01,\ne2,,support,2024-01-01,{GRACE}\n"
+)
+RESOURCE = f"/teams/{TEAM}/channels/{CHANNEL}/messages"
+
+
+def at(minutes: float) -> datetime:
+    return NOW - timedelta(hours=1) + timedelta(minutes=minutes)
+
+
+def activities_of(records: list) -> list[Activity]:
+    return [Activity.from_bytes(record.value) for record in records]
+
+
+# -- a local serve: each receiver at its path, answering as the receiver says ---------------------------------
+
+
+class ReceiverServer:
+    """The receivers on 127.0.0.1, as `serve` runs them, keeping each receipt (nothing is published)."""
+
+    def __init__(self, *receivers: PushReceiver) -> None:
+        self.receivers = {receiver.path: receiver for receiver in receivers}
+        self.receipts: list[Any] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                target = urlsplit(self.path)
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                query = {name: values[-1] for name, values in parse_qs(target.query).items()}
+                request = ReceivedRequest({k.lower(): v for k, v in self.headers.items()}, body, 0.0, query)
+                try:
+                    receipt = outer.receivers[target.path].receive(request)
+                except RequestRejected as exc:
+                    status, data, kind = exc.status, str(exc).encode(), "text/plain"
+                else:
+                    outer.receipts.append(receipt)
+                    status, data, kind = receipt.status, receipt.body, receipt.content_type
+                self.send_response(status)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server = self.server
+        threading.Thread(target=lambda: server.serve_forever(poll_interval=0.05), daemon=True).start()
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def graph() -> Iterator[GraphServer]:
+    server = GraphServer(TENANT, CLIENT, SECRET)
+    server.add_user(ADA, "Ada Lovelace", "ada@example.org")
+    server.add_user(GRACE, "Grace Hopper", "grace@example.org")
+    server.add_user(BOB, "Bob", "bob@example.org")
+    server.add_channel(TEAM, CHANNEL, "General", (ADA, GRACE, BOB))
+    with server:
+        yield server
+
+
+def graph_client(server: GraphServer, waits: list[float] | None = None, secret: str = SECRET) -> GraphClient:
+    sleep = (waits if waits is not None else []).append
+    http = SourceHttpClient("graph", server.graph_url, SETTINGS, credentials_setting="TEAMS_SECRET", sleep=sleep)
+    return GraphClient(http, GraphCredentials(TENANT, CLIENT, secret, server.token_endpoint, "TEAMS_SECRET"))
+
+
+def resolver() -> IdentityResolver:
+    return IdentityResolver(directory_from_csv(DIRECTORY), KEY, "teams", TENANT, AccountKind.TEAMS)
+
+
+def receivers(
+    server: GraphServer, waits: list[float] | None = None
+) -> tuple[TeamsNotificationReceiver, TeamsLifecycleReceiver]:
+    account_id = account_ids(ID_KEY, "teams", TENANT)
+    changes = TeamsNotificationReceiver("acme", TENANT, graph_client(server, waits), STATE, resolver(), account_id)
+    return changes, TeamsLifecycleReceiver(changes)
+
+
+@pytest.fixture
+def live(graph: GraphServer) -> Iterator[tuple[GraphServer, TeamsNotificationReceiver, ReceiverServer, str]]:
+    """Graph, the receivers served locally, and one subscription made by the keeper (validated by Graph)."""
+    changes, lifecycle = receivers(graph)
+    served = ReceiverServer(changes, lifecycle)
+    keeper = TeamsSubscriptions(
+        "acme-subs", graph_client(graph), [RESOURCE], served.url(changes.path), STATE, resolver()
+    )
+    (batch,) = keeper.read(keeper.start_cursor(None))
+    try:
+        yield graph, changes, served, batch.cursor.subscriptions[RESOURCE].id
+    finally:
+        served.close()
+
+
+def delivery(notifications: list[dict[str, Any]], **query: str) -> ReceivedRequest:
+    body = json.dumps({"value": notifications}).encode()
+    return ReceivedRequest({"content-type": "application/json"}, body, NOW.timestamp(), query)
+
+
+class TestReceiver:
+    def test_the_validation_token_is_echoed_as_plain_text_at_once(self, graph):
+        changes, lifecycle = receivers(graph)
+        token = "Validation: Testing client application reachability for subscription Request-Id: 3b3f9821"
+        for receiver in (changes, lifecycle):
+            receipt = receiver.receive(ReceivedRequest({}, b"", 0.0, {"validationToken": token}))
+            assert (receipt.status, receipt.body, receipt.content_type) == (200, token.encode(), "text/plain")
+        assert graph.requests == []  # answered without a call to Graph
+
+    def test_graph_validates_both_urls_before_it_creates_a_subscription(self, live):
+        graph, _, served, subscription_id = live
+        validations = [r for r in served.receipts if r.content_type == "text/plain"]
+        assert len(validations) == 2 and graph.subscriptions[subscription_id]["lifecycleNotificationUrl"].endswith(
+            "/hooks/teams/acme/lifecycle"
+        )
+
+    def test_a_wrong_client_state_is_a_403_and_nothing_is_produced(self, live):
+        graph, changes, _, subscription_id = live
+        graph.post(TEAM, CHANNEL, "1700000000001", ADA, at(1), "hello")
+        good = graph.notification(subscription_id, "created", graph.resource_of(TEAM, CHANNEL, "1700000000001"))
+        forged = {**good, "clientState": "guessed"}
+        before = len(graph.requests)
+        with pytest.raises(RequestRejected) as caught:
+            changes.receive(delivery([good, forged]))
+        assert caught.value.status == 403 and len(graph.requests) == before  # nothing fetched, nothing made
+        response = graph.notify([forged])
+        assert response.status_code == 403
+
+    def test_created_updated_and_deleted_notifications_are_fetched_and_mapped(self, live):
+        graph, changes, _, subscription_id = live
+        root, reply = "1700000000001", "1700000000002"
+        graph.post(TEAM, CHANNEL, root, ADA, at(1), "<p>How do I rotate the key? mail ada@example.org</p>")
+        graph.post(
+            TEAM, CHANNEL, reply, GRACE, at(2), '<div><at id="0">Ada Lovelace</at> use the vault&nbsp;CLI</div>',
+            replyToId=root,
+            mentions=[{"id": 0, "mentionText": "Ada Lovelace",
+                       "mentioned": {"user": {"id": ADA, "displayName": "Ada Lovelace"}}}],
+            attachments=[{"id": "5e32bb74-2c08-4a05-9a58-0f1e7e9a5c11", "contentType": "reference",
+                          "contentUrl": "https://acme.sharepoint.com/sites/x/Shared%20Documents/runbook.pdf",
+                          "name": "runbook.pdf"}],
+        )  # fmt: skip
+        created = changes.receive(
+            delivery(
+                [
+                    graph.notification(subscription_id, "created", graph.resource_of(TEAM, CHANNEL, root)),
+                    graph.notification(subscription_id, "created", graph.resource_of(TEAM, CHANNEL, reply, root)),
+                ]
+            )
+        )
+        question, answer, shared = activities_of(created.records)
+        assert created.status == 202 and created.dead_letters == []
+        assert (question.kind, question.native_id) == (ActivityKind.MESSAGE, root)
+        assert question.text == "How do I rotate the key? mail <email>"
+        assert (answer.kind, answer.in_reply_to, answer.conversation.id) == (
+            ActivityKind.REPLY,
+            root,
+            f"{CHANNEL}/{root}",
+        )
+        assert answer.text == f"@{question.actor} use the vault CLI" and answer.counterpart == question.actor
+        assert question.actor == person_pseudonym(KEY, "e1")  # resolved by the e-mail Graph gave for the user
+        assert (shared.kind, shared.attributes["filetype"]) == (ActivityKind.FILE_SHARED, "pdf")
+        (lookup,) = graph.graph_requests("GET", f"/users/{ADA}")
+        assert "select=id%2Cmail%2CuserPrincipalName" in lookup.target.replace(",", "%2C")
+        assert not graph.graph_requests("GET", f"/users/{GRACE}")  # HR listed Grace's account: no lookup
+
+        graph.edit(TEAM, CHANNEL, reply, at(5), "<p>use the vault CLI, v2</p>")
+        graph.react(TEAM, CHANNEL, reply, BOB, "like", at(6))
+        updated = changes.receive(
+            delivery([graph.notification(subscription_id, "updated", graph.resource_of(TEAM, CHANNEL, reply, root))])
+        )
+        kinds = {a.kind: a for a in activities_of(updated.records)}
+        edit, reaction = kinds[ActivityKind.MESSAGE_EDITED], kinds[ActivityKind.REACTION]
+        assert (
+            edit.native_id == f"{reply}/edit/{int(at(5).timestamp() * 1000)}" and edit.text == "use the vault CLI, v2"
+        )
+        assert reaction.native_id == f"{reply}/reaction/like/{account_ids(ID_KEY, 'teams', TENANT)(BOB)}"
+
+        graph.delete(TEAM, CHANNEL, root, at(9))
+        deleted = changes.receive(
+            delivery([graph.notification(subscription_id, "deleted", graph.resource_of(TEAM, CHANNEL, root))])
+        )
+        (deletion,) = activities_of(deleted.records)
+        assert (deletion.kind, deletion.native_id, deletion.actor) == (
+            ActivityKind.ITEM_DELETED,
+            f"{root}/deleted",
+            question.actor,
+        )
+        for activity in [*activities_of(created.records), *activities_of(updated.records), deletion]:
+            assert all(user not in activity.native_id for user in (ADA, GRACE, BOB))
+            assert activity.actor not in activity.native_id and activity.actor not in activity.activity_id
+
+    def test_a_repeated_notification_gives_the_same_activity_id(self, live):
+        graph, changes, _, subscription_id = live
+        graph.post(TEAM, CHANNEL, "1700000000003", BOB, at(1), "same twice")
+        note = graph.notification(subscription_id, "created", graph.resource_of(TEAM, CHANNEL, "1700000000003"))
+        first, again = changes.receive(delivery([note])), changes.receive(delivery([note]))
+        assert [r.value for r in first.records] == [r.value for r in again.records] and first.records
+
+    def test_graph_down_is_a_503_so_graph_delivers_again(self, live):
+        graph, changes, _, subscription_id = live
+        graph.post(TEAM, CHANNEL, "1700000000004", BOB, at(1), "later")
+        note = graph.notification(subscription_id, "created", graph.resource_of(TEAM, CHANNEL, "1700000000004"))
+        graph.fail_next(503, retry_after="1", times=SETTINGS.max_attempts)
+        with pytest.raises(RequestRejected) as caught:
+            changes.receive(delivery([note]))
+        assert caught.value.status == 503
+        assert activities_of(changes.receive(delivery([note])).records)  # the redelivery succeeds
+
+    def test_other_tenants_unknown_subscriptions_and_unmappable_messages_are_dead_letters(self, live):
+        graph, changes, _, subscription_id = live
+        graph.post(TEAM, CHANNEL, "1700000000005", BOB, at(1), "x", **{"from": None})
+        resource = graph.resource_of(TEAM, CHANNEL, "1700000000005")
+        receipt = changes.receive(
+            delivery(
+                [
+                    graph.notification(
+                        subscription_id, "created", resource, tenantId="00000000-0000-0000-0000-000000000000"
+                    ),
+                    graph.notification(subscription_id, "created", resource, subscriptionId="not-ours"),
+                    graph.notification(subscription_id, "created", resource),
+                ]
+            )
+        )
+        details = [DeadLetter.from_bytes(letter.value).detail for letter in receipt.dead_letters]
+        assert receipt.status == 202 and receipt.records == [] and len(details) == 3
+        assert "tenant" in details[0] and "not-ours" in details[1] and "from" in details[2]
+        assert all(STATE.encode() not in DeadLetter.from_bytes(x.value).original for x in receipt.dead_letters)
+
+    def test_a_system_message_is_skipped(self, live):
+        graph, changes, _, subscription_id = live
+        graph.post(
+            TEAM, CHANNEL, "1700000000006", ADA, at(1), "<systemEventMessage/>", messageType="systemEventMessage"
+        )
+        note = graph.notification(subscription_id, "created", graph.resource_of(TEAM, CHANNEL, "1700000000006"))
+        receipt = changes.receive(delivery([note]))
+        assert (receipt.records, receipt.dead_letters) == ([], [])
+
+
+class TestGraphClient:
+    def test_the_token_is_cached_and_fetched_again_after_a_401(self, graph):
+        client = graph_client(graph)
+        client.user(ADA)
+        client.user(GRACE)
+        assert len(graph.graph_requests("POST", "/oauth2/v2.0/token")) == 1
+        graph.revoke_tokens()
+        assert client.user(BOB)["mail"] == "bob@example.org"
+        assert len(graph.graph_requests("POST", "/oauth2/v2.0/token")) == 2
+        form = parse_qs(graph.graph_requests("POST", "/token")[0].body.decode())
+        assert form["scope"] == ["https://graph.microsoft.com/.default"] and form["grant_type"] == [
+            "client_credentials"
+        ]
+
+    def test_a_wrong_secret_is_a_config_error_naming_the_variable(self, graph):
+        with pytest.raises(Exception, match="TEAMS_SECRET"):
+            graph_client(graph, secret="wrong").token()
+
+    def test_a_429_waits_as_long_as_retry_after_says(self, graph):
+        waits: list[float] = []
+        client = graph_client(graph, waits)
+        graph.fail_next(429, retry_after="7")
+        assert client.user(ADA)["id"] == ADA and waits == [7.0]
+        assert set(json.loads(json.dumps(client.user(ADA)))) <= {"id", "mail", "userPrincipalName"}
+
+
+class TestSubscriptions:
+    def test_created_once_then_renewed_only_when_expiring_within_the_margin(self, live):
+        graph, changes, served, subscription_id = live
+        expires = datetime.fromisoformat(graph.subscriptions[subscription_id]["expirationDateTime"])
+        assert NOW + MAX_SUBSCRIPTION - timedelta(minutes=10) < expires <= datetime.now(UTC) + MAX_SUBSCRIPTION
+        keeper = TeamsSubscriptions(
+            "acme-subs", graph_client(graph), [RESOURCE], served.url(changes.path), STATE, resolver(),
+            renew_margin=timedelta(hours=12),
+        )  # fmt: skip
+        fresh = TeamsSubscriptionsCursor(
+            subscriptions={RESOURCE: SubscriptionState(id=subscription_id, expires=int(expires.timestamp()))}
+        )
+        (batch,) = keeper.read(fresh)
+        assert batch.records == [] and batch.cursor == fresh and not graph.graph_requests("PATCH", "/subscriptions")
+        soon = int((datetime.now(UTC) + timedelta(hours=2)).timestamp())
+        expiring = TeamsSubscriptionsCursor(
+            subscriptions={RESOURCE: SubscriptionState(id=subscription_id, expires=soon)}
+        )
+        (renewed,) = keeper.read(cursor_from_text(TeamsSubscriptionsCursor, expiring.to_text(), "acme-subs"))
+        assert graph.graph_requests("PATCH", f"/subscriptions/{subscription_id}")
+        assert renewed.cursor.subscriptions[RESOURCE].id == subscription_id
+        assert renewed.cursor.subscriptions[RESOURCE].expires > soon + 3600 * 24
+        assert len(graph.subscriptions) == 1
+
+    def test_a_subscription_graph_no_longer_knows_is_created_again(self, live):
+        graph, changes, served, subscription_id = live
+        graph.subscriptions.pop(subscription_id)
+        keeper = TeamsSubscriptions(
+            "acme-subs", graph_client(graph), [RESOURCE], served.url(changes.path), STATE, resolver()
+        )
+        soon = int((datetime.now(UTC) + timedelta(minutes=30)).timestamp())
+        (batch,) = keeper.read(
+            TeamsSubscriptionsCursor(subscriptions={RESOURCE: SubscriptionState(id=subscription_id, expires=soon)})
+        )
+        assert batch.cursor.subscriptions[RESOURCE].id != subscription_id and len(graph.subscriptions) == 1
+
+    def test_check_reports_channel_members_the_directory_cannot_resolve(self, graph):
+        keeper = TeamsSubscriptions(
+            "acme-subs", graph_client(graph), [RESOURCE], "https://x/hooks/teams/acme", STATE, resolver()
+        )
+        report = keeper.check()
+        assert (report.accounts_seen, report.unresolved_accounts) == (3, 1)  # Bob is not in the directory
+        assert any("General" in line for line in report.lines())
+
+
+class TestLifecycle:
+    def test_reauthorization_required_reauthorizes_and_renews(self, live):
+        graph, _, _, subscription_id = live
+        assert graph.lifecycle(subscription_id, "reauthorizationRequired").status_code == 202
+        assert graph.graph_requests("POST", f"/subscriptions/{subscription_id}/reauthorize")
+        assert graph.graph_requests("PATCH", f"/subscriptions/{subscription_id}")
+
+    def test_a_removed_subscription_is_created_again(self, live):
+        graph, changes, _, subscription_id = live
+        changes.known(subscription_id)
+        assert graph.lifecycle(subscription_id, "subscriptionRemoved").status_code == 202
+        (again,) = graph.subscriptions.values()
+        assert again["id"] != subscription_id and again["resource"] == RESOURCE
+
+    def test_missed_notifications_become_a_dead_letter_naming_the_subscription(self, live):
+        graph, changes, served, subscription_id = live
+        changes.known(subscription_id)
+        assert graph.lifecycle(subscription_id, "missed").status_code == 202
+        (letter,) = [DeadLetter.from_bytes(x.value) for x in served.receipts[-1].dead_letters]
+        assert subscription_id in letter.detail and RESOURCE in letter.detail and "backfill" in letter.detail
+
+    def test_a_wrong_client_state_is_refused(self, live):
+        graph, _, _, subscription_id = live
+        assert graph.lifecycle(subscription_id, "missed", clientState="guessed").status_code == 403
+
+
+def test_mapping_without_a_network_keeps_display_names_and_ids_out():
+    scope = TeamsScope(TENANT, pseudonymiser(KEY, "teams", TENANT), account_ids(ID_KEY, "teams", TENANT))
+    message = {
+        "id": "1", "messageType": "message", "createdDateTime": "2024-03-05T11:00:00.1234567Z",
+        "from": {"user": {"id": ADA, "displayName": "Ada Lovelace"}},
+        "body": {"contentType": "html", "content": '<at id="0">Grace Hopper</at>&amp; <at id="1">Team</at>'},
+        "mentions": [{"id": 0, "mentioned": {"user": {"id": GRACE, "displayName": "Grace Hopper"}}},
+                     {"id": 1, "mentioned": {"conversation": {"id": CHANNEL}}}],
+        "channelIdentity": {"teamId": TEAM, "channelId": CHANNEL},
+    }  # fmt: skip
+    (post,) = message_activities(message, scope)
+    assert post.text == f"@{scope.pseudonymise(GRACE)}& @user" and "Grace" not in (post.text or "")
+    assert post.occurred_at == datetime(2024, 3, 5, 11, 0, 0, 123456, tzinfo=UTC)
+
+
+def test_config_models_name_secrets_by_variable_and_claim_their_slices():
+    common = {
+        "tenant_id": TENANT,
+        "client_id": CLIENT,
+        "client_secret_env": "TEAMS_SECRET",
+        "client_state_env": "TEAMS_STATE",
+    }
+    receiver = TeamsNotificationsConfig(name="acme", type="teams-notifications", **common)
+    keeper = TeamsSubscriptionsConfig(
+        name="acme-subs", type="teams-subscriptions", notification_url="https://hooks.example.org/hooks/teams/acme",
+        receiver="acme", resources=[RESOURCE], **common,
+    )  # fmt: skip
+    assert receiver.token_url == f"https://login.microsoftonline.com/{TENANT}/oauth2/v2.0/token"
+    assert keeper.slice() == (f"teams:{TENANT}", frozenset({RESOURCE})) and receiver.slice()[0] == keeper.slice()[0]
+    with pytest.raises(ValueError):
+        TeamsSubscriptionsConfig(
+            name="x", type="teams-subscriptions", notification_url="http://plain", receiver="acme",
+            resources=[RESOURCE], **common,
+        )  # fmt: skip
