@@ -8,14 +8,19 @@ import itertools
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from cli.common import reports_errors
+
+if TYPE_CHECKING:
+    from simulator.organisation import Organisation
 
 #: The environment variable the simulated Slack app's signing secret is read from (by `simulate` and `serve`).
 SECRET_VARIABLE = "SIMULATED_SLACK_SIGNING_SECRET"
@@ -27,26 +32,81 @@ WIKI_NAMESPACES = (0, 1, 2, 4, 12)
 SLICE = 20_000
 
 
-def connector_file(org_team: str, wiki_port: int, backfill_days: int, export: Path | None) -> str:
-    """The connector file for the simulated organisation: its directory, Slack receiver, wiki and export."""
-    parts = [
-        'directory = "people.csv"',
-        '[[connectors]]\nname = "sim-people"\ntype = "directory"',
-        f'[[connectors]]\nname = "sim-slack"\ntype = "slack-events"\nworkspace = "{org_team}"\n'
-        f'signing_secret_env = "{SECRET_VARIABLE}"',
-    ]
-    parts.append(
-        f'[[connectors]]\nname = "sim-wiki"\ntype = "mediawiki"\n'
-        f'api_url = "http://127.0.0.1:{wiki_port}/w/api.php"\nserver_name = "{WIKI_SERVER}"\n'
-        f"namespaces = [{', '.join(str(n) for n in WIKI_NAMESPACES)}]\nbackfill_days = {backfill_days}\n"
-        "poll_interval_s = 2"
-    )
-    if export is not None:
+#: The tools a simulated organisation can use; chat is split between Slack and Mattermost, pages between the
+#: wiki and Confluence, when both of a pair are chosen.
+SOURCES = ("slack", "wiki", "mattermost", "confluence")
+MATTERMOST_SERVER = "chat.simulated.example"
+MATTERMOST_TEAM = "simulatedteam0000000000000"
+MATTERMOST_TOKEN_VARIABLE = "SIMULATED_MATTERMOST_TOKEN"
+CONFLUENCE_SITE = "simulated.atlassian.net"
+CONFLUENCE_EMAIL = "learnstream-bot@simulated.example"
+CONFLUENCE_TOKEN_VARIABLE = "SIMULATED_CONFLUENCE_TOKEN"
+DEFAULT_TOOL_TOKEN = "simulated-tool-token-not-for-production"
+
+
+@dataclass(frozen=True)
+class Ports:
+    """Where the simulated pull sources' APIs listen."""
+
+    wiki: int
+    mattermost: int
+    confluence: int
+
+
+def connector_file(
+    sources: tuple[str, ...],
+    org_team: str,
+    ports: Ports,
+    backfill_days: int,
+    export: Path | None,
+    mattermost_channels: list[str],
+) -> str:
+    """The connector file for the simulated organisation: its directory and one instance per chosen tool."""
+    from simulator.other_tools import SPACES
+
+    parts = ['directory = "people.csv"', '[[connectors]]\nname = "sim-people"\ntype = "directory"']
+    if "slack" in sources:
+        parts.append(
+            f'[[connectors]]\nname = "sim-slack"\ntype = "slack-events"\nworkspace = "{org_team}"\n'
+            f'signing_secret_env = "{SECRET_VARIABLE}"'
+        )
+    if "wiki" in sources:
+        parts.append(
+            f'[[connectors]]\nname = "sim-wiki"\ntype = "mediawiki"\n'
+            f'api_url = "http://127.0.0.1:{ports.wiki}/w/api.php"\nserver_name = "{WIKI_SERVER}"\n'
+            f"namespaces = [{', '.join(str(n) for n in WIKI_NAMESPACES)}]\nbackfill_days = {backfill_days}\n"
+            "poll_interval_s = 2"
+        )
+    if "mattermost" in sources and mattermost_channels:
+        channels = ", ".join(f'"{channel}"' for channel in sorted(mattermost_channels))
+        parts.append(
+            f'[[connectors]]\nname = "sim-mattermost"\ntype = "mattermost-api"\nserver = "{MATTERMOST_SERVER}"\n'
+            f'api_url = "http://127.0.0.1:{ports.mattermost}/api/v4/"\ntoken_env = "{MATTERMOST_TOKEN_VARIABLE}"\n'
+            f"channels = [{channels}]\nbackfill_days = {backfill_days}\npoll_interval_s = 2"
+        )
+    if "confluence" in sources:
+        spaces = ", ".join(f'"{space}"' for space in sorted(set(SPACES.values())))
+        parts.append(
+            f'[[connectors]]\nname = "sim-confluence"\ntype = "confluence-cloud"\nsite = "{CONFLUENCE_SITE}"\n'
+            f'base_url = "http://127.0.0.1:{ports.confluence}"\nemail = "{CONFLUENCE_EMAIL}"\n'
+            f'api_token_env = "{CONFLUENCE_TOKEN_VARIABLE}"\nspaces = [{spaces}]\nbackfill_days = {backfill_days}\n'
+            "poll_interval_s = 2"
+        )
+    if export is not None and "slack" in sources:
         parts.append(
             f'[[connectors]]\nname = "sim-slack-history"\ntype = "slack-export"\nworkspace = "{org_team}"\n'
             f'path = "{export.name}"'
         )
     return "\n\n".join(parts) + "\n"
+
+
+def parse_sources(value: str) -> tuple[str, ...]:
+    """The chosen tools, in the canonical order; an unknown one is a usage error."""
+    chosen = {name.strip() for name in value.split(",") if name.strip()}
+    unknown = sorted(chosen - set(SOURCES))
+    if unknown or not chosen:
+        raise click.BadParameter(f"choose among {', '.join(SOURCES)} (got {', '.join(unknown) or 'none'})")
+    return tuple(name for name in SOURCES if name in chosen)
 
 
 @click.command()
@@ -55,10 +115,25 @@ def connector_file(org_team: str, wiki_port: int, backfill_days: int, export: Pa
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--start", type=click.DateTime(["%Y-%m-%d"]), default=None, help="First day (default: --days + 3 ago).")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("var/simulation"), show_default=True)
+@click.option(
+    "--sources",
+    default="slack,wiki",
+    show_default=True,
+    help="The tools the organisation uses: slack, wiki, mattermost, confluence (chat and pages are split between "
+    "two tools of a kind).",
+)
 @click.option("--post-to", default=None, help="Base URL of `learnstream serve`: post the Slack events there, signed.")
 @click.option("--concurrency", type=click.IntRange(1), default=32, show_default=True)
 @click.option("--wiki-port", type=int, default=8891, show_default=True, help="Where the simulated wiki's API is.")
-@click.option("--serve-wiki", is_flag=True, help="Serve the wiki's API on --wiki-port until SIGTERM or Ctrl-C.")
+@click.option("--mattermost-port", type=int, default=8892, show_default=True)
+@click.option("--confluence-port", type=int, default=8893, show_default=True)
+@click.option(
+    "--serve-apis",
+    "--serve-wiki",
+    "serve_apis",
+    is_flag=True,
+    help="Serve the chosen pull sources' APIs (wiki, Mattermost, Confluence) until SIGTERM or Ctrl-C.",
+)
 @click.option("--slack-export", is_flag=True, help="Also write the public channels as a Slack export ZIP (backfill).")
 @reports_errors
 def simulate(
@@ -67,20 +142,24 @@ def simulate(
     seed: int,
     start: datetime | None,
     out: Path,
+    sources: str,
     post_to: str | None,
     concurrency: int,
     wiki_port: int,
-    serve_wiki: bool,
+    mattermost_port: int,
+    confluence_port: int,
+    serve_apis: bool,
     slack_export: bool,
 ) -> None:
-    """Generate an organisation: people in teams (a directory export), Slack channels with questions, answers,
-    thanks and links, and wiki pages with edits; post the Slack events to `serve` and serve the wiki's API for
-    `learnstream connect run sim-wiki`. Writes the directory and a connector file for them under --out."""
+    """Generate an organisation: people in teams (a directory export), chat channels with questions, answers,
+    thanks and links, and pages with edits; post the Slack events to `serve` and serve the other tools' APIs for
+    `learnstream connect run`. Writes the directory and a connector file for them under --out."""
     from simulator.chat import slack_events, write_slack_export
-    from simulator.mediawiki_api import MediaWikiApi
     from simulator.organisation import directory_csv, generate_organisation
-    from simulator.wiki import WIKI_BOTS, wiki_changes
+    from simulator.other_tools import CHAT_TOOLS, mattermost_id, split_chat
 
+    chosen = parse_sources(sources)
+    chat_tools = tuple(tool for tool in chosen if tool in CHAT_TOOLS)
     # by default the period ends three days ago: late replies and reactions spill a day or two past it, and must
     # not land in the future
     first: date = start.date() if start else datetime.now(UTC).date() - timedelta(days=days + 3)
@@ -91,30 +170,98 @@ def simulate(
     if slack_export:
         messages = write_slack_export(org, days, seed, export, first, team_id=org.slack_team_id)
         click.echo(f"slack export: {messages:,} messages in {export}")
+
+    def chat() -> Iterator[tuple[str, dict[str, Any]]]:
+        return split_chat(slack_events(org, days, seed, org.slack_team_id, first), chat_tools or ("slack",))
+
+    mattermost_channels = (
+        sorted(
+            {
+                mattermost_id("channel", str(event["event"]["channel"]))
+                for tool, event in chat()
+                if tool == "mattermost"
+                and event["event"].get("type") == "message"
+                and event["event"].get("channel_type") in ("channel", "group")  # direct messages stay out
+            }
+        )
+        if "mattermost" in chosen
+        else []
+    )
+    ports = Ports(wiki_port, mattermost_port, confluence_port)
     backfill_days = (datetime.now(UTC).date() - first).days + 1
+    with_export = export if export.exists() else None
     (out / "connectors.toml").write_text(
-        connector_file(org.slack_team_id, wiki_port, backfill_days, export if export.exists() else None),
+        connector_file(chosen, org.slack_team_id, ports, backfill_days, with_export, mattermost_channels),
         encoding="utf-8",
     )
     click.echo(
         f"organisation {org.company}: {len(org.employees)} employees and {len(org.contractors)} contractors in "
-        f"{len(org.teams)} teams, {first} + {days} days, seed {seed}; directory and connectors.toml in {out}"
+        f"{len(org.teams)} teams, {first} + {days} days, seed {seed}, tools {', '.join(chosen)}; directory and "
+        f"connectors.toml in {out}"
     )
-    wiki = None
-    if serve_wiki:
-        changes = wiki_changes(org, days, seed, first)
-        wiki = MediaWikiApi(WIKI_SERVER, changes, port=wiki_port, bots=WIKI_BOTS)
-        wiki.start()
-        click.echo(f"wiki: {len(changes):,} changes at {wiki.api_url}")
-    try:
-        if post_to is not None:
-            post_slack(post_to.rstrip("/"), slack_events(org, days, seed, org.slack_team_id, first), concurrency)
-        if wiki is not None:
-            click.echo("wiki: serving until SIGTERM or Ctrl-C")
+    with ExitStack() as running:
+        if serve_apis:
+            serve_pull_sources(running, chosen, org, days, seed, first, ports, chat)
+        if post_to is not None and "slack" in chosen:
+            slack = (event for tool, event in chat() if tool == "slack")
+            post_slack(post_to.rstrip("/"), slack, concurrency)
+        if serve_apis:
+            click.echo("serving the simulated APIs until SIGTERM or Ctrl-C")
             wait_for_stop()
-    finally:
-        if wiki is not None:
-            wiki.stop()
+
+
+def serve_pull_sources(
+    running: ExitStack,
+    chosen: tuple[str, ...],
+    org: Organisation,
+    days: int,
+    seed: int,
+    first: date,
+    ports: Ports,
+    chat: Callable[[], Iterator[tuple[str, dict[str, Any]]]],
+) -> None:
+    """Start the local APIs of the chosen pull sources, filled with the organisation's pages and posts."""
+    from simulator.confluence_api import ConfluenceApi
+    from simulator.mattermost_api import MattermostServer
+    from simulator.mediawiki_api import MediaWikiApi
+    from simulator.other_tools import (
+        SPACES,
+        WIKI_TOOLS,
+        confluence_users,
+        mattermost_id,
+        populate_confluence,
+        populate_mattermost,
+        split_wiki,
+    )
+    from simulator.wiki import WIKI_BOTS, wiki_changes
+
+    page_tools = tuple(tool for tool in chosen if tool in WIKI_TOOLS)
+    changes = list(split_wiki(wiki_changes(org, days, seed, first), page_tools or ("wiki",)))
+    if "wiki" in chosen:
+        wiki_changes_here = [change for tool, change in changes if tool == "wiki"]
+        wiki = running.enter_context(MediaWikiApi(WIKI_SERVER, wiki_changes_here, port=ports.wiki, bots=WIKI_BOTS))
+        click.echo(f"wiki: {len(wiki_changes_here):,} changes at {wiki.api_url}")
+    if "mattermost" in chosen:
+        token = os.environ.get(MATTERMOST_TOKEN_VARIABLE, DEFAULT_TOOL_TOKEN)
+        server = MattermostServer(token, mattermost_id("user", "learnstream-bot"), port=ports.mattermost)
+        posts = populate_mattermost(
+            server, org, (event for tool, event in chat() if tool == "mattermost"), MATTERMOST_TEAM
+        )
+        running.enter_context(server)
+        click.echo(f"mattermost: {posts:,} posts at {server.api_url}")
+    if "confluence" in chosen:
+        token = os.environ.get(CONFLUENCE_TOKEN_VARIABLE, DEFAULT_TOOL_TOKEN)
+        confluence = ConfluenceApi(
+            CONFLUENCE_SITE,
+            email=CONFLUENCE_EMAIL,
+            api_token=token,
+            spaces=sorted(set(SPACES.values())),
+            users=confluence_users(org),
+            port=ports.confluence,
+        )
+        written = populate_confluence(confluence, (change for tool, change in changes if tool == "confluence"))
+        running.enter_context(confluence)
+        click.echo(f"confluence: {written:,} page versions and comments at {confluence.base_url}")
 
 
 def post_slack(base_url: str, events: Iterator[dict[str, Any]], concurrency: int) -> None:

@@ -68,7 +68,7 @@ echo "== topics and warehouse"
 echo "== simulating an organisation; its wiki serves on 127.0.0.1 (log: $LEARNSTREAM_DATA_DIR/simulate-wiki.log)"
 WIKI_PORT=$(free_port)
 SERVE_PORT=$(free_port)
-"$BIN/learnstream" simulate "${SIMULATION[@]}" --wiki-port "$WIKI_PORT" --serve-wiki >"$LEARNSTREAM_DATA_DIR/simulate-wiki.log" 2>&1 &
+"$BIN/learnstream" simulate "${SIMULATION[@]}" --wiki-port "$WIKI_PORT" --serve-apis >"$LEARNSTREAM_DATA_DIR/simulate-wiki.log" 2>&1 &
 PIDS+=($!)
 wait_http "http://127.0.0.1:$WIKI_PORT/w/api.php?action=query&meta=siteinfo&format=json&formatversion=2" \
   "the simulated wiki" "$LEARNSTREAM_DATA_DIR/simulate-wiki.log" "$!"

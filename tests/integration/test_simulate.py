@@ -124,3 +124,80 @@ def test_a_simulated_organisation_arrives_whole_through_serve_and_the_wiki_polle
     assert slack_actors & wiki_actors, "someone active in both sources has one pseudonym in both"
     resolved = sum(actor in people for actor in slack_actors) / len(slack_actors)
     assert resolved > 0.9  # employees resolve through the directory (by account or e-mail); contractors do not
+
+
+def test_an_organisation_on_four_tools_arrives_through_their_connectors_with_one_pseudonym_per_person(
+    settings: Settings, tmp_path: Path, start_serve: Serve
+) -> None:
+    start = datetime.now(UTC).date() - timedelta(days=DAYS + 3)
+    out, ports = tmp_path / "simulation", [free_port() for _ in range(3)]
+    env = {
+        **settings_env(settings),
+        **TEST_KEYS,
+        "SIMULATED_SLACK_SIGNING_SECRET": "integration-simulated-secret",
+        "SIMULATED_MATTERMOST_TOKEN": "integration-mattermost-token",
+        "SIMULATED_CONFLUENCE_TOKEN": "integration-confluence-token",
+        "LEARNSTREAM_CONNECTORS_FILE": str(out / "connectors.toml"),
+    }
+    simulation = [
+        "simulate",
+        "--people",
+        str(PEOPLE),
+        "--days",
+        str(DAYS),
+        "--seed",
+        str(SEED),
+        "--sources",
+        "slack,wiki,mattermost,confluence",
+        "--out",
+        str(out),
+        "--wiki-port",
+        str(ports[0]),
+        "--mattermost-port",
+        str(ports[1]),
+        "--confluence-port",
+        str(ports[2]),
+    ]
+    log = (tmp_path / "apis.log").open("wb")
+    apis = subprocess.Popen(
+        learnstream_command(*simulation, "--serve-apis"), env=env, cwd=PROJECT_ROOT, stdout=log, stderr=log
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while "serving the simulated APIs" not in Path(log.name).read_text() and time.monotonic() < deadline:
+            assert apis.poll() is None, Path(log.name).read_text()
+            time.sleep(0.2)
+        _, base = start_serve(env)
+        posted = run_cli(env, *simulation, "--post-to", base, "--concurrency", "1")
+        assert posted.returncode == 0 and "0 given up" in posted.stdout, posted.stderr
+        for name in ("sim-wiki", "sim-mattermost", "sim-confluence"):
+            polled = run_cli(env, "connect", "run", name, "--once")
+            assert polled.returncode == 0, polled.stderr
+            assert "published 0 records" not in polled.stdout, f"{name} read nothing"
+    finally:
+        apis.terminate()
+        apis.wait(timeout=30)
+
+    records = read_records(settings.kafka.bootstrap_servers, settings.topics.names.activity_raw)
+    activities = [Activity.from_bytes(value) for _, _, _, value in records]
+    by_source: dict[SourceSystem, set[str]] = {}
+    for activity in activities:
+        if not activity.attributes.get("bot"):
+            by_source.setdefault(activity.source, set()).add(activity.actor)
+    assert set(by_source) == {
+        SourceSystem.SLACK,
+        SourceSystem.MEDIAWIKI,
+        SourceSystem.MATTERMOST,
+        SourceSystem.CONFLUENCE,
+    }
+    org = generate_organisation(PEOPLE, SEED, start, days=DAYS)
+    people = {person_pseudonym(TEST_KEYS["LEARNSTREAM_PSEUDONYM_KEY"].encode(), m.person_id) for m in org.employees}
+    # chat split between Slack and Mattermost, pages between the wiki and Confluence: the same people in all four
+    assert by_source[SourceSystem.SLACK] & by_source[SourceSystem.MATTERMOST] & people
+    assert by_source[SourceSystem.MEDIAWIKI] & by_source[SourceSystem.CONFLUENCE] & people
+    # only contractors (not in HR) stay unresolved, and in Slack also the people whose account HR does not list
+    # (the simulated Slack app has no bot token to look their e-mail up)
+    unlisted = sum(not member.slack_listed for member in org.employees)
+    for source, actors in by_source.items():
+        allowed = len(org.contractors) + (unlisted if source is SourceSystem.SLACK else 0)
+        assert len(actors - people) <= allowed, f"{source}: people do not resolve through the directory"
