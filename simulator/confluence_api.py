@@ -30,11 +30,11 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from simulator.local_server import LocalServer
 from simulator.mediawiki_api import Failure, RecordedRequest
 
 API = "/wiki/rest/api"
@@ -92,7 +92,7 @@ class ApiError(Exception):
         self.message = message
 
 
-class ConfluenceApi:
+class ConfluenceApi(LocalServer):
     """A local Confluence Cloud on 127.0.0.1; `start()` returns its base URL (the API is under `/wiki`)."""
 
     def __init__(
@@ -106,57 +106,25 @@ class ConfluenceApi:
         time_zone: tzinfo = UTC,
         port: int = 0,
     ) -> None:
+        super().__init__(port)
         self.site = site
         self.email = email
         self.api_token = api_token
         self.spaces = list(spaces)
         self.users = {user.account_id: user for user in users}
         self.time_zone = time_zone
-        self.port = port
         self.requests: list[RecordedRequest] = []
         self.contents: dict[str, Content] = {}
         self._ids = itertools.count(100_001)
         self._failures: list[Failure] = []
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # -- control ---------------------------------------------------------------------------------------------
 
-    def start(self) -> str:
-        """Serve in a background thread; the base URL (`http://127.0.0.1:<port>`)."""
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), handler_for(self))
-        server = self._server
-        self._thread = threading.Thread(
-            target=lambda: server.serve_forever(poll_interval=0.05), name="confluence-api", daemon=True
-        )
-        self._thread.start()
-        return self.base_url
+    label = "Confluence simulator"
 
-    def stop(self) -> None:
-        """Stop serving."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-        self._server = self._thread = None
-
-    def __enter__(self) -> ConfluenceApi:
-        self.start()
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        """Where the server listens."""
-        if self._server is None:
-            raise RuntimeError("the Confluence simulator is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        return handler_for(self)
 
     def fail_next(self, status: int, retry_after: str | None = None, times: int = 1) -> None:
         """Answer the next `times` requests with `status`, and Retry-After if given."""

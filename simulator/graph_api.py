@@ -27,12 +27,13 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
+
+from simulator.local_server import LocalServer
 
 GRAPH_PREFIX = "/v1.0/"
 MAX_EXPIRY = timedelta(minutes=4320)
@@ -71,10 +72,11 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
 
 
-class GraphServer:
+class GraphServer(LocalServer):
     """A local Graph on 127.0.0.1 for one tenant and one app registration; `start()` returns the Graph root."""
 
     def __init__(self, tenant_id: str, client_id: str, client_secret: str, token_lifetime_s: int = 3599) -> None:
+        super().__init__()
         self.tenant_id = tenant_id
         self.client_id = client_id
         self.client_secret = client_secret
@@ -89,39 +91,18 @@ class GraphServer:
         self.now: Callable[[], datetime] = lambda: datetime.now(UTC)
         self._failures: list[tuple[int, str | None]] = []
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
 
     # -- control ---------------------------------------------------------------------------------------------
 
-    def start(self) -> str:
-        """Serve in a background thread; the Graph root."""
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(self))
-        server = self._server
-        threading.Thread(target=lambda: server.serve_forever(poll_interval=0.05), daemon=True).start()
-        return self.graph_url
+    label = "Graph simulator"
 
-    def stop(self) -> None:
-        """Stop serving."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> GraphServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self.stop()
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        return handler_for(self)
 
     @property
     def root(self) -> str:
         """`http://127.0.0.1:<port>`."""
-        if self._server is None:
-            raise RuntimeError("the Graph simulator is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self.base_url
 
     @property
     def graph_url(self) -> str:

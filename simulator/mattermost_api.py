@@ -21,10 +21,11 @@ import json
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
+
+from simulator.local_server import LocalServer
 
 API_PREFIX = "/api/v4/"
 SINCE_LIMIT = 1000
@@ -58,12 +59,12 @@ class ApiError(Exception):
         self.status = status
 
 
-class MattermostServer:
+class MattermostServer(LocalServer):
     """A local Mattermost on 127.0.0.1; `start()` returns the API root (`http://127.0.0.1:<port>/api/v4/`)."""
 
     def __init__(self, token: str, me: str, *, metadata_reactions: bool = True, port: int = 0) -> None:
+        super().__init__(port)
         self.token = token
-        self.port = port
         self.me = me
         self.metadata_reactions = metadata_reactions
         self.users: dict[str, dict[str, Any]] = {}
@@ -74,39 +75,18 @@ class MattermostServer:
         self._failures: list[tuple[int, str | None]] = []
         self._lock = threading.Lock()
         self._copies = 0
-        self._server: ThreadingHTTPServer | None = None
 
     # -- control ---------------------------------------------------------------------------------------------
 
-    def start(self) -> str:
-        """Serve in a background thread; the API root."""
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), handler_for(self))
-        server = self._server
-        threading.Thread(target=lambda: server.serve_forever(poll_interval=0.05), daemon=True).start()
-        return self.api_url
+    label = "Mattermost simulator"
 
-    def stop(self) -> None:
-        """Stop serving."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> MattermostServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self.stop()
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        return handler_for(self)
 
     @property
     def api_url(self) -> str:
         """The API root, ending in `/`."""
-        if self._server is None:
-            raise RuntimeError("the Mattermost simulator is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}{API_PREFIX}"
+        return self.base_url + API_PREFIX
 
     def fail_next(self, status: int, retry_after: str | None = None, times: int = 1) -> None:
         """Answer the next `times` requests with `status` (and Retry-After if given)."""

@@ -25,11 +25,11 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from simulator.local_server import LocalServer
 from simulator.mediawiki_wire import (
     ARV_DEFAULT_PROPS,
     RC_DEFAULT_PROPS,
@@ -85,7 +85,7 @@ class StreamDropped(Exception):
     """An event stream is to end without its closing chunk."""
 
 
-class MediaWikiApi:
+class MediaWikiApi(LocalServer):
     """A local MediaWiki (Action API and EventStreams) on 127.0.0.1; `start()` returns its base URL."""
 
     def __init__(
@@ -101,9 +101,9 @@ class MediaWikiApi:
         heartbeat_s: float = 0.5,
         bots: Iterable[str] = (),
     ) -> None:
+        super().__init__(port)
         self.server_name = server_name
         self.sitename = sitename
-        self.port = port
         self.now = now
         self.rc_max_age = timedelta(days=rc_max_age_days)
         self.miser_mode = miser_mode
@@ -117,49 +117,20 @@ class MediaWikiApi:
         self._stream_generation = 0
         self._abrupt = False
         self._stopping = False
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self.append(*changes)
 
     # -- control ---------------------------------------------------------------------------------------------
 
-    def start(self) -> str:
-        """Serve in a background thread; the base URL (`http://127.0.0.1:<port>`)."""
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), handler_for(self))
-        server = self._server
-        self._thread = threading.Thread(
-            target=lambda: server.serve_forever(poll_interval=0.05), name="mediawiki-api", daemon=True
-        )
-        self._thread.start()
-        return self.base_url
+    label = "MediaWiki simulator"
 
-    def stop(self) -> None:
-        """End open streams and stop serving."""
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        return handler_for(self)
+
+    def before_stop(self) -> None:
+        """End open streams."""
         with self._lock:
             self._stopping = True
             self._lock.notify_all()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join()
-        self._server = self._thread = None
-
-    def __enter__(self) -> MediaWikiApi:
-        self.start()
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        """Where the server listens."""
-        if self._server is None:
-            raise RuntimeError("the MediaWiki simulator is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     @property
     def api_url(self) -> str:
