@@ -34,7 +34,7 @@ SLICE = 20_000
 
 #: The tools a simulated organisation can use; chat is split between Slack and Mattermost, pages between the
 #: wiki and Confluence, when both of a pair are chosen.
-SOURCES = ("slack", "wiki", "mattermost", "confluence")
+SOURCES = ("slack", "wiki", "mattermost", "confluence", "teams")
 MATTERMOST_SERVER = "chat.simulated.example"
 MATTERMOST_TEAM = "simulatedteam0000000000000"
 MATTERMOST_TOKEN_VARIABLE = "SIMULATED_MATTERMOST_TOKEN"
@@ -42,6 +42,10 @@ CONFLUENCE_SITE = "simulated.atlassian.net"
 CONFLUENCE_EMAIL = "learnstream-bot@simulated.example"
 CONFLUENCE_TOKEN_VARIABLE = "SIMULATED_CONFLUENCE_TOKEN"
 DEFAULT_TOOL_TOKEN = "simulated-tool-token-not-for-production"
+TEAMS_TENANT = "0d9b8a7c-6e5f-4a3b-9c2d-1e0f9a8b7c6d"
+TEAMS_CLIENT = "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"
+TEAMS_SECRET_VARIABLE = "SIMULATED_TEAMS_CLIENT_SECRET"
+TEAMS_STATE_VARIABLE = "SIMULATED_TEAMS_CLIENT_STATE"
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,7 @@ class Ports:
     wiki: int
     mattermost: int
     confluence: int
+    graph: int
 
 
 def connector_file(
@@ -60,9 +65,11 @@ def connector_file(
     backfill_days: int,
     export: Path | None,
     mattermost_channels: list[str],
+    teams_channels: list[str],
+    serve_url: str,
 ) -> str:
     """The connector file for the simulated organisation: its directory and one instance per chosen tool."""
-    from simulator.other_tools import SPACES
+    from simulator.other_tools import SPACES, teams_resource
 
     parts = ['directory = "people.csv"', '[[connectors]]\nname = "sim-people"\ntype = "directory"']
     if "slack" in sources:
@@ -91,6 +98,21 @@ def connector_file(
             f'base_url = "http://127.0.0.1:{ports.confluence}"\nemail = "{CONFLUENCE_EMAIL}"\n'
             f'api_token_env = "{CONFLUENCE_TOKEN_VARIABLE}"\nspaces = [{spaces}]\nbackfill_days = {backfill_days}\n'
             "poll_interval_s = 2"
+        )
+    if "teams" in sources and teams_channels:
+        graph = (
+            f'tenant_id = "{TEAMS_TENANT}"\nclient_id = "{TEAMS_CLIENT}"\n'
+            f'client_secret_env = "{TEAMS_SECRET_VARIABLE}"\n'
+            f'client_state_env = "{TEAMS_STATE_VARIABLE}"\n'
+            f'token_endpoint = "http://127.0.0.1:{ports.graph}/{TEAMS_TENANT}/oauth2/v2.0/token"\n'
+            f'graph_url = "http://127.0.0.1:{ports.graph}/v1.0/"'
+        )
+        resources = ", ".join(f'"{teams_resource(channel)}"' for channel in teams_channels)
+        parts.append(f'[[connectors]]\nname = "sim-teams"\ntype = "teams-notifications"\n{graph}')
+        parts.append(
+            f'[[connectors]]\nname = "sim-teams-subscriptions"\ntype = "teams-subscriptions"\n{graph}\n'
+            f'notification_url = "{serve_url.rstrip("/")}/hooks/teams/sim-teams"\nreceiver = "sim-teams"\n'
+            f"resources = [{resources}]\npoll_interval_s = 60"
         )
     if export is not None and "slack" in sources:
         parts.append(
@@ -127,6 +149,13 @@ def parse_sources(value: str) -> tuple[str, ...]:
 @click.option("--wiki-port", type=int, default=8891, show_default=True, help="Where the simulated wiki's API is.")
 @click.option("--mattermost-port", type=int, default=8892, show_default=True)
 @click.option("--confluence-port", type=int, default=8893, show_default=True)
+@click.option("--graph-port", type=int, default=8894, show_default=True)
+@click.option(
+    "--serve-url",
+    default="http://127.0.0.1:8800",
+    show_default=True,
+    help="Where `learnstream serve` answers: Graph's subscriptions notify it there.",
+)
 @click.option(
     "--serve-apis",
     "--serve-wiki",
@@ -148,6 +177,8 @@ def simulate(
     wiki_port: int,
     mattermost_port: int,
     confluence_port: int,
+    graph_port: int,
+    serve_url: str,
     serve_apis: bool,
     slack_export: bool,
 ) -> None:
@@ -156,7 +187,7 @@ def simulate(
     `learnstream connect run`. Writes the directory and a connector file for them under --out."""
     from simulator.chat import slack_events, write_slack_export
     from simulator.organisation import directory_csv, generate_organisation
-    from simulator.other_tools import CHAT_TOOLS, mattermost_id, split_chat
+    from simulator.other_tools import CHAT_TOOLS, mattermost_id, split_chat, teams_channels
 
     chosen = parse_sources(sources)
     chat_tools = tuple(tool for tool in chosen if tool in CHAT_TOOLS)
@@ -187,11 +218,14 @@ def simulate(
         if "mattermost" in chosen
         else []
     )
-    ports = Ports(wiki_port, mattermost_port, confluence_port)
+    in_teams = teams_channels(event for tool, event in chat() if tool == "teams") if "teams" in chosen else []
+    ports = Ports(wiki_port, mattermost_port, confluence_port, graph_port)
     backfill_days = (datetime.now(UTC).date() - first).days + 1
     with_export = export if export.exists() else None
     (out / "connectors.toml").write_text(
-        connector_file(chosen, org.slack_team_id, ports, backfill_days, with_export, mattermost_channels),
+        connector_file(
+            chosen, org.slack_team_id, ports, backfill_days, with_export, mattermost_channels, in_teams, serve_url
+        ),
         encoding="utf-8",
     )
     click.echo(
@@ -222,6 +256,7 @@ def serve_pull_sources(
 ) -> None:
     """Start the local APIs of the chosen pull sources, filled with the organisation's pages and posts."""
     from simulator.confluence_api import ConfluenceApi
+    from simulator.graph_api import GraphServer
     from simulator.mattermost_api import MattermostServer
     from simulator.mediawiki_api import MediaWikiApi
     from simulator.other_tools import (
@@ -231,7 +266,10 @@ def serve_pull_sources(
         mattermost_id,
         populate_confluence,
         populate_mattermost,
+        register_teams_people,
+        replay_teams_on_subscription,
         split_wiki,
+        teams_changes,
     )
     from simulator.wiki import WIKI_BOTS, wiki_changes
 
@@ -262,6 +300,19 @@ def serve_pull_sources(
         written = populate_confluence(confluence, (change for tool, change in changes if tool == "confluence"))
         running.enter_context(confluence)
         click.echo(f"confluence: {written:,} page versions and comments at {confluence.base_url}")
+    if "teams" in chosen:
+        secret = os.environ.get(TEAMS_SECRET_VARIABLE, DEFAULT_TOOL_TOKEN)
+        graph = running.enter_context(GraphServer(TEAMS_TENANT, TEAMS_CLIENT, secret, port=ports.graph))
+        register_teams_people(graph, org)
+        teams = teams_changes(org, (event for tool, event in chat() if tool == "teams"))
+        stop = threading.Event()
+        player = threading.Thread(
+            target=replay_teams_on_subscription, args=(graph, teams, stop), name="teams-replay", daemon=True
+        )
+        player.start()
+        running.callback(player.join)
+        running.callback(stop.set)
+        click.echo(f"teams: {len(teams):,} changes at {graph.graph_url}, played once their channel is subscribed")
 
 
 def post_slack(base_url: str, events: Iterator[dict[str, Any]], concurrency: int) -> None:

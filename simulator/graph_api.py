@@ -75,8 +75,10 @@ def iso(moment: datetime) -> str:
 class GraphServer(LocalServer):
     """A local Graph on 127.0.0.1 for one tenant and one app registration; `start()` returns the Graph root."""
 
-    def __init__(self, tenant_id: str, client_id: str, client_secret: str, token_lifetime_s: int = 3599) -> None:
-        super().__init__()
+    def __init__(
+        self, tenant_id: str, client_id: str, client_secret: str, token_lifetime_s: int = 3599, port: int = 0
+    ) -> None:
+        super().__init__(port)
         self.tenant_id = tenant_id
         self.client_id = client_id
         self.client_secret = client_secret

@@ -11,16 +11,21 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
+import threading
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from simulator.confluence_api import ConfluenceApi, User
+from simulator.graph_api import GraphServer
 from simulator.mattermost_api import MattermostServer
 from simulator.mediawiki_wire import WikiChange
 from simulator.organisation import Organisation
 
-CHAT_TOOLS = ("slack", "mattermost")
+CHAT_TOOLS = ("slack", "mattermost", "teams")
 WIKI_TOOLS = ("wiki", "confluence")
 #: Confluence spaces for the wiki's namespaces (talk pages become comments; user pages stay on the wiki).
 SPACES = {0: "TEAMS", 4: "HANDBOOK", 12: "HELP"}
@@ -163,6 +168,145 @@ def populate_confluence(api: ConfluenceApi, changes: Iterable[WikiChange]) -> in
             api.edit_page(pages[change.title], account, when, change.comment, change.minor)
         written += 1
     return written
+
+
+logger = logging.getLogger(__name__)
+#: The simulated organisation's one team in Teams.
+TEAMS_TEAM = "5f1c3a9e-7b2d-4e8f-9a6c-1d2e3f4a5b6c"
+
+
+def teams_user(slack_user: str) -> str:
+    """The Entra ID object id standing for a simulated Slack account."""
+    return str(uuid.UUID(hashlib.sha256(f"teams-user\x1f{slack_user}".encode()).hexdigest()[:32]))
+
+
+def teams_channel(slack_channel: str) -> str:
+    """The Teams channel id standing for a simulated Slack channel."""
+    return f"19:{mattermost_id('teams-channel', slack_channel)}@thread.tacv2"
+
+
+def teams_resource(channel: str) -> str:
+    """The Graph resource a subscription to a channel's messages names."""
+    return f"/teams/{TEAMS_TEAM}/channels/{channel}/messages"
+
+
+def teams_channels(envelopes: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The Teams channels the envelopes' public and private channel messages live in (direct messages stay out)."""
+    return sorted(
+        {
+            teams_channel(str(event["channel"]))
+            for envelope in envelopes
+            if (event := envelope.get("event") or {}).get("type") == "message"
+            and event.get("channel_type") in ("channel", "group")
+        }
+    )
+
+
+@dataclass(frozen=True)
+class TeamsChange:
+    """One change to a Teams channel: what it does to Graph's messages, and the notification it causes."""
+
+    channel: str
+    message_id: str
+    change_type: str  # created, updated, deleted
+    operation: str  # the GraphServer method that makes the change: post, edit, delete, react
+    arguments: tuple[Any, ...]
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def apply(self, graph: GraphServer) -> None:
+        """Make the change in the local Graph."""
+        getattr(graph, self.operation)(TEAMS_TEAM, self.channel, self.message_id, *self.arguments, **self.options)
+
+
+def teams_changes(org: Organisation, envelopes: Iterable[Mapping[str, Any]]) -> list[TeamsChange]:
+    """Slack envelopes as Teams changes in order: posts and replies created, edits and reactions updated,
+    deletions deleted; direct messages and bot posts are left out. Registers the people as Graph users."""
+    members = {member.slack_id: member for member in org.members}
+    changes: list[TeamsChange] = []
+    known: set[str] = set()
+
+    def message_id(channel: str, ts: str) -> str:
+        return str(int(float(ts) * 1000))  # Teams message ids are epoch milliseconds
+
+    for envelope in envelopes:
+        event = envelope.get("event") or {}
+        slack_channel = channel_of(envelope)
+        if not slack_channel or (event.get("type") == "message" and event.get("channel_type") in ("im", "mpim")):
+            continue
+        channel = teams_channel(slack_channel)
+        if event.get("type") == "reaction_added":
+            item = event.get("item") or {}
+            target = message_id(channel, str(item.get("ts")))
+            reactor = members.get(str(event.get("user")))
+            if reactor is not None and target in known:
+                who, at = teams_user(reactor.slack_id), datetime.fromtimestamp(float(event["event_ts"]), UTC)
+                changes.append(TeamsChange(channel, target, "updated", "react", (who, "like", at)))
+            continue
+        subtype = event.get("subtype")
+        if subtype == "message_changed":
+            message = event.get("message") or {}
+            target = message_id(channel, str(message.get("ts")))
+            edited = (message.get("edited") or {}).get("ts")
+            if edited and target in known:
+                at, html = datetime.fromtimestamp(float(edited), UTC), f"<p>{message.get('text') or ''}</p>"
+                changes.append(TeamsChange(channel, target, "updated", "edit", (at, html)))
+            continue
+        if subtype == "message_deleted":
+            target = message_id(channel, str(event.get("deleted_ts")))
+            if target in known:
+                at = datetime.fromtimestamp(float(event.get("event_ts") or event["ts"]), UTC)
+                changes.append(TeamsChange(channel, target, "deleted", "delete", (at,)))
+            continue
+        author = members.get(str(event.get("user") or ""))
+        if author is None or subtype not in (None, "thread_broadcast"):
+            continue
+        ts = str(event["ts"])
+        thread_ts = str(event.get("thread_ts") or ts)
+        own, root = message_id(channel, ts), message_id(channel, thread_ts)
+        reply_to = root if thread_ts != ts and root in known else None
+        at, html = datetime.fromtimestamp(float(ts), UTC), f"<p>{event.get('text') or ''}</p>"
+        user = teams_user(author.slack_id)
+        changes.append(TeamsChange(channel, own, "created", "post", (user, at, html), {"replyToId": reply_to}))
+        known.add(own)
+    return changes
+
+
+def register_teams_people(graph: GraphServer, org: Organisation) -> None:
+    """The organisation's people as Graph users (object id, mail), so the receiver can resolve them by e-mail."""
+    for member in org.members:
+        user_id = teams_user(member.slack_id)
+        graph.users[user_id] = {
+            "id": user_id,
+            "displayName": member.real_name,
+            "mail": member.email,
+            "userPrincipalName": member.email,
+        }
+
+
+def replay_teams_on_subscription(graph: GraphServer, changes: Sequence[TeamsChange], stop: threading.Event) -> None:
+    """Play each channel's changes, with a change notification each, once a subscription to that channel exists
+    (as in Teams, where Graph notifies only of what happens after subscribing). Runs until `stop` is set."""
+    by_channel: dict[str, list[TeamsChange]] = {}
+    for change in changes:
+        by_channel.setdefault(change.channel, []).append(change)
+    played: set[str] = set()
+    while not stop.wait(0.5):
+        for subscription_id, subscription in list(graph.subscriptions.items()):
+            resource = str(subscription.get("resource"))
+            channel = next((c for c in by_channel if teams_resource(c) == resource), None)
+            if channel is None or channel in played:
+                continue
+            played.add(channel)
+            for change in by_channel[channel]:
+                change.apply(graph)
+                path = f"teams('{TEAMS_TEAM}')/channels('{channel}')/messages('{change.message_id}')"
+                for _attempt in range(5):
+                    answer = graph.notify([graph.notification(subscription_id, change.change_type, path)])
+                    if answer.status_code < 300:
+                        break
+                    stop.wait(1.0)
+                else:
+                    logger.warning("the receiver kept refusing a notification for %s", path)
 
 
 def millis(ts: Any) -> int:

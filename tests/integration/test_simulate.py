@@ -16,7 +16,7 @@ from producers.chat.slack_events import ChannelFilter, SlackEventsReceiver, slac
 from producers.chat.slack_messages import SlackScope
 from producers.contracts import ReceivedRequest
 from producers.pseudonymise import account_ids, person_pseudonym, pseudonymiser
-from schemas.activity import Activity, SourceSystem
+from schemas.activity import Activity, ActivityKind, SourceSystem
 from simulator.chat import slack_events
 from simulator.organisation import generate_organisation
 from simulator.wiki import wiki_changes
@@ -201,3 +201,76 @@ def test_an_organisation_on_four_tools_arrives_through_their_connectors_with_one
     for source, actors in by_source.items():
         allowed = len(org.contractors) + (unlisted if source is SourceSystem.SLACK else 0)
         assert len(actors - people) <= allowed, f"{source}: people do not resolve through the directory"
+
+
+def test_teams_in_the_simulator_flows_through_subscriptions_notifications_and_graph_fetches(
+    settings: Settings, tmp_path: Path, start_serve: Serve
+) -> None:
+    from simulator.other_tools import split_chat, teams_changes
+
+    start = datetime.now(UTC).date() - timedelta(days=DAYS + 3)
+    out, graph_port, serve_port = tmp_path / "simulation", free_port(), free_port()
+    env = {
+        **settings_env(settings),
+        **TEST_KEYS,
+        "SIMULATED_SLACK_SIGNING_SECRET": "integration-simulated-secret",
+        "SIMULATED_TEAMS_CLIENT_SECRET": "integration-teams-client-secret",
+        "SIMULATED_TEAMS_CLIENT_STATE": "integration-teams-client-state",
+        "LEARNSTREAM_CONNECTORS_FILE": str(out / "connectors.toml"),
+    }
+    simulation = [
+        "simulate",
+        "--people",
+        str(PEOPLE),
+        "--days",
+        str(DAYS),
+        "--seed",
+        str(SEED),
+        "--sources",
+        "slack,teams",
+        "--out",
+        str(out),
+        "--graph-port",
+        str(graph_port),
+        "--serve-url",
+        f"http://127.0.0.1:{serve_port}",
+    ]
+    log = (tmp_path / "apis.log").open("wb")
+    apis = subprocess.Popen(
+        learnstream_command(*simulation, "--serve-apis"), env=env, cwd=PROJECT_ROOT, stdout=log, stderr=log
+    )
+    org = generate_organisation(PEOPLE, SEED, start, days=DAYS)
+    events = split_chat(slack_events(org, DAYS, SEED, org.slack_team_id, start), ("slack", "teams"))
+    created = sum(
+        change.change_type == "created" for change in teams_changes(org, (e for t, e in events if t == "teams"))
+    )
+    raw = settings.topics.names.activity_raw
+    try:
+        deadline = time.monotonic() + 60
+        while "serving the simulated APIs" not in Path(log.name).read_text() and time.monotonic() < deadline:
+            assert apis.poll() is None, Path(log.name).read_text()
+            time.sleep(0.2)
+        start_serve(env, port=serve_port)
+        subscribed = run_cli(env, "connect", "run", "sim-teams-subscriptions", "--once")
+        assert subscribed.returncode == 0, subscribed.stderr
+        deadline, teams = time.monotonic() + 120, 0
+        while time.monotonic() < deadline:  # the simulator plays each channel once it is subscribed
+            found = [
+                Activity.from_bytes(value) for _, _, _, value in read_records(settings.kafka.bootstrap_servers, raw)
+            ]
+            posts = {
+                activity.activity_id
+                for activity in found
+                if activity.source is SourceSystem.TEAMS and activity.kind in (ActivityKind.MESSAGE, ActivityKind.REPLY)
+            }
+            teams = len(posts)  # an edit or a reaction fetches its message again: the same activity, once more
+            if teams >= created:
+                break
+            time.sleep(1)
+    finally:
+        apis.terminate()
+        apis.wait(timeout=30)
+    assert teams == created, f"{teams} of {created} Teams posts arrived"
+    people = {person_pseudonym(TEST_KEYS["LEARNSTREAM_PSEUDONYM_KEY"].encode(), m.person_id) for m in org.employees}
+    actors = {a.actor for a in found if a.source is SourceSystem.TEAMS}
+    assert len(actors - people) <= len(org.contractors)  # resolved by the e-mail Graph gives
