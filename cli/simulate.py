@@ -38,6 +38,7 @@ SOURCES = ("slack", "wiki", "mattermost", "confluence", "teams")
 MATTERMOST_SERVER = "chat.simulated.example"
 MATTERMOST_TEAM = "simulatedteam0000000000000"
 MATTERMOST_TOKEN_VARIABLE = "SIMULATED_MATTERMOST_TOKEN"
+MATTERMOST_WEBHOOK_TOKEN_VARIABLE = "SIMULATED_MATTERMOST_WEBHOOK_TOKEN"
 CONFLUENCE_SITE = "simulated.atlassian.net"
 CONFLUENCE_EMAIL = "learnstream-bot@simulated.example"
 CONFLUENCE_TOKEN_VARIABLE = "SIMULATED_CONFLUENCE_TOKEN"
@@ -67,6 +68,7 @@ def connector_file(
     mattermost_channels: list[str],
     teams_channels: list[str],
     serve_url: str,
+    mattermost_via: str = "api",
 ) -> str:
     """The connector file for the simulated organisation: its directory and one instance per chosen tool."""
     from simulator.other_tools import SPACES, teams_resource
@@ -84,7 +86,13 @@ def connector_file(
             f"namespaces = [{', '.join(str(n) for n in WIKI_NAMESPACES)}]\nbackfill_days = {backfill_days}\n"
             "poll_interval_s = 2"
         )
-    if "mattermost" in sources and mattermost_channels:
+    if "mattermost" in sources and mattermost_via == "webhook":
+        parts.append(
+            f'[[connectors]]\nname = "sim-mattermost-hook"\ntype = "mattermost-webhook"\n'
+            f'server = "{MATTERMOST_SERVER}"\nteam_id = "{MATTERMOST_TEAM}"\n'
+            f'token_env = "{MATTERMOST_WEBHOOK_TOKEN_VARIABLE}"'
+        )
+    elif "mattermost" in sources and mattermost_channels:
         channels = ", ".join(f'"{channel}"' for channel in sorted(mattermost_channels))
         parts.append(
             f'[[connectors]]\nname = "sim-mattermost"\ntype = "mattermost-api"\nserver = "{MATTERMOST_SERVER}"\n'
@@ -151,6 +159,13 @@ def parse_sources(value: str) -> tuple[str, ...]:
 @click.option("--confluence-port", type=int, default=8893, show_default=True)
 @click.option("--graph-port", type=int, default=8894, show_default=True)
 @click.option(
+    "--mattermost-via",
+    type=click.Choice(["api", "webhook"]),
+    default="api",
+    show_default=True,
+    help="Mattermost through its REST API (polled) or an outgoing webhook (posted to serve with --post-to).",
+)
+@click.option(
     "--serve-url",
     default="http://127.0.0.1:8800",
     show_default=True,
@@ -178,6 +193,7 @@ def simulate(
     mattermost_port: int,
     confluence_port: int,
     graph_port: int,
+    mattermost_via: str,
     serve_url: str,
     serve_apis: bool,
     slack_export: bool,
@@ -224,7 +240,15 @@ def simulate(
     with_export = export if export.exists() else None
     (out / "connectors.toml").write_text(
         connector_file(
-            chosen, org.slack_team_id, ports, backfill_days, with_export, mattermost_channels, in_teams, serve_url
+            chosen,
+            org.slack_team_id,
+            ports,
+            backfill_days,
+            with_export,
+            mattermost_channels,
+            in_teams,
+            serve_url,
+            mattermost_via,
         ),
         encoding="utf-8",
     )
@@ -235,10 +259,14 @@ def simulate(
     )
     with ExitStack() as running:
         if serve_apis:
-            serve_pull_sources(running, chosen, org, days, seed, first, ports, chat)
+            polled = chosen if mattermost_via == "api" else tuple(tool for tool in chosen if tool != "mattermost")
+            serve_pull_sources(running, polled, org, days, seed, first, ports, chat)
         if post_to is not None and "slack" in chosen:
             slack = (event for tool, event in chat() if tool == "slack")
             post_slack(post_to.rstrip("/"), slack, concurrency)
+        if post_to is not None and "mattermost" in chosen and mattermost_via == "webhook":
+            mattermost = (event for tool, event in chat() if tool == "mattermost")
+            post_mattermost_webhooks(post_to.rstrip("/"), org, mattermost)
         if serve_apis:
             click.echo("serving the simulated APIs until SIGTERM or Ctrl-C")
             wait_for_stop()
@@ -334,6 +362,26 @@ def post_slack(base_url: str, events: Iterator[dict[str, Any]], concurrency: int
     )
     if totals["failed"]:
         raise click.ClickException(f"{totals['failed']} events were never acknowledged by {url}")
+
+
+def post_mattermost_webhooks(base_url: str, org: Organisation, events: Iterator[dict[str, Any]]) -> None:
+    """Post Mattermost's outgoing-webhook deliveries to serve, one at a time (Mattermost does not retry them, so
+    a refused one is counted as lost)."""
+    import httpx
+
+    from simulator.other_tools import mattermost_webhook_bodies
+
+    token = os.environ.get(MATTERMOST_WEBHOOK_TOKEN_VARIABLE, DEFAULT_TOOL_TOKEN)
+    url = f"{base_url}/hooks/mattermost/sim-mattermost-hook"
+    sent = acknowledged = 0
+    with httpx.Client(timeout=10) as client:
+        for body, content_type in mattermost_webhook_bodies(org, events, token, MATTERMOST_TEAM):
+            sent += 1
+            answer = client.post(url, content=body, headers={"Content-Type": content_type})
+            acknowledged += answer.status_code == 200
+    click.echo(f"mattermost: {sent:,} outgoing-webhook posts to {url}, {acknowledged:,} acknowledged")
+    if acknowledged < sent:
+        raise click.ClickException(f"{sent - acknowledged} webhook posts were refused by {url}")
 
 
 def wait_for_stop() -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 from simulator.confluence_api import ConfluenceApi, User
 from simulator.graph_api import GraphServer
-from simulator.mattermost_api import MattermostServer
+from simulator.mattermost_api import MattermostServer, outgoing_webhook_body
 from simulator.mediawiki_wire import WikiChange
 from simulator.organisation import Organisation
 
@@ -128,6 +128,34 @@ def populate_mattermost(
         )
         posts += 1
     return posts
+
+
+def mattermost_webhook_bodies(
+    org: Organisation, envelopes: Iterable[Mapping[str, Any]], token: str, team_id: str
+) -> Iterator[tuple[bytes, str]]:
+    """What Mattermost's outgoing webhook posts for the envelopes' new posts in public channels (it carries no
+    edits, reactions or thread roots): form bodies, with the same post ids the REST API gives them."""
+    members = {member.slack_id: member for member in org.members}
+    for envelope in envelopes:
+        event = envelope.get("event") or {}
+        if event.get("type") != "message" or event.get("subtype") or event.get("channel_type") != "channel":
+            continue
+        author = members.get(str(event.get("user") or ""))
+        if author is None:
+            continue
+        channel, ts = str(event["channel"]), str(event["ts"])
+        yield outgoing_webhook_body(
+            token=token,
+            team_id=team_id,
+            team_domain="simulated",
+            channel_id=mattermost_id("channel", channel),
+            channel_name=channel.lower(),
+            timestamp_ms=millis(ts),
+            user_id=mattermost_id("user", author.slack_id),
+            user_name=author.handle,
+            post_id=mattermost_id("post", channel, ts),
+            text=str(event.get("text") or ""),
+        )
 
 
 def split_wiki(changes: Iterable[WikiChange], wiki_tools: Sequence[str]) -> Iterator[tuple[str, WikiChange]]:

@@ -274,3 +274,51 @@ def test_teams_in_the_simulator_flows_through_subscriptions_notifications_and_gr
     people = {person_pseudonym(TEST_KEYS["LEARNSTREAM_PSEUDONYM_KEY"].encode(), m.person_id) for m in org.employees}
     actors = {a.actor for a in found if a.source is SourceSystem.TEAMS}
     assert len(actors - people) <= len(org.contractors)  # resolved by the e-mail Graph gives
+
+
+def test_mattermost_outgoing_webhooks_from_the_simulator_reach_serve_with_the_api_pollers_ids(
+    settings: Settings, tmp_path: Path, start_serve: Serve
+) -> None:
+    from simulator.other_tools import mattermost_id, split_chat
+
+    start = datetime.now(UTC).date() - timedelta(days=DAYS + 3)
+    out = tmp_path / "simulation"
+    env = {
+        **settings_env(settings),
+        **TEST_KEYS,
+        "SIMULATED_MATTERMOST_WEBHOOK_TOKEN": "integration-webhook-token",
+        "LEARNSTREAM_CONNECTORS_FILE": str(out / "connectors.toml"),
+    }
+    simulation = [
+        "simulate",
+        "--people",
+        str(PEOPLE),
+        "--days",
+        str(DAYS),
+        "--seed",
+        str(SEED),
+        "--sources",
+        "mattermost",
+        "--mattermost-via",
+        "webhook",
+        "--out",
+        str(out),
+    ]
+    written = run_cli(env, *simulation)  # the connector file first: serve reads it when it starts
+    assert written.returncode == 0, written.stderr
+    _, base = start_serve(env)
+    posted = run_cli(env, *simulation, "--post-to", base)
+    assert posted.returncode == 0, posted.stderr
+    org = generate_organisation(PEOPLE, SEED, start, days=DAYS)
+    expected = {
+        mattermost_id("post", str(event["event"]["channel"]), str(event["event"]["ts"]))
+        for _, event in split_chat(slack_events(org, DAYS, SEED, org.slack_team_id, start), ("mattermost",))
+        if event["event"].get("type") == "message"
+        and not event["event"].get("subtype")
+        and event["event"].get("channel_type") == "channel"
+        and any(m.slack_id == event["event"].get("user") for m in org.members)
+    }
+    assert f"{len(expected):,} outgoing-webhook posts" in posted.stdout
+    records = read_records(settings.kafka.bootstrap_servers, settings.topics.names.activity_raw)
+    native_ids = {Activity.from_bytes(value).native_id for _, _, _, value in records}
+    assert native_ids == expected  # a webhook post's native id is the post id the REST API gives it
