@@ -34,7 +34,9 @@ class IdentityResolver:
         self.emails = dict(emails or {})
         self.resolved: set[str] = set()
         self.unresolved: set[str] = set()
-        #: account -> pseudonym: an account acts many times, and the directory does not change under a resolver
+        #: account -> its person's pseudonym: an account acts many times, and once resolved it stays resolved (the
+        #: directory does not change under a resolver). Unresolved accounts are not kept: an e-mail learnt later
+        #: (a user lookup) may still resolve them.
         self._pseudonyms: dict[str, str] = {}
 
     def person_of(self, account: str) -> str | None:
@@ -52,11 +54,10 @@ class IdentityResolver:
         person_id = self.person_of(account)
         if person_id is None:
             self.unresolved.add(account)
-            made = pseudonym(self.key, self.source, self.source_instance, account)
-        else:
-            self.resolved.add(account)
-            made = person_pseudonym(self.key, person_id)
-        self._pseudonyms[account] = made
+            return pseudonym(self.key, self.source, self.source_instance, account)
+        self.unresolved.discard(account)
+        self.resolved.add(account)
+        made = self._pseudonyms[account] = person_pseudonym(self.key, person_id)
         return made
 
     def is_resolved(self, account: str) -> bool:

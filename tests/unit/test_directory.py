@@ -211,3 +211,13 @@ def test_the_snapshot_connector_from_settings_refuses_the_development_key(tmp_pa
     strong_keys = Settings(pseudonym_key=strong, id_key=strong, development=False)
     connector = DirectorySnapshot.from_settings(strong_keys, tmp_path / "people.csv")
     assert connector.key == b"s" * 40
+
+
+def test_an_account_unresolved_at_first_resolves_once_its_email_is_learnt():
+    directory = directory_from_csv("person_id,email,team,valid_from\ne7,lin@example.org,platform,2024-01-01\n")
+    resolver = IdentityResolver(directory, KEY, "teams", "tenant", AccountKind.TEAMS)
+    before = resolver("user-7")
+    assert before == pseudonym(KEY, "teams", "tenant", "user-7") and "user-7" in resolver.unresolved
+    resolver.emails["user-7"] = "Lin@example.org"  # a Graph user lookup answered later
+    assert resolver("user-7") == person_pseudonym(KEY, "e7")
+    assert "user-7" in resolver.resolved and "user-7" not in resolver.unresolved
