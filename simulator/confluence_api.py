@@ -34,8 +34,8 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from simulator.local_server import LocalServer
-from simulator.mediawiki_api import Failure, RecordedRequest
+from simulator.local_server import Failure, JsonHandler, LocalServer
+from simulator.mediawiki_api import RecordedRequest
 
 API = "/wiki/rest/api"
 CQL_TYPES = re.compile(r"\btype\s+in\s*\(([^)]*)\)", re.IGNORECASE)
@@ -116,7 +116,6 @@ class ConfluenceApi(LocalServer):
         self.requests: list[RecordedRequest] = []
         self.contents: dict[str, Content] = {}
         self._ids = itertools.count(100_001)
-        self._failures: list[Failure] = []
         self._lock = threading.Lock()
 
     # -- control ---------------------------------------------------------------------------------------------
@@ -125,11 +124,6 @@ class ConfluenceApi(LocalServer):
 
     def handler(self) -> type[BaseHTTPRequestHandler]:
         return handler_for(self)
-
-    def fail_next(self, status: int, retry_after: str | None = None, times: int = 1) -> None:
-        """Answer the next `times` requests with `status`, and Retry-After if given."""
-        with self._lock:
-            self._failures.append(Failure(status, retry_after, times))
 
     def api_requests(self, endpoint: str) -> list[RecordedRequest]:
         """The requests received for a path under the API that ends with `endpoint` (`/content/search`)."""
@@ -175,13 +169,7 @@ class ConfluenceApi(LocalServer):
         """Record a request; the failure it must answer with, if one is pending."""
         with self._lock:
             self.requests.append(RecordedRequest(method, target, {name.lower(): v for name, v in headers.items()}))
-            if not self._failures:
-                return None
-            failure = self._failures[0]
-            failure.times -= 1
-            if failure.times <= 0:
-                self._failures.pop(0)
-            return failure
+        return self.next_failure()
 
     def authorised(self, header: str | None) -> bool:
         """Whether the Authorization header is Basic with the site's e-mail and API token."""
@@ -375,14 +363,15 @@ def decode_cursor(cursor: str | None) -> int:
 def handler_for(api: ConfluenceApi) -> type[BaseHTTPRequestHandler]:
     """The request handler class serving `api`."""
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(JsonHandler):
+        content_type = "application/json;charset=UTF-8"
+
         server_version = "confluence-simulator/1"
 
-        def do_GET(self) -> None:
+        def do_GET(self) -> None:  # noqa: N802 (http.server's names)
             failure = api.record("GET", self.path, dict(self.headers.items()))
             if failure is not None:
-                headers = {"Retry-After": failure.retry_after} if failure.retry_after else {}
-                self.send_json(failure.status, {"statusCode": failure.status, "message": "simulated"}, headers)
+                self.send_json(failure.status, {"statusCode": failure.status, "message": "simulated"}, failure.headers)
                 return
             if not api.authorised(self.headers.get("Authorization")):
                 self.send_json(401, {"statusCode": 401, "message": "Unauthorized; scope does not match"})
@@ -394,19 +383,6 @@ def handler_for(api: ConfluenceApi) -> type[BaseHTTPRequestHandler]:
                 self.send_json(exc.status, {"statusCode": exc.status, "message": exc.message})
                 return
             self.send_json(200, document)
-
-        def send_json(self, status: int, document: Any, headers: Mapping[str, str] = {}) -> None:
-            body = json.dumps(document, ensure_ascii=False).encode("utf-8")
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json;charset=UTF-8")
-            self.send_header("Content-Length", str(len(body)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
 
     return Handler
 

@@ -33,7 +33,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 
-from simulator.local_server import LocalServer
+from simulator.local_server import JsonHandler, LocalServer
 
 GRAPH_PREFIX = "/v1.0/"
 MAX_EXPIRY = timedelta(minutes=4320)
@@ -91,7 +91,6 @@ class GraphServer(LocalServer):
         self.members: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.requests: list[RecordedRequest] = []
         self.now: Callable[[], datetime] = lambda: datetime.now(UTC)
-        self._failures: list[tuple[int, str | None]] = []
         self._lock = threading.Lock()
 
     # -- control ---------------------------------------------------------------------------------------------
@@ -115,11 +114,6 @@ class GraphServer(LocalServer):
     def token_endpoint(self) -> str:
         """The tenant's v2.0 token endpoint."""
         return f"{self.root}/{self.tenant_id}/oauth2/v2.0/token"
-
-    def fail_next(self, status: int, retry_after: str | None = None, times: int = 1) -> None:
-        """Answer the next `times` Graph requests (not token requests) with `status` and Retry-After if given."""
-        with self._lock:
-            self._failures += [(status, retry_after)] * times
 
     def revoke_tokens(self) -> None:
         """Refuse every token issued so far (as when one expires early): Graph answers 401."""
@@ -275,11 +269,6 @@ class GraphServer(LocalServer):
         with self._lock:
             self.requests.append(RecordedRequest(method, target, authorization, body))
 
-    def pending_failure(self) -> tuple[int, str | None] | None:
-        """The failure the next Graph request must answer with, if one is pending."""
-        with self._lock:
-            return self._failures.pop(0) if self._failures else None
-
     def issue_token(self, form: Mapping[str, str]) -> dict[str, Any]:
         """The client-credentials grant, checked as the identity platform checks it."""
         if form.get("grant_type") != "client_credentials":
@@ -425,17 +414,17 @@ def validate_endpoint(url: str) -> None:
 def handler_for(server: GraphServer) -> type[BaseHTTPRequestHandler]:
     """The request handler class serving `server`."""
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
+    class Handler(JsonHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's names)
             self.serve("GET")
 
-        def do_POST(self) -> None:
+        def do_POST(self) -> None:  # noqa: N802 (http.server's names)
             self.serve("POST")
 
-        def do_PATCH(self) -> None:
+        def do_PATCH(self) -> None:  # noqa: N802 (http.server's names)
             self.serve("PATCH")
 
-        def do_DELETE(self) -> None:
+        def do_DELETE(self) -> None:  # noqa: N802 (http.server's names)
             self.serve("DELETE")
 
         def serve(self, method: str) -> None:
@@ -449,10 +438,10 @@ def handler_for(server: GraphServer) -> type[BaseHTTPRequestHandler]:
                     form = {name: values[-1] for name, values in parse_qs(raw.decode("utf-8")).items()}
                     self.send_json(200, server.issue_token(form))
                     return
-                failure = server.pending_failure()
+                failure = server.next_failure()
                 if failure is not None:
-                    headers = {"Retry-After": failure[1]} if failure[1] else {}
-                    self.send_json(failure[0], {"error": {"code": "TooManyRequests", "message": "simulated"}}, headers)
+                    error = {"error": {"code": "TooManyRequests", "message": "simulated"}}
+                    self.send_json(failure.status, error, failure.headers)
                     return
                 if authorization.removeprefix("Bearer ") not in server.tokens:
                     raise GraphError(401, "InvalidAuthenticationToken", "Access token has expired or is not yet valid.")
@@ -466,18 +455,5 @@ def handler_for(server: GraphServer) -> type[BaseHTTPRequestHandler]:
                     self.send_json(exc.status, {"error": {"code": exc.code, "message": str(exc)}})
                 return
             self.send_json(status, answer)
-
-        def send_json(self, status: int, body: Any, headers: Mapping[str, str] | None = None) -> None:
-            data = b"" if status == 204 else json.dumps(body).encode("utf-8")
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
 
     return Handler

@@ -1,12 +1,49 @@
 """What every simulated vendor API shares: an HTTP server on 127.0.0.1 in a background thread, started and
-stopped explicitly or as a context manager, and the base URL it answers on."""
+stopped explicitly or as a context manager, the base URL it answers on, injected failures (a status, and
+Retry-After, for the next requests), and a request handler that answers JSON and keeps quiet."""
 
 from __future__ import annotations
 
+import json
 import threading
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A status one request answers with instead of its answer (429, 503, ...), with Retry-After if given."""
+
+    status: int
+    retry_after: str | None = None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The Retry-After header, if the failure has one."""
+        return {"Retry-After": self.retry_after} if self.retry_after else {}
+
+
+class JsonHandler(BaseHTTPRequestHandler):
+    """A request handler answering JSON (an empty body for 204) and writing no access log."""
+
+    content_type = "application/json"
+
+    def send_json(self, status: int, body: Any, headers: Mapping[str, str] | None = None) -> None:
+        data = b"" if status == 204 else json.dumps(body, ensure_ascii=False).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", self.content_type)
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
 
 
 class LocalServer:
@@ -19,6 +56,18 @@ class LocalServer:
         self.port = port
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._failures: deque[Failure] = deque()
+        self._failures_lock = threading.Lock()
+
+    def fail_next(self, status: int, retry_after: str | None = None, times: int = 1) -> None:
+        """Answer the next `times` requests with `status` (and Retry-After if given)."""
+        with self._failures_lock:
+            self._failures.extend([Failure(status, retry_after)] * times)
+
+    def next_failure(self) -> Failure | None:
+        """The failure the request being answered must give, if one is pending."""
+        with self._failures_lock:
+            return self._failures.popleft() if self._failures else None
 
     def handler(self) -> type[BaseHTTPRequestHandler]:
         """The request handler class, bound to this server's state."""

@@ -25,7 +25,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from simulator.local_server import LocalServer
+from simulator.local_server import Failure, JsonHandler, LocalServer
 
 API_PREFIX = "/api/v4/"
 SINCE_LIMIT = 1000
@@ -72,7 +72,6 @@ class MattermostServer(LocalServer):
         self.posts: dict[str, dict[str, Any]] = {}
         self.reactions: dict[str, list[dict[str, Any]]] = {}
         self.requests: list[RecordedRequest] = []
-        self._failures: list[tuple[int, str | None]] = []
         self._lock = threading.Lock()
         self._copies = 0
 
@@ -87,11 +86,6 @@ class MattermostServer(LocalServer):
     def api_url(self) -> str:
         """The API root, ending in `/`."""
         return self.base_url + API_PREFIX
-
-    def fail_next(self, status: int, retry_after: str | None = None, times: int = 1) -> None:
-        """Answer the next `times` requests with `status` (and Retry-After if given)."""
-        with self._lock:
-            self._failures += [(status, retry_after)] * times
 
     def api_requests(self, path_suffix: str, **params: str) -> list[RecordedRequest]:
         """The requests whose path ends with `path_suffix` and whose parameters include `params`."""
@@ -172,11 +166,11 @@ class MattermostServer(LocalServer):
 
     # -- answers ---------------------------------------------------------------------------------------------
 
-    def record(self, method: str, target: str, authorization: str) -> tuple[int, str | None] | None:
+    def record(self, method: str, target: str, authorization: str) -> Failure | None:
         """Record a request; the failure it must answer with, if one is pending."""
         with self._lock:
             self.requests.append(RecordedRequest(method, target, authorization))
-            return self._failures.pop(0) if self._failures else None
+        return self.next_failure()
 
     def rendered(self, post: Mapping[str, Any]) -> dict[str, Any]:
         """A post as the API shows it: `metadata.reactions` when it has some (unless switched off)."""
@@ -238,19 +232,18 @@ class MattermostServer(LocalServer):
 def handler_for(server: MattermostServer) -> type[BaseHTTPRequestHandler]:
     """The request handler class serving `server`."""
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
+    class Handler(JsonHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's names)
             self.serve("GET")
 
-        def do_POST(self) -> None:
+        def do_POST(self) -> None:  # noqa: N802 (http.server's names)
             self.serve("POST")
 
         def serve(self, method: str) -> None:
             authorization = self.headers.get("Authorization", "")
             failure = server.record(method, self.path, authorization)
             if failure is not None:
-                headers = {"Retry-After": failure[1]} if failure[1] else {}
-                self.send_json(failure[0], {"message": "simulated failure"}, headers)
+                self.send_json(failure.status, {"message": "simulated failure"}, failure.headers)
                 return
             if authorization != f"Bearer {server.token}":
                 self.send_json(401, {"id": "api.context.session_expired.app_error", "status_code": 401})
@@ -269,19 +262,6 @@ def handler_for(server: MattermostServer) -> type[BaseHTTPRequestHandler]:
                 self.send_json(exc.status, {"message": str(exc), "status_code": exc.status})
                 return
             self.send_json(200, body)
-
-        def send_json(self, status: int, body: Any, headers: Mapping[str, str] | None = None) -> None:
-            data = json.dumps(body).encode("utf-8")
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
 
     return Handler
 

@@ -29,7 +29,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from simulator.local_server import LocalServer
+from simulator.local_server import Failure, JsonHandler, LocalServer
 from simulator.mediawiki_wire import (
     ARV_DEFAULT_PROPS,
     RC_DEFAULT_PROPS,
@@ -72,15 +72,6 @@ class RecordedRequest:
         return {name: values[-1] for name, values in parse_qs(urlsplit(self.target).query).items()}
 
 
-@dataclass
-class Failure:
-    """A status the next `times` requests answer with."""
-
-    status: int
-    retry_after: str | None
-    times: int
-
-
 class StreamDropped(Exception):
     """An event stream is to end without its closing chunk."""
 
@@ -112,7 +103,6 @@ class MediaWikiApi(LocalServer):
         self.requests: list[RecordedRequest] = []
         self._changes: list[WikiChange] = []
         self._page_ids: dict[tuple[int, str], int] = {}
-        self._failures: list[Failure] = []
         self._lock = threading.Condition()
         self._stream_generation = 0
         self._abrupt = False
@@ -152,11 +142,6 @@ class MediaWikiApi(LocalServer):
                 self._changes.append(change)
             self._lock.notify_all()
 
-    def fail_next(self, status: int, retry_after: str | None = None, times: int = 1) -> None:
-        """Answer the next `times` requests (API or stream) with `status`, and Retry-After if given."""
-        with self._lock:
-            self._failures.append(Failure(status, retry_after, times))
-
     def close_streams(self, abruptly: bool = False) -> None:
         """End every open event stream now (the server keeps serving): properly, or `abruptly` (the connection
         drops before the stream's last chunk, as a network failure does)."""
@@ -179,13 +164,7 @@ class MediaWikiApi(LocalServer):
         """Record a request; the failure it must answer with, if one is pending."""
         with self._lock:
             self.requests.append(RecordedRequest(method, target, {name.lower(): v for name, v in headers.items()}))
-            if not self._failures:
-                return None
-            failure = self._failures[0]
-            failure.times -= 1
-            if failure.times <= 0:
-                self._failures.pop(0)
-            return failure
+        return self.next_failure()
 
     def answer_api(self, params: Mapping[str, str]) -> dict[str, Any]:
         """The JSON document the Action API gives for `params` (raises ApiError for a refused request)."""
@@ -383,15 +362,14 @@ class MediaWikiApi(LocalServer):
 def handler_for(api: MediaWikiApi) -> type[BaseHTTPRequestHandler]:
     """The request handler class serving `api`."""
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(JsonHandler):
         server_version = "mediawiki-simulator/1"
         protocol_version = "HTTP/1.1"  # chunked event streams, whose end is told apart from a dropped connection
 
-        def do_GET(self) -> None:
+        def do_GET(self) -> None:  # noqa: N802 (http.server's names)
             failure = api.record("GET", self.path, dict(self.headers.items()))
             if failure is not None:
-                headers = {"Retry-After": failure.retry_after} if failure.retry_after else {}
-                self.send_body(failure.status, b"simulated failure", "text/plain", headers)
+                self.send_body(failure.status, b"simulated failure", "text/plain", failure.headers)
                 return
             target = urlsplit(self.path)
             params = {name: values[-1] for name, values in parse_qs(target.query).items()}
@@ -446,8 +424,5 @@ def handler_for(api: MediaWikiApi) -> type[BaseHTTPRequestHandler]:
                 self.send_header(name, value)
             self.end_headers()
             self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
 
     return Handler

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-
-import httpx
 
 from learnstream.settings import Settings
 from producers.chat.slack_events import ChannelFilter, SlackEventsReceiver, slack_signature
@@ -32,6 +32,39 @@ from tests.integration.support import (
 )
 
 PEOPLE, DAYS, SEED = 30, 4, 11
+
+
+def simulation_env(settings: Settings, out: Path, **secrets: str) -> dict[str, str]:
+    """A child's environment: the test's settings, real-length keys, the simulation's connector file, secrets."""
+    return {
+        **settings_env(settings),
+        **TEST_KEYS,
+        "LEARNSTREAM_CONNECTORS_FILE": str(out / "connectors.toml"),
+        **secrets,
+    }
+
+
+def simulation_args(out: Path, *options: str) -> list[str]:
+    """`learnstream simulate` for the test's organisation, with more options."""
+    return ["simulate", "--people", str(PEOPLE), "--days", str(DAYS), "--seed", str(SEED), "--out", str(out), *options]
+
+
+@contextmanager
+def serving_apis(env: dict[str, str], simulation: list[str], log_path: Path) -> Iterator[None]:
+    """`simulate --serve-apis` running until the block ends: its APIs answer inside the block."""
+    log = log_path.open("wb")
+    apis = subprocess.Popen(
+        learnstream_command(*simulation, "--serve-apis"), env=env, cwd=PROJECT_ROOT, stdout=log, stderr=log
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while "serving the simulated APIs" not in log_path.read_text() and time.monotonic() < deadline:
+            assert apis.poll() is None, log_path.read_text()
+            time.sleep(0.2)
+        yield
+    finally:
+        apis.terminate()
+        apis.wait(timeout=30)
 
 
 def expected_slack_ids(start: date) -> set[str]:
@@ -60,41 +93,10 @@ def test_a_simulated_organisation_arrives_whole_through_serve_and_the_wiki_polle
     settings: Settings, tmp_path: Path, start_serve: Serve
 ) -> None:
     start = datetime.now(UTC).date() - timedelta(days=DAYS)
-    out, wiki_port = tmp_path / "simulation", free_port()
-    env = {
-        **settings_env(settings),
-        **TEST_KEYS,
-        "SIMULATED_SLACK_SIGNING_SECRET": "integration-simulated-secret",
-        "LEARNSTREAM_CONNECTORS_FILE": str(out / "connectors.toml"),
-    }
-    simulation = [
-        "simulate",
-        "--people",
-        str(PEOPLE),
-        "--days",
-        str(DAYS),
-        "--seed",
-        str(SEED),
-        "--start",
-        start.isoformat(),
-        "--out",
-        str(out),
-        "--wiki-port",
-        str(wiki_port),
-    ]
-    log = (tmp_path / "wiki.log").open("wb")
-    wiki = subprocess.Popen(
-        learnstream_command(*simulation, "--serve-wiki"), env=env, cwd=PROJECT_ROOT, stdout=log, stderr=log
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(f"http://127.0.0.1:{wiki_port}/w/api.php", timeout=2)
-                break
-            except httpx.TransportError:
-                assert wiki.poll() is None, Path(log.name).read_text()
-                time.sleep(0.2)
+    out = tmp_path / "simulation"
+    env = simulation_env(settings, out, SIMULATED_SLACK_SIGNING_SECRET="integration-simulated-secret")
+    simulation = simulation_args(out, "--start", start.isoformat(), "--wiki-port", str(free_port()))
+    with serving_apis(env, simulation, tmp_path / "wiki.log"):
         _, base = start_serve(env)
         # one request at a time: a reaction then always follows the message that taught serve its channel's type
         posted = run_cli(env, *simulation, "--post-to", base, "--concurrency", "1")
@@ -102,9 +104,6 @@ def test_a_simulated_organisation_arrives_whole_through_serve_and_the_wiki_polle
         assert "0 given up" in posted.stdout
         polled = run_cli(env, "connect", "run", "sim-wiki", "--once")
         assert polled.returncode == 0, polled.stderr
-    finally:
-        wiki.terminate()
-        wiki.wait(timeout=30)
 
     activities = [
         Activity.from_bytes(value)
@@ -131,42 +130,25 @@ def test_an_organisation_on_four_tools_arrives_through_their_connectors_with_one
 ) -> None:
     start = datetime.now(UTC).date() - timedelta(days=DAYS + 3)
     out, ports = tmp_path / "simulation", [free_port() for _ in range(3)]
-    env = {
-        **settings_env(settings),
-        **TEST_KEYS,
-        "SIMULATED_SLACK_SIGNING_SECRET": "integration-simulated-secret",
-        "SIMULATED_MATTERMOST_TOKEN": "integration-mattermost-token",
-        "SIMULATED_CONFLUENCE_TOKEN": "integration-confluence-token",
-        "LEARNSTREAM_CONNECTORS_FILE": str(out / "connectors.toml"),
-    }
-    simulation = [
-        "simulate",
-        "--people",
-        str(PEOPLE),
-        "--days",
-        str(DAYS),
-        "--seed",
-        str(SEED),
+    env = simulation_env(
+        settings,
+        out,
+        SIMULATED_SLACK_SIGNING_SECRET="integration-simulated-secret",
+        SIMULATED_MATTERMOST_TOKEN="integration-mattermost-token",
+        SIMULATED_CONFLUENCE_TOKEN="integration-confluence-token",
+    )
+    simulation = simulation_args(
+        out,
         "--sources",
         "slack,wiki,mattermost,confluence",
-        "--out",
-        str(out),
         "--wiki-port",
         str(ports[0]),
         "--mattermost-port",
         str(ports[1]),
         "--confluence-port",
         str(ports[2]),
-    ]
-    log = (tmp_path / "apis.log").open("wb")
-    apis = subprocess.Popen(
-        learnstream_command(*simulation, "--serve-apis"), env=env, cwd=PROJECT_ROOT, stdout=log, stderr=log
     )
-    try:
-        deadline = time.monotonic() + 60
-        while "serving the simulated APIs" not in Path(log.name).read_text() and time.monotonic() < deadline:
-            assert apis.poll() is None, Path(log.name).read_text()
-            time.sleep(0.2)
+    with serving_apis(env, simulation, tmp_path / "apis.log"):
         _, base = start_serve(env)
         posted = run_cli(env, *simulation, "--post-to", base, "--concurrency", "1")
         assert posted.returncode == 0 and "0 given up" in posted.stdout, posted.stderr
@@ -174,9 +156,6 @@ def test_an_organisation_on_four_tools_arrives_through_their_connectors_with_one
             polled = run_cli(env, "connect", "run", name, "--once")
             assert polled.returncode == 0, polled.stderr
             assert "published 0 records" not in polled.stdout, f"{name} read nothing"
-    finally:
-        apis.terminate()
-        apis.wait(timeout=30)
 
     records = read_records(settings.kafka.bootstrap_servers, settings.topics.names.activity_raw)
     activities = [Activity.from_bytes(value) for _, _, _, value in records]
@@ -210,34 +189,21 @@ def test_teams_in_the_simulator_flows_through_subscriptions_notifications_and_gr
 
     start = datetime.now(UTC).date() - timedelta(days=DAYS + 3)
     out, graph_port, serve_port = tmp_path / "simulation", free_port(), free_port()
-    env = {
-        **settings_env(settings),
-        **TEST_KEYS,
-        "SIMULATED_SLACK_SIGNING_SECRET": "integration-simulated-secret",
-        "SIMULATED_TEAMS_CLIENT_SECRET": "integration-teams-client-secret",
-        "SIMULATED_TEAMS_CLIENT_STATE": "integration-teams-client-state",
-        "LEARNSTREAM_CONNECTORS_FILE": str(out / "connectors.toml"),
-    }
-    simulation = [
-        "simulate",
-        "--people",
-        str(PEOPLE),
-        "--days",
-        str(DAYS),
-        "--seed",
-        str(SEED),
+    env = simulation_env(
+        settings,
+        out,
+        SIMULATED_SLACK_SIGNING_SECRET="integration-simulated-secret",
+        SIMULATED_TEAMS_CLIENT_SECRET="integration-teams-client-secret",
+        SIMULATED_TEAMS_CLIENT_STATE="integration-teams-client-state",
+    )
+    simulation = simulation_args(
+        out,
         "--sources",
         "slack,teams",
-        "--out",
-        str(out),
         "--graph-port",
         str(graph_port),
         "--serve-url",
         f"http://127.0.0.1:{serve_port}",
-    ]
-    log = (tmp_path / "apis.log").open("wb")
-    apis = subprocess.Popen(
-        learnstream_command(*simulation, "--serve-apis"), env=env, cwd=PROJECT_ROOT, stdout=log, stderr=log
     )
     org = generate_organisation(PEOPLE, SEED, start, days=DAYS)
     events = split_chat(slack_events(org, DAYS, SEED, org.slack_team_id, start), ("slack", "teams"))
@@ -245,11 +211,7 @@ def test_teams_in_the_simulator_flows_through_subscriptions_notifications_and_gr
         change.change_type == "created" for change in teams_changes(org, (e for t, e in events if t == "teams"))
     )
     raw = settings.topics.names.activity_raw
-    try:
-        deadline = time.monotonic() + 60
-        while "serving the simulated APIs" not in Path(log.name).read_text() and time.monotonic() < deadline:
-            assert apis.poll() is None, Path(log.name).read_text()
-            time.sleep(0.2)
+    with serving_apis(env, simulation, tmp_path / "apis.log"):
         start_serve(env, port=serve_port)
         subscribed = run_cli(env, "connect", "run", "sim-teams-subscriptions", "--once")
         assert subscribed.returncode == 0, subscribed.stderr
@@ -267,9 +229,6 @@ def test_teams_in_the_simulator_flows_through_subscriptions_notifications_and_gr
             if teams >= created:
                 break
             time.sleep(1)
-    finally:
-        apis.terminate()
-        apis.wait(timeout=30)
     assert teams == created, f"{teams} of {created} Teams posts arrived"
     people = {person_pseudonym(TEST_KEYS["LEARNSTREAM_PSEUDONYM_KEY"].encode(), m.person_id) for m in org.employees}
     actors = {a.actor for a in found if a.source is SourceSystem.TEAMS}
@@ -283,27 +242,8 @@ def test_mattermost_outgoing_webhooks_from_the_simulator_reach_serve_with_the_ap
 
     start = datetime.now(UTC).date() - timedelta(days=DAYS + 3)
     out = tmp_path / "simulation"
-    env = {
-        **settings_env(settings),
-        **TEST_KEYS,
-        "SIMULATED_MATTERMOST_WEBHOOK_TOKEN": "integration-webhook-token",
-        "LEARNSTREAM_CONNECTORS_FILE": str(out / "connectors.toml"),
-    }
-    simulation = [
-        "simulate",
-        "--people",
-        str(PEOPLE),
-        "--days",
-        str(DAYS),
-        "--seed",
-        str(SEED),
-        "--sources",
-        "mattermost",
-        "--mattermost-via",
-        "webhook",
-        "--out",
-        str(out),
-    ]
+    env = simulation_env(settings, out, SIMULATED_MATTERMOST_WEBHOOK_TOKEN="integration-webhook-token")
+    simulation = simulation_args(out, "--sources", "mattermost", "--mattermost-via", "webhook")
     written = run_cli(env, *simulation)  # the connector file first: serve reads it when it starts
     assert written.returncode == 0, written.stderr
     _, base = start_serve(env)
