@@ -340,8 +340,3 @@ def replay_teams_on_subscription(graph: GraphServer, changes: Sequence[TeamsChan
 def millis(ts: Any) -> int:
     """A Slack `ts` as Mattermost's epoch milliseconds."""
     return int(float(ts) * 1000)
-
-
-def iso(moment: datetime) -> str:
-    """An aware time as ISO 8601."""
-    return moment.astimezone(UTC).isoformat()

@@ -49,11 +49,6 @@ class SendStats:
         """HTTP requests per wall-clock second."""
         return self.requests / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
-    @property
-    def acknowledged_per_s(self) -> float:
-        """Envelopes acknowledged per wall-clock second."""
-        return self.acknowledged / self.elapsed_s if self.elapsed_s > 0 else 0.0
-
 
 def serialize_events(events: Iterable[Mapping[str, Any]]) -> list[bytes]:
     """The request bodies of envelopes, as compact JSON (Slack's bodies carry no insignificant whitespace)."""
@@ -174,22 +169,4 @@ async def post_events(
     bodies = serialize_events(events)
     return await post_bodies(
         url, bodies, secret, concurrency, timeout_s=timeout_s, max_retries=max_retries, delay_scale=delay_scale
-    )
-
-
-def send_events(
-    url: str,
-    events: Iterable[Mapping[str, Any]],
-    secret: bytes,
-    concurrency: int = 32,
-    *,
-    timeout_s: float = SLACK_TIMEOUT_S,
-    max_retries: int = MAX_RETRIES,
-    delay_scale: float = 0.01,
-) -> SendStats:
-    """`post_events` for callers without an event loop."""
-    return asyncio.run(
-        post_events(
-            url, events, secret, concurrency, timeout_s=timeout_s, max_retries=max_retries, delay_scale=delay_scale
-        )
     )

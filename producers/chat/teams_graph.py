@@ -172,10 +172,6 @@ class GraphClient:
         """Answer a `reauthorizationRequired` challenge (`POST /subscriptions/{id}/reauthorize`)."""
         self.call("POST", f"subscriptions/{subscription_id}/reauthorize")
 
-    def delete_subscription(self, subscription_id: str) -> None:
-        """Delete a subscription."""
-        self.call("DELETE", f"subscriptions/{subscription_id}")
-
     def subscription(self, subscription_id: str) -> GraphSubscription | None:
         """A subscription of this app, or None if Graph does not know it (expired, removed, another app's)."""
         try:
