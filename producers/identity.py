@@ -35,9 +35,11 @@ class IdentityResolver:
         self.resolved: set[str] = set()
         self.unresolved: set[str] = set()
         #: account -> its person's pseudonym: an account acts many times, and once resolved it stays resolved (the
-        #: directory does not change under a resolver). Unresolved accounts are not kept: an e-mail learnt later
-        #: (a user lookup) may still resolve them.
+        #: directory does not change under a resolver)
         self._pseudonyms: dict[str, str] = {}
+        #: account -> its source-scoped pseudonym, while no e-mail is known for it: an e-mail learnt later (a user
+        #: lookup) may still resolve the account, so a cached entry counts only while `emails` lacks the account
+        self._stand_ins: dict[str, str] = {}
 
     def person_of(self, account: str) -> str | None:
         """The directory's id of the person holding `account`, by the account, else by the source's e-mail for it."""
@@ -51,10 +53,14 @@ class IdentityResolver:
         known = self._pseudonyms.get(account)
         if known is not None:
             return known
+        stand_in = self._stand_ins.get(account)
+        if stand_in is not None and account not in self.emails:
+            return stand_in
         person_id = self.person_of(account)
         if person_id is None:
             self.unresolved.add(account)
-            return pseudonym(self.key, self.source, self.source_instance, account)
+            made = self._stand_ins[account] = pseudonym(self.key, self.source, self.source_instance, account)
+            return made
         self.unresolved.discard(account)
         self.resolved.add(account)
         made = self._pseudonyms[account] = person_pseudonym(self.key, person_id)
