@@ -8,6 +8,7 @@ import itertools
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ import click
 from cli.common import reports_errors
 
 if TYPE_CHECKING:
+    from simulator.mediawiki_wire import WikiChange
     from simulator.organisation import Organisation
 
 #: The environment variable the simulated Slack app's signing secret is read from (by `simulate` and `serve`).
@@ -42,6 +44,8 @@ MATTERMOST_WEBHOOK_TOKEN_VARIABLE = "SIMULATED_MATTERMOST_WEBHOOK_TOKEN"
 CONFLUENCE_SITE = "simulated.atlassian.net"
 CONFLUENCE_EMAIL = "learnstream-bot@simulated.example"
 CONFLUENCE_TOKEN_VARIABLE = "SIMULATED_CONFLUENCE_TOKEN"
+CONFLUENCE_DC_SITE = "confluence.simulated.example"
+CONFLUENCE_WEBHOOK_SECRET_VARIABLE = "SIMULATED_CONFLUENCE_WEBHOOK_SECRET"
 DEFAULT_TOOL_TOKEN = "simulated-tool-token-not-for-production"
 TEAMS_TENANT = "0d9b8a7c-6e5f-4a3b-9c2d-1e0f9a8b7c6d"
 TEAMS_CLIENT = "a1b2c3d4-e5f6-4a7b-8c9d-0e1f2a3b4c5d"
@@ -69,6 +73,7 @@ def connector_file(
     teams_channels: list[str],
     serve_url: str,
     mattermost_via: str = "api",
+    confluence_via: str = "api",
 ) -> str:
     """The connector file for the simulated organisation: its directory and one instance per chosen tool."""
     from simulator.other_tools import SPACES, teams_resource
@@ -99,8 +104,13 @@ def connector_file(
             f'api_url = "http://127.0.0.1:{ports.mattermost}/api/v4/"\ntoken_env = "{MATTERMOST_TOKEN_VARIABLE}"\n'
             f"channels = [{channels}]\nbackfill_days = {backfill_days}\npoll_interval_s = 2"
         )
-    if "confluence" in sources:
-        spaces = ", ".join(f'"{space}"' for space in sorted(set(SPACES.values())))
+    spaces = ", ".join(f'"{space}"' for space in sorted(set(SPACES.values())))
+    if "confluence" in sources and confluence_via == "webhook":
+        parts.append(
+            f'[[connectors]]\nname = "sim-confluence-hook"\ntype = "confluence-webhook"\n'
+            f'site = "{CONFLUENCE_DC_SITE}"\nsecret_env = "{CONFLUENCE_WEBHOOK_SECRET_VARIABLE}"\nspaces = [{spaces}]'
+        )
+    elif "confluence" in sources:
         parts.append(
             f'[[connectors]]\nname = "sim-confluence"\ntype = "confluence-cloud"\nsite = "{CONFLUENCE_SITE}"\n'
             f'base_url = "http://127.0.0.1:{ports.confluence}"\nemail = "{CONFLUENCE_EMAIL}"\n'
@@ -149,8 +159,8 @@ def parse_sources(value: str) -> tuple[str, ...]:
     "--sources",
     default="slack,wiki",
     show_default=True,
-    help="The tools the organisation uses: slack, wiki, mattermost, confluence (chat and pages are split between "
-    "two tools of a kind).",
+    help="The tools the organisation uses: slack, wiki, mattermost, confluence, teams (chat is split among the chat "
+    "tools chosen, pages between the wiki and Confluence).",
 )
 @click.option("--post-to", default=None, help="Base URL of `learnstream serve`: post the Slack events there, signed.")
 @click.option("--concurrency", type=click.IntRange(1), default=32, show_default=True)
@@ -164,6 +174,13 @@ def parse_sources(value: str) -> tuple[str, ...]:
     default="api",
     show_default=True,
     help="Mattermost through its REST API (polled) or an outgoing webhook (posted to serve with --post-to).",
+)
+@click.option(
+    "--confluence-via",
+    type=click.Choice(["api", "webhook"]),
+    default="api",
+    show_default=True,
+    help="Confluence as Cloud (its REST API, polled) or Data Center (signed webhooks posted to serve with --post-to).",
 )
 @click.option(
     "--serve-url",
@@ -194,6 +211,7 @@ def simulate(
     confluence_port: int,
     graph_port: int,
     mattermost_via: str,
+    confluence_via: str,
     serve_url: str,
     serve_apis: bool,
     slack_export: bool,
@@ -249,6 +267,7 @@ def simulate(
             in_teams,
             serve_url,
             mattermost_via,
+            confluence_via,
         ),
         encoding="utf-8",
     )
@@ -259,22 +278,39 @@ def simulate(
     )
     with ExitStack() as running:
         if serve_apis:
-            polled = chosen if mattermost_via == "api" else tuple(tool for tool in chosen if tool != "mattermost")
-            serve_pull_sources(running, polled, org, days, seed, first, ports, chat)
+            pushed = {"mattermost": mattermost_via == "webhook", "confluence": confluence_via == "webhook"}
+            polled = tuple(tool for tool in chosen if not pushed.get(tool))
+            serve_pull_sources(running, polled, chosen, org, days, seed, first, ports, chat)
         if post_to is not None and "slack" in chosen:
             slack = (event for tool, event in chat() if tool == "slack")
             post_slack(post_to.rstrip("/"), slack, concurrency)
         if post_to is not None and "mattermost" in chosen and mattermost_via == "webhook":
             mattermost = (event for tool, event in chat() if tool == "mattermost")
             post_mattermost_webhooks(post_to.rstrip("/"), org, mattermost)
+        if post_to is not None and "confluence" in chosen and confluence_via == "webhook":
+            post_confluence_webhooks(post_to.rstrip("/"), confluence_changes(chosen, org, days, seed, first))
         if serve_apis:
             click.echo("serving the simulated APIs until SIGTERM or Ctrl-C")
             wait_for_stop()
 
 
+def confluence_changes(
+    chosen: tuple[str, ...], org: Organisation, days: int, seed: int, first: date
+) -> list[WikiChange]:
+    """The wiki changes of the pages that live in Confluence (all of them unless the wiki is chosen too)."""
+    from simulator.other_tools import WIKI_TOOLS, split_wiki
+    from simulator.wiki import wiki_changes
+
+    page_tools = tuple(tool for tool in chosen if tool in WIKI_TOOLS)
+    return [
+        change for tool, change in split_wiki(wiki_changes(org, days, seed, first), page_tools) if tool == "confluence"
+    ]
+
+
 def serve_pull_sources(
     running: ExitStack,
     chosen: tuple[str, ...],
+    all_tools: tuple[str, ...],
     org: Organisation,
     days: int,
     seed: int,
@@ -282,7 +318,8 @@ def serve_pull_sources(
     ports: Ports,
     chat: Callable[[], Iterator[tuple[str, dict[str, Any]]]],
 ) -> None:
-    """Start the local APIs of the chosen pull sources, filled with the organisation's pages and posts."""
+    """Start the local APIs of the chosen pull sources, filled with the organisation's pages and posts (pages are
+    split among all the page tools in use, `all_tools`, whether polled or not)."""
     from simulator.confluence_api import ConfluenceApi
     from simulator.graph_api import GraphServer
     from simulator.mattermost_api import MattermostServer
@@ -301,7 +338,7 @@ def serve_pull_sources(
     )
     from simulator.wiki import WIKI_BOTS, wiki_changes
 
-    page_tools = tuple(tool for tool in chosen if tool in WIKI_TOOLS)
+    page_tools = tuple(tool for tool in all_tools if tool in WIKI_TOOLS)
     changes = list(split_wiki(wiki_changes(org, days, seed, first), page_tools or ("wiki",)))
     if "wiki" in chosen:
         wiki_changes_here = [change for tool, change in changes if tool == "wiki"]
@@ -382,6 +419,31 @@ def post_mattermost_webhooks(base_url: str, org: Organisation, events: Iterator[
     click.echo(f"mattermost: {sent:,} outgoing-webhook posts to {url}, {acknowledged:,} acknowledged")
     if acknowledged < sent:
         raise click.ClickException(f"{sent - acknowledged} webhook posts were refused by {url}")
+
+
+def post_confluence_webhooks(base_url: str, changes: list[WikiChange]) -> None:
+    """Post Confluence Data Center's signed webhook deliveries for the changes to serve, one at a time; a `5xx`
+    (serve cannot publish) is retried after a pause, five times at most, then counted as lost."""
+    import httpx
+
+    from simulator.other_tools import confluence_webhook_deliveries
+
+    secret = os.environ.get(CONFLUENCE_WEBHOOK_SECRET_VARIABLE, DEFAULT_TOOL_TOKEN).encode("utf-8")
+    url = f"{base_url}/hooks/confluence/sim-confluence-hook"
+    sent = acknowledged = retried = 0
+    with httpx.Client(timeout=10) as client:
+        for body, headers in confluence_webhook_deliveries(changes, secret, f"https://{CONFLUENCE_DC_SITE}"):
+            sent += 1
+            for attempt in range(6):
+                answer = client.post(url, content=body, headers=headers)
+                if answer.status_code < 500 or attempt == 5:
+                    break
+                retried += 1
+                time.sleep(1.0)
+            acknowledged += answer.status_code == 200
+    click.echo(f"confluence: {sent:,} webhook deliveries to {url}, {acknowledged:,} acknowledged, {retried:,} retries")
+    if acknowledged < sent:
+        raise click.ClickException(f"{sent - acknowledged} webhook deliveries were refused by {url}")
 
 
 def wait_for_stop() -> None:

@@ -13,6 +13,7 @@ What it holds on purpose, so connectors meet what real exports give them:
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import random
 from dataclasses import dataclass
@@ -104,6 +105,11 @@ class Member:
         """The Slack `name` (the part of the e-mail before the @)."""
         return self.email.split("@", 1)[0]
 
+    @property
+    def confluence_user_key(self) -> str:
+        """The person's Confluence Data Center user key."""
+        return confluence_user_key(self.wiki_user)
+
     def team_on(self, day: date) -> str:
         """The person's team on `day` (the first team before the first row's date)."""
         team = self.stints[0].team
@@ -112,6 +118,11 @@ class Member:
                 break
             team = stint.team
         return team
+
+
+def confluence_user_key(wiki_user: str) -> str:
+    """The Confluence Data Center user key (32 hex digits, as Data Center makes them) of a simulated wiki user."""
+    return hashlib.sha256(f"confluence-user-key\x1f{wiki_user}".encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -271,25 +282,26 @@ def generate_organisation(people: int, seed: int, start: date, *, days: int = 60
 def directory_csv(org: Organisation) -> str:
     """The HR export (producers/directory.py's CSV): one row per employee and period, accounts on the first row."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    writer = csv.DictWriter(out, CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
     for member in org.employees:
         for index, stint in enumerate(member.stints):
             first = index == 0
-            writer.writerow(
-                (
-                    member.person_id,
-                    member.email,
-                    stint.team,
-                    stint.department,
-                    stint.manager_id or "",
-                    stint.valid_from.isoformat(),
-                    member.slack_id if first and member.slack_listed else "",
-                    member.wiki_user if first else "",
-                    member.handle if first else "",  # the LMS login
-                    "",
-                )
-            )
+            accounts = {
+                AccountKind.SLACK: member.slack_id if member.slack_listed else "",
+                AccountKind.WIKI: member.wiki_user,
+                AccountKind.CONFLUENCE: member.confluence_user_key,  # Data Center webhooks name user keys only
+                AccountKind.LMS: member.handle,
+            }
+            row = {
+                "person_id": member.person_id,
+                "email": member.email,
+                "team": stint.team,
+                "department": stint.department,
+                "manager_id": stint.manager_id or "",
+                "valid_from": stint.valid_from.isoformat(),
+            }
+            writer.writerow({**row, **{kind.value: accounts.get(kind, "") if first else "" for kind in AccountKind}})
     return out.getvalue()
 
 

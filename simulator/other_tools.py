@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from simulator.confluence_api import ConfluenceApi, User
+from simulator.confluence_api import ConfluenceApi, User, dc_comment, dc_page, webhook_delivery
 from simulator.graph_api import GraphServer
 from simulator.mattermost_api import MattermostServer, outgoing_webhook_body
 from simulator.mediawiki_wire import WikiChange
-from simulator.organisation import Organisation
+from simulator.organisation import Organisation, confluence_user_key
 
 CHAT_TOOLS = ("slack", "mattermost", "teams")
 WIKI_TOOLS = ("wiki", "confluence")
@@ -196,6 +196,41 @@ def populate_confluence(api: ConfluenceApi, changes: Iterable[WikiChange]) -> in
             api.edit_page(pages[change.title], account, when, change.comment, change.minor)
         written += 1
     return written
+
+
+def confluence_content_id(*parts: str) -> int:
+    """A Data Center content id (a positive integer) standing for a simulated page or comment."""
+    return int(hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:12], 16)
+
+
+def confluence_webhook_deliveries(
+    changes: Iterable[WikiChange], secret: bytes, base_url: str
+) -> Iterator[tuple[bytes, dict[str, str]]]:
+    """What a Confluence Data Center webhook posts for wiki changes written into Confluence, signed with the
+    secret: `page_created` for a page's first version, `page_updated` for later ones, `comment_created` for a
+    talk-page edit on its page; user pages, anonymous and log entries are left out (as `populate_confluence`)."""
+    pages: dict[str, dict[str, Any]] = {}
+    for change in sorted(changes, key=lambda c: (c.timestamp, c.rcid)):
+        if change.anon or change.type == "log" or change.namespace not in (*SPACES, TALK):
+            continue
+        user_key, when = confluence_user_key(change.user), change.timestamp.astimezone(UTC)
+        if change.namespace == TALK:
+            page = pages.get(change.title.removeprefix("Talk:"))
+            if page is not None:
+                comment = dc_comment(confluence_content_id("comment", str(change.rcid)), page, user_key, when)
+                yield webhook_delivery("comment_created", secret, user_key, when, comment=comment)
+            continue
+        previous = pages.get(change.title)
+        if previous is None:
+            page_id = confluence_content_id("page", change.title)
+            page = dc_page(page_id, SPACES[change.namespace], change.title, 1, user_key, user_key, when, when, base_url)
+            pages[change.title] = page
+            yield webhook_delivery("page_created", secret, user_key, when, page=page)
+            continue
+        page = {**previous, "version": previous["version"] + 1, "lastModifierKey": user_key}
+        page["modificationDate"] = int(when.timestamp() * 1000)
+        pages[change.title] = page
+        yield webhook_delivery("page_updated", secret, user_key, when, page=page, update_trigger="edit_page")
 
 
 logger = logging.getLogger(__name__)

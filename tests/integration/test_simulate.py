@@ -262,3 +262,42 @@ def test_mattermost_outgoing_webhooks_from_the_simulator_reach_serve_with_the_ap
     records = read_records(settings.kafka.bootstrap_servers, settings.topics.names.activity_raw)
     native_ids = {Activity.from_bytes(value).native_id for _, _, _, value in records}
     assert native_ids == expected  # a webhook post's native id is the post id the REST API gives it
+
+
+def test_confluence_data_center_webhooks_from_the_simulator_reach_serve_signed_and_resolve_by_user_key(
+    settings: Settings, tmp_path: Path, start_serve: Serve
+) -> None:
+    from cli.simulate import confluence_changes
+    from simulator.other_tools import confluence_webhook_deliveries
+
+    start = datetime.now(UTC).date() - timedelta(days=DAYS + 3)
+    out = tmp_path / "simulation"
+    env = simulation_env(settings, out, SIMULATED_CONFLUENCE_WEBHOOK_SECRET="integration-confluence-secret")
+    simulation = simulation_args(out, "--sources", "confluence", "--confluence-via", "webhook")
+    written = run_cli(env, *simulation)  # the connector file first: serve reads it when it starts
+    assert written.returncode == 0, written.stderr
+    _, base = start_serve(env)
+    org = generate_organisation(PEOPLE, SEED, start, days=DAYS)
+    expected = set()
+    for body, _ in confluence_webhook_deliveries(confluence_changes(("confluence",), org, DAYS, SEED, start), b"s", ""):
+        event = json.loads(body)
+        content = event.get("page") or event["comment"]
+        version = content["version"] if "page" in event else 1
+        expected.add(f"{content['contentType']}/{content['id']}/v/{version}")
+    assert any(native.startswith("comment/") for native in expected) and len(expected) > 20
+
+    for _delivery in range(2):  # Data Center delivers an event again: the same activities, stored once
+        posted = run_cli(env, *simulation, "--post-to", base)
+        assert posted.returncode == 0, posted.stderr
+        assert f"{len(expected):,} webhook deliveries" in posted.stdout
+        assert f"{len(expected):,} acknowledged" in posted.stdout
+
+    records = read_records(settings.kafka.bootstrap_servers, settings.topics.names.activity_raw)
+    activities = [Activity.from_bytes(value) for _, _, _, value in records]
+    assert len(activities) == 2 * len(expected)
+    assert {activity.native_id for activity in activities} == expected
+    assert len({activity.activity_id for activity in activities}) == len(expected)
+    people = {person_pseudonym(TEST_KEYS["LEARNSTREAM_PSEUDONYM_KEY"].encode(), m.person_id) for m in org.employees}
+    actors = {activity.actor for activity in activities}
+    assert actors & people
+    assert len(actors - people) <= len(org.contractors)  # user keys resolve through the directory's accounts

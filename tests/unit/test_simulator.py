@@ -103,6 +103,16 @@ class TestOrganisation:
         managers = {m.manager_id for p in directory.people.values() for m in p.memberships if m.manager_id}
         assert managers <= set(directory.people)
 
+    def test_each_account_sits_in_its_own_column_of_the_directory(self, org):
+        directory = directory_from_csv(directory_csv(org))
+        for member in org.employees:
+            assert directory.by_account(AccountKind.WIKI, member.wiki_user) == member.person_id
+            assert directory.by_account(AccountKind.LMS, member.handle) == member.person_id
+            assert directory.by_account(AccountKind.CONFLUENCE, member.confluence_user_key) == member.person_id
+            assert directory.by_account(AccountKind.CONFLUENCE, member.handle) is None
+        for contractor in org.contractors:
+            assert directory.by_account(AccountKind.CONFLUENCE, contractor.confluence_user_key) is None
+
     def test_every_person_resolves_by_slack_account_or_email_and_contractors_do_not(self, org):
         directory = directory_from_csv(directory_csv(org))
         emails = {user["id"]: user["profile"].get("email") for user in slack_users(org, TEAM)}
