@@ -48,7 +48,7 @@ from producers.identity import IdentityResolver
 from producers.pseudonymise import account_ids
 from producers.wiki.confluence_cloud import ConfluencePolling, basic_auth
 from producers.wiki.confluence_config import ConfluenceCloudConfig, ConfluenceWebhookConfig
-from producers.wiki.confluence_webhook import ConfluenceWebhookReceiver
+from producers.wiki.confluence_webhook import ConfluenceWebhookReceiver, DataCenterContent
 from producers.wiki.eventstreams import EventStreamsSource
 from producers.wiki.recentchanges import RecentChangesSource
 from schemas.activity import SourceSystem
@@ -246,11 +246,20 @@ def build_confluence_cloud(config: ConfluenceCloudConfig, context: ConnectorCont
 
 
 def build_confluence_webhook(config: ConfluenceWebhookConfig, context: ConnectorContext) -> ConfluenceWebhookReceiver:
-    """The Confluence Data Center webhook receiver (X-Hub-Signature); people by user key through the directory."""
+    """The Confluence Data Center webhook receiver (X-Hub-Signature); people by user key through the directory.
+    With `api_url` and `token_env`, id-only payloads are read back with the personal access token (Bearer)."""
     secret = context.secret(config.name, config.secret_env).encode("utf-8")
     resolver = context.resolver(SourceSystem.CONFLUENCE, config.site, AccountKind.CONFLUENCE)
+    datacenter = None
+    if config.api_url is not None and config.token_env is not None:
+        headers = {
+            "Authorization": f"Bearer {context.secret(config.name, config.token_env)}",
+            "Accept": "application/json",
+        }
+        http = context.http_client("confluence", config.api_url, headers, config.token_env)
+        datacenter = DataCenterContent(http, config.token_env)
     return ConfluenceWebhookReceiver(
-        config.name, config.site, secret, resolver, config.spaces, config.max_body_bytes, context.now
+        config.name, config.site, secret, resolver, config.spaces, config.max_body_bytes, context.now, datacenter
     )
 
 

@@ -7,6 +7,8 @@ Cloud (`/wiki/rest/api`, Basic e-mail:API-token, else 401):
   `lastmodified >= "yyyy-MM-dd HH:mm"` read in the site's time zone, `order by lastmodified [asc|desc]`); pages
   of content objects with `_links.next` carrying an opaque `cursor`, as the current API pages.
 - `GET /content/{id}/version?start=&limit=`: a page's versions, newest first.
+- `GET /content?spaceKey=&type=&status=&expand=&start=&limit=`: a space's content of one type and status (the
+  poller lists the trash with `status=trashed`, which search leaves out), paged by `_links.next`.
 - `GET /space?spaceKey=...` and `GET /user/current`.
 
 Content objects carry `space`, `version` (`by`, `when`, `number`, `message`, `minorEdit`), `history`
@@ -15,7 +17,12 @@ requests with a status (429 with Retry-After); `requests` records what arrived.
 
 Data Center: `webhook_delivery` builds the body and headers Confluence posts for an event, signed with the
 webhook's secret (`X-Hub-Signature: sha256=<hex HMAC-SHA256 of the body>`); `dc_page` and `dc_comment` build the
-content objects of those payloads (their full form, as with `confluence.webhooks.id.only.disabled=true`).
+content objects of those payloads (their full form, as with `confluence.webhooks.id.only.disabled=true`), and
+`id_only_delivery` the id-only form Confluence 8+ posts by default. `ConfluenceDataCenterApi` is the REST API an
+id-only payload is read back from (`{context path}/rest/api`, a personal access token as Bearer, else 401):
+`GET /content/{id}?status=&expand=` (404 for an unknown or purged id, or one whose status is not asked for) and
+`GET /user/current`; its user objects carry `userKey` and `username`, as Data Center's do, and it builds the full
+payloads of its content (`page_payload`, `comment_payload`) to compare with.
 """
 
 from __future__ import annotations
@@ -115,6 +122,8 @@ class ConfluenceApi(LocalServer):
         self.time_zone = time_zone
         self.requests: list[RecordedRequest] = []
         self.contents: dict[str, Content] = {}
+        #: False: the account may not list the trash (403), as without the space permission to see it
+        self.trash_listable = True
         self._ids = itertools.count(100_001)
         self._lock = threading.Lock()
 
@@ -163,6 +172,11 @@ class ConfluenceApi(LocalServer):
             self.contents[comment.id] = comment
             return comment.id
 
+    def trash_page(self, page_id: str) -> None:
+        """Move a page to the trash: search no longer finds it; the trash listing does (no new version)."""
+        with self._lock:
+            self.contents[page_id].status = "trashed"
+
     # -- request handling ------------------------------------------------------------------------------------
 
     def record(self, method: str, target: str, headers: Mapping[str, str]) -> Failure | None:
@@ -186,6 +200,8 @@ class ConfluenceApi(LocalServer):
             return self.listing([self.space(key) for key in keys], 0, len(keys), None)
         if path == f"{API}/content/search":
             return self.search(first)
+        if path == f"{API}/content":
+            return self.content_list(first)
         match = re.fullmatch(rf"{API}/content/(\d+)/version", path)
         if match:
             return self.version_list(match.group(1), first)
@@ -223,6 +239,25 @@ class ConfluenceApi(LocalServer):
                 query["expand"] = params["expand"]
             following = f"/rest/api/content/search?{urlencode(query)}"
         return self.listing(page, offset, limit, following)
+
+    def content_list(self, params: Mapping[str, str]) -> dict[str, Any]:
+        """One page of a space's content of one type and status (`current` by default), by id, paged by start and
+        limit."""
+        space, kind, status = params.get("spaceKey"), params.get("type") or "page", params.get("status") or "current"
+        if status == "trashed" and not self.trash_listable:
+            raise ApiError(403, "Not permitted to view the trash of this space")
+        with self._lock:
+            found = [
+                self.render(content)
+                for content in sorted(self.contents.values(), key=lambda c: int(c.id))
+                if content.space == space and content.type == kind and content.status == status
+            ]
+        start, limit = int(params.get("start") or 0), min(int(params.get("limit") or 25), 100)
+        following = None
+        if start + limit < len(found):
+            query = {**params, "start": str(start + limit), "limit": str(limit)}
+            following = f"/rest/api/content?{urlencode(query)}"
+        return self.listing(found[start : start + limit], start, limit, following)
 
     def version_list(self, content_id: str, params: Mapping[str, str]) -> dict[str, Any]:
         """A content's versions, newest first, paged by start and limit."""
@@ -469,3 +504,102 @@ def webhook_delivery(
     body = json.dumps(payload).encode("utf-8")
     signature = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
     return body, {"content-type": "application/json; charset=utf-8", "x-hub-signature": signature}
+
+
+def id_only_delivery(
+    event: str, secret: bytes, user_key: str, at: datetime, *, page_id: int | None = None, comment_id: int | None = None
+) -> tuple[bytes, dict[str, str]]:
+    """The body and headers Confluence 8+ posts by default: the event's content named by its id only."""
+    page = {"id": page_id} if page_id is not None else None
+    comment = {"id": comment_id} if comment_id is not None else None
+    return webhook_delivery(event, secret, user_key, at, page=page, comment=comment)
+
+
+class ConfluenceDataCenterApi(ConfluenceApi):
+    """A local Confluence Data Center's REST API on 127.0.0.1 under `context_path` (`/confluence`, or none);
+    accounts are user keys (`User.account_id`), and `token` is the personal access token it accepts."""
+
+    label = "Confluence Data Center simulator"
+
+    def __init__(
+        self,
+        site: str = "wiki.corp.example",
+        *,
+        token: str = "dc-personal-access-token",
+        context_path: str = "",
+        spaces: Iterable[str] = ("ENG",),
+        users: Iterable[User] = (),
+        port: int = 0,
+    ) -> None:
+        super().__init__(site, spaces=spaces, users=users, port=port)
+        self.token = token
+        self.context_path = context_path.rstrip("/")
+
+    @property
+    def url(self) -> str:
+        """The base URL a client is configured with: where it listens, with the context path."""
+        return self.base_url + self.context_path
+
+    def purge(self, content_id: str) -> None:
+        """Remove content for good (purged from the trash, or a comment deleted): the API answers 404 for it."""
+        with self._lock:
+            del self.contents[content_id]
+
+    def authorised(self, header: str | None) -> bool:
+        """Whether the Authorization header is Bearer with the personal access token."""
+        return header is not None and hmac.compare_digest(header, f"Bearer {self.token}")
+
+    def email_account(self) -> str:
+        """The user key the token belongs to."""
+        return "ff8080-learnstream-bot"
+
+    def answer(self, path: str, params: Mapping[str, list[str]]) -> dict[str, Any]:
+        """The JSON document for a GET under `{context path}/rest/api` (raises ApiError)."""
+        if not path.startswith(f"{self.context_path}/rest/api/"):
+            raise ApiError(404, f"no endpoint {path}")
+        path = path.removeprefix(self.context_path)
+        if path == "/rest/api/user/current":
+            return self.user(self.email_account())
+        match = re.fullmatch(r"/rest/api/content/(\d+)", path)
+        if match is None:
+            raise ApiError(404, f"no endpoint {path}")
+        statuses = set(params.get("status") or ["current"])
+        with self._lock:
+            content = self.contents.get(match.group(1))
+            if content is None or not ({content.status, "any"} & statuses):
+                raise ApiError(404, f"No content found with id: ContentId{{id={match.group(1)}}}")
+            return self.render(content)
+
+    def user(self, account_id: str) -> dict[str, Any]:
+        """A Data Center user object: `userKey` and `username`, no account id; empty: an anonymous user."""
+        if not account_id:
+            return {"type": "anonymous", "displayName": "Anonymous"}
+        known = self.users.get(account_id)
+        name = known.display_name if known else account_id
+        username = name.lower().replace(" ", ".")
+        return {
+            "type": "known",
+            "username": username,
+            "userKey": account_id,
+            "profilePicture": {"path": "/images/icons/profilepics/default.svg", "width": 48, "height": 48},
+            "displayName": name,
+            "_links": {"self": f"https://{self.site}/rest/api/user?key={account_id}"},
+        }
+
+    def page_payload(self, page_id: str) -> dict[str, Any]:
+        """The full webhook form of a page as it is now (`confluence.webhooks.id.only.disabled=true`)."""
+        with self._lock:
+            page = self.contents[page_id]
+        first, last = page.versions[0], page.versions[-1]
+        return dc_page(
+            int(page.id), page.space, page.title, last.number, first.account_id, last.account_id, first.when, last.when
+        )
+
+    def comment_payload(self, comment_id: str) -> dict[str, Any]:
+        """The full webhook form of a comment, with its page as `parent`."""
+        with self._lock:
+            comment = self.contents[comment_id]
+        parent = int(comment.parent) if comment.parent is not None else None
+        page = self.page_payload(str(comment.container))
+        first = comment.versions[0]
+        return dc_comment(int(comment.id), page, first.account_id, first.when, parent, comment.versions[-1].number)

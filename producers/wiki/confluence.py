@@ -1,8 +1,9 @@
 """Confluence content as activities: page versions, comments and removals, whichever way they were read.
 
-The REST API (Cloud polling) and Data Center webhooks describe the same things in different shapes; each
-shape is read into one of three small records (`PageVersion`, `PageComment`, `Removal`) and those are mapped
-here, so a page version has the same native id however it arrived:
+The REST API (Cloud polling, and Data Center content read back for an id-only webhook) and Data Center webhook
+payloads describe the same things in different shapes; each shape is read into one of three small records
+(`PageVersion`, `PageComment`, `Removal`) and those are mapped here, so a page version has the same native id
+however it arrived:
 
 - a page version: `page/<id>/v/<number>`, version 1 `page_created`, later ones `page_edited`;
 - a comment: `comment/<id>/v/1`, `page_commented`, in the page's conversation and replying to the page's
@@ -18,7 +19,7 @@ comment's kind says what it is.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -29,6 +30,9 @@ from schemas.activity import Activity, ActivityKind, ConversationKind, Conversat
 ContentType = Literal["page", "comment"]
 #: Statuses of content that is gone: in the trash, or purged (`deleted`).
 REMOVED_STATUSES = frozenset({"trashed", "deleted"})
+#: Reads the account of a REST user object (`where` names the field in errors): Cloud's `accountId`
+#: (`rest_account`) or Data Center's `userKey` (`dc_account`).
+AccountOf = Callable[[object, str], str]
 
 
 class UnusableContent(ValueError):
@@ -138,27 +142,34 @@ def page_conversation(space_key: str, page_id: str) -> ConversationRef:
     return ConversationRef(kind=ConversationKind.PAGE, id=f"{space_key}:{page_id}")
 
 
-# -- the REST API's content (Cloud, `expand=space,version,history,container,ancestors`) -------------------------
+# -- the REST API's content (`expand=space,version,history,container,ancestors`) -------------------------------
+#
+# Cloud and Data Center answer `/rest/api/content` in the same shape; their user objects differ: Cloud names an
+# Atlassian `accountId`, Data Center a `userKey` (and `username`), the key its webhook payloads use.
 
 
-def rest_page_version(page: Mapping[str, Any], version: Mapping[str, Any]) -> PageVersion:
+def rest_page_version(
+    page: Mapping[str, Any], version: Mapping[str, Any], account_of: AccountOf | None = None
+) -> PageVersion:
     """A version of a page from the REST API: the page (id, title, space) and one of its versions (number,
     when, by, message, minorEdit), from the page's `version` or from `/content/{id}/version`."""
+    account_of = account_of or rest_account
     return PageVersion(
         page_id=content_id(page, "id"),
         space_key=text_field(mapping_field(page, "space"), "space.key", "key"),
         title=text_field(page, "title", "title"),
         number=version_number(version),
         when=rest_time(text_field(version, "version.when", "when")),
-        account=rest_account(version.get("by"), "version.by"),
+        account=account_of(version.get("by"), "version.by"),
         message=str(version.get("message") or ""),
         minor=version.get("minorEdit") is True,
     )
 
 
-def rest_comment(comment: Mapping[str, Any]) -> PageComment:
+def rest_comment(comment: Mapping[str, Any], account_of: AccountOf | None = None) -> PageComment:
     """A comment from the REST API: its page is the `container`, the comment it answers the last comment among
     its `ancestors`, its author and time the `history`'s creation."""
+    account_of = account_of or rest_account
     container = mapping_field(comment, "container")
     if container.get("type") not in ("page", "blogpost"):
         raise UnusableContent(f"container.type is {describe(container.get('type'))}, expected page")
@@ -173,15 +184,16 @@ def rest_comment(comment: Mapping[str, Any]) -> PageComment:
         space_key=text_field(mapping_field(comment, "space"), "space.key", "key"),
         page_title=text_field(container, "container.title", "title"),
         created=rest_time(text_field(history, "history.createdDate", "createdDate")),
-        account=rest_account(history.get("createdBy"), "history.createdBy"),
+        account=account_of(history.get("createdBy"), "history.createdBy"),
         parent_comment_id=content_id(parents[-1], "id", "ancestors.id") if parents else None,
         location=location if isinstance(location, str) else None,
     )
 
 
-def rest_removal(content: Mapping[str, Any]) -> Removal:
+def rest_removal(content: Mapping[str, Any], account_of: AccountOf | None = None) -> Removal:
     """Trashed content from the REST API; the last version's author and time stand for the removal's (the API
     keeps no record of who trashed it)."""
+    account_of = account_of or rest_account
     kind = content.get("type")
     if kind not in ("page", "comment"):
         raise UnusableContent(f"type is {describe(kind)}, expected page or comment")
@@ -194,7 +206,7 @@ def rest_removal(content: Mapping[str, Any]) -> Removal:
         space_key=text_field(mapping_field(content, "space"), "space.key", "key"),
         title=text_field(page, "title", "title"),
         when=rest_time(text_field(version, "version.when", "when")),
-        account=rest_account(version.get("by"), "version.by"),
+        account=account_of(version.get("by"), "version.by"),
     )
 
 
@@ -206,6 +218,47 @@ def rest_account(user: object, where: str) -> str:
     if not isinstance(account, str) or not account:
         raise UnusableContent(f"{where}.accountId is {describe(account)} (user type {user.get('type')!r})")
     return account
+
+
+def dc_account(user: object, where: str) -> str:
+    """The user key of a Data Center REST user object: the key webhook payloads name people by (Data Center has
+    no Atlassian account ids); anonymous users have none and are unusable."""
+    if not isinstance(user, Mapping):
+        raise UnusableContent(f"{where} is {describe(user)}, expected a user")
+    key = user.get("userKey")
+    if not isinstance(key, str) or not key:
+        raise UnusableContent(f"{where}.userKey is {describe(key)} (user type {user.get('type')!r})")
+    return key
+
+
+def dc_first_version(page: Mapping[str, Any]) -> PageVersion:
+    """Version 1 of a page read back from the Data Center REST API after it changed again: its creation, from the
+    `history` (no message, as a `page_created` payload has none)."""
+    history = mapping_field(page, "history")
+    return PageVersion(
+        page_id=content_id(page, "id"),
+        space_key=text_field(mapping_field(page, "space"), "space.key", "key"),
+        title=text_field(page, "title", "title"),
+        number=1,
+        when=rest_time(text_field(history, "history.createdDate", "createdDate")),
+        account=dc_account(history.get("createdBy"), "history.createdBy"),
+    )
+
+
+def dc_removal(content_type: ContentType, content: Mapping[str, Any], user_key: object, timestamp: object) -> Removal:
+    """A removal announced by an id-only `page_trashed` / `page_removed` / `comment_removed` event, its content read
+    back from the Data Center REST API: where it was from the content, who and when from the event, as
+    `webhook_removal` takes them from a full payload."""
+    page = mapping_field(content, "container") if content_type == "comment" else content
+    return Removal(
+        content_type=content_type,
+        content_id=content_id(content, "id"),
+        page_id=content_id(page, "id", "container.id" if content_type == "comment" else "id"),
+        space_key=text_field(mapping_field(content, "space"), "space.key", "key"),
+        title=text_field(page, "title", "title"),
+        when=epoch_ms(timestamp, "timestamp"),
+        account=webhook_account(None, user_key),
+    )
 
 
 def rest_time(value: str) -> datetime:

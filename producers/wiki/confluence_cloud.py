@@ -10,6 +10,12 @@ A search hit is content as it is now: a page edited twice between two reads is o
 so the page's versions are listed (`/content/{id}/version`, newest first) down to the read's lower bound,
 `window_start`. That bound stays where the read began until the read has caught up, so a read killed half-way
 and restarted still lists every version the first attempt had not reached.
+
+Search does not return trashed content, so each read ends by listing the trash of each space
+(`/wiki/rest/api/content?spaceKey=&type=page&status=trashed`, paged by `_links.next`): a trashed page not
+reported before is a removal (`page/<id>/deleted`), and the cursor remembers the ids of the pages in the trash,
+forgetting those that left it (restored, purged, or emptied with the trash after 30 days). The API keeps no
+record of when a page was trashed: its last version's author and time stand for the removal's.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
@@ -26,7 +32,7 @@ from pydantic import AwareDatetime, ValidationError
 from learnstream.errors import ConfigError, ConnectorError
 from producers.contracts import Batch, CheckReport, Cursor, OutgoingRecord
 from producers.dead_letters import source_dead_letter
-from producers.http_client import SourceHttpClient
+from producers.http_client import CredentialsRefused, SourceHttpClient
 from producers.identity import IdentityResolver
 from producers.wiki.confluence import (
     REMOVED_STATUSES,
@@ -46,6 +52,7 @@ logger = logging.getLogger(__name__)
 
 API = "/wiki/rest/api"
 EXPAND = "space,version,history,container,ancestors"
+TRASH_EXPAND = "version,space,history"
 VERSIONS_PER_REQUEST = 100
 CQL_MINUTE = "%Y-%m-%d %H:%M"
 
@@ -54,11 +61,13 @@ class ConfluenceCursor(Cursor):
     """Where a Confluence poll resumes: the minute of the last change read (`since`), the lower bound of the
     read in progress (`window_start`), and what was read from `since` minus the overlap on: each native id
     produced and each search hit (`hit:page/<id>/v/<n>`) -> its time, so nothing at the boundary is produced
-    twice."""
+    twice. `trashed`: the ids of the pages in the trash when it was last listed, each reported once (None: the
+    trash was never listed)."""
 
     since: AwareDatetime
     window_start: AwareDatetime
     seen: dict[str, AwareDatetime] = {}
+    trashed: list[str] | None = None
 
 
 def basic_auth(email: str, api_token: str) -> dict[str, str]:
@@ -140,11 +149,33 @@ class ConfluencePolling:
             f"{self.site}: the API token signs in ({user.get('type') or 'unknown'} account)",
             f"spaces {', '.join(self.spaces)} found",
             f"latest changes: {len(accounts)} authors in one page of {self.batch_size}",
+            self.check_trash(),
         ]
         return CheckReport(checks, accounts_seen=len(accounts), unresolved_accounts=unresolved)
 
+    def check_trash(self) -> str:
+        """Whether the account may list the trash of each space (trashed pages are reported from it)."""
+        refused = []
+        for space in self.spaces:
+            try:
+                self.get(f"{API}/content", {"spaceKey": space, "type": "page", "status": "trashed", "limit": 1})
+            except CredentialsRefused:
+                refused.append(space)
+        if refused:
+            return (
+                f"the trash of {', '.join(refused)} cannot be listed (refused): its trashed pages are not reported; "
+                "let the account see the space's trash to report them"
+            )
+        return "the trash of each space can be listed: trashed pages are reported"
+
     def read(self, cursor: ConfluenceCursor) -> Iterator[Batch[ConfluenceCursor]]:
-        """One batch per page of search results after the cursor; the last one closes the read."""
+        """One batch per page of search results after the cursor, then one of the pages trashed since the trash
+        was last listed, which closes the read."""
+        caught_up = yield from self.read_changes(cursor)
+        yield self.read_trash(caught_up, cursor.window_start)
+
+    def read_changes(self, cursor: ConfluenceCursor) -> Generator[Batch[ConfluenceCursor], None, ConfluenceCursor]:
+        """One batch per page of search results after the cursor; returns the cursor of the caught-up read."""
         lower = cursor.window_start
         start = cursor.since - self.overlap
         params: Mapping[str, Any] | None = {
@@ -171,7 +202,9 @@ class ConfluencePolling:
                 seen[hit] = when
                 self.map_hit(content, lower, seen, records, letters)
             since = latest
-            cursor = ConfluenceCursor(since=since, window_start=lower, seen=prune(seen, since - self.overlap))
+            cursor = ConfluenceCursor(
+                since=since, window_start=lower, seen=prune(seen, since - self.overlap), trashed=cursor.trashed
+            )
             following = next_link(document)
             if following is None:
                 break
@@ -179,11 +212,85 @@ class ConfluencePolling:
             path, params = following, None
         # caught up: the next read lists versions from its own search start on
         done_from = cursor.since - self.overlap
-        yield Batch(
-            records,
-            ConfluenceCursor(since=cursor.since, window_start=done_from, seen=prune(cursor.seen, done_from)),
-            letters,
+        caught_up = ConfluenceCursor(
+            since=cursor.since, window_start=done_from, seen=prune(cursor.seen, done_from), trashed=cursor.trashed
         )
+        yield Batch(records, caught_up, letters)
+        return caught_up
+
+    def read_trash(self, cursor: ConfluenceCursor, lower: datetime) -> Batch[ConfluenceCursor]:
+        """The removals of the trashed pages of the spaces not reported before, and the cursor remembering the trash
+        as it is now. The first listing reports only the pages whose last version is from `lower` (the first read's
+        start) on: the others were trashed before the read's window, as far as the API tells. A space whose trash
+        the account may not list (403) is left, and what was remembered is kept."""
+        reported = set(cursor.trashed or ())
+        not_before = lower if cursor.trashed is None else None
+        in_trash: set[str] = set()
+        complete = True
+        records: list[OutgoingRecord] = []
+        letters: list[OutgoingRecord] = []
+        for space in self.spaces:
+            try:
+                pages = list(self.trashed_pages(space))
+            except CredentialsRefused as exc:
+                logger.warning("%s: cannot list the trash of space %s (%s); left this round", self.name, space, exc)
+                complete = False
+                continue
+            for content in pages:
+                identifier = content.get("id")
+                if not isinstance(identifier, str | int) or not str(identifier):
+                    logger.warning("%s: a trashed page of space %s has no id; left", self.name, space)
+                    continue
+                in_trash.add(str(identifier))
+                if str(identifier) not in reported:
+                    self.map_trashed(content, not_before, records, letters)
+        remembered = ConfluenceCursor(
+            since=cursor.since,
+            window_start=cursor.window_start,
+            seen=cursor.seen,
+            trashed=sorted(in_trash if complete else in_trash | reported),
+        )
+        return Batch(records, remembered, letters)
+
+    def trashed_pages(self, space: str) -> Iterator[dict[str, Any]]:
+        """The pages in the trash of a space (search leaves them out), page by page of the content listing."""
+        path = f"{API}/content"
+        params: Mapping[str, Any] | None = {
+            "spaceKey": space,
+            "type": "page",
+            "status": "trashed",
+            "expand": TRASH_EXPAND,
+            "limit": self.batch_size,
+        }
+        while True:
+            document = self.get(path, params)
+            yield from results_of(document)
+            following = next_link(document)
+            if following is None:
+                return
+            path, params = following, None
+
+    def map_trashed(
+        self,
+        content: Mapping[str, Any],
+        not_before: datetime | None,
+        records: list[OutgoingRecord],
+        letters: list[OutgoingRecord],
+    ) -> None:
+        """The removal of a trashed page (none if its last version is before `not_before`), or its dead letter."""
+        self.learn(dig(content, "version", "by"))
+        try:
+            removal = rest_removal(content)
+            if not_before is not None and removal.when < not_before:
+                return
+            activity = removal_activity(removal, self.site, self.resolver)
+        except UnusableContent as exc:
+            letters.append(self.dead_letter(content, f"trashed page: {exc}"))
+            return
+        except ValidationError as exc:
+            letters.append(self.dead_letter(content, f"trashed page: not a valid activity: {exc.errors()[0]['msg']}"))
+            return
+        records.append(OutgoingRecord(activity.conversation_key.encode("utf-8"), activity.to_bytes()))
 
     def map_hit(
         self,

@@ -15,6 +15,8 @@ type = "confluence-webhook"                     # Data Center posts to serve at 
 site = "wiki.corp.example"
 secret_env = "CORP_WIKI_WEBHOOK_SECRET"
 spaces = ["HR"]
+api_url = "https://wiki.corp.example"           # optional, with token_env: id-only payloads (Confluence 8+) are
+token_env = "CORP_WIKI_TOKEN"                   # read back through the REST API with a personal access token
 ```
 
 Both read `confluence:<site>`; each instance owns its spaces, so two instances never read one space twice.
@@ -25,7 +27,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from producers.instance_config import EnvironmentVariable, InstanceConfig
 
@@ -72,13 +74,32 @@ class ConfluenceCloudConfig(InstanceConfig):
 
 
 class ConfluenceWebhookConfig(InstanceConfig):
-    """A Confluence Data Center webhook posting to `serve` at `/hooks/confluence/<name>`, signed with a secret."""
+    """A Confluence Data Center webhook posting to `serve` at `/hooks/confluence/<name>`, signed with a secret;
+    with `api_url` and `token_env`, id-only payloads are read back through the Data Center REST API."""
 
     type: Literal["confluence-webhook"]
     site: Host = Field(description="the Data Center base URL's host name: the source instance")
     secret_env: EnvironmentVariable
     spaces: list[SpaceKey] = Field(default_factory=list, description="space keys to keep; empty keeps all")
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    api_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s?#]+$",
+        description="the Data Center base URL, with its context path if any (https://corp.example/confluence): "
+        "id-only payloads are read back from its REST API",
+    )
+    token_env: EnvironmentVariable | None = Field(
+        default=None, description="a Data Center personal access token (sent as Bearer) that can view the spaces"
+    )
+
+    @model_validator(mode="after")
+    def _call_back_complete(self) -> ConfluenceWebhookConfig:
+        if (self.api_url is None) != (self.token_env is None):
+            raise ValueError(
+                "api_url and token_env go together: give both to read id-only payloads back from Data Center, "
+                "or neither"
+            )
+        return self
 
     def slice(self) -> tuple[str, frozenset[str] | None]:
         return f"confluence:{self.site}", frozenset(self.spaces) or None
