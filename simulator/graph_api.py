@@ -12,24 +12,28 @@ It answers, on 127.0.0.1:
   `POST /subscriptions/{id}/reauthorize` (204), `GET /subscriptions`;
 - messages as notifications name them (`teams('t')/channels('c')/messages('m')`, `…/replies('r')`) or as paths
   (`teams/t/channels/c/messages/m`), `GET /users/{id}` (honouring `$select`), `GET /teams/{t}/channels/{c}` and
-  its `/members`.
+  its `/members`, paged as Graph pages collections: `$top` (else `page_size`) members a page, and while more
+  remain an `@odata.nextLink` holding the whole URL of the next page with an opaque `$skiptoken`.
 
 `notify` and `lifecycle` post change and lifecycle notifications as Graph does, `fail_next` makes the next Graph
-requests fail (429/503 with Retry-After), and `requests` records what arrived.
+requests fail (429/503 with Retry-After), `latency_s` makes each message and user GET take that long (as a
+loaded Graph does, for measuring the receiver), and `requests` records what arrived.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import secrets
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import httpx
 
@@ -40,6 +44,8 @@ MAX_EXPIRY = timedelta(minutes=4320)
 LIFECYCLE_REQUIRED_AFTER = timedelta(hours=1)
 VALIDATION_TIMEOUT_S = 10.0
 CHANGE_TYPES = frozenset({"created", "updated", "deleted"})
+#: Items of a paged collection per page when the request names no `$top`.
+PAGE_SIZE = 100
 _ODATA_KEY = re.compile(r"(\w+)\('([^']*)'\)")
 
 
@@ -91,6 +97,10 @@ class GraphServer(LocalServer):
         self.members: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self.requests: list[RecordedRequest] = []
         self.now: Callable[[], datetime] = lambda: datetime.now(UTC)
+        #: items of a paged collection per page when the request names no `$top`
+        self.page_size = PAGE_SIZE
+        #: seconds each message and user GET waits before it answers
+        self.latency_s = 0.0
         self._lock = threading.Lock()
 
     # -- control ---------------------------------------------------------------------------------------------
@@ -291,6 +301,7 @@ class GraphServer(LocalServer):
         if method != "GET":
             raise GraphError(405, "Request_BadRequest", "method not allowed")
         if parts[0] == "users" and len(parts) == 2:
+            self.wait()
             user = self.found(self.users, parts[1], "user")
             selected = params.get("$select")
             return 200, {k: v for k, v in user.items() if not selected or k in selected.split(",")}
@@ -298,12 +309,35 @@ class GraphServer(LocalServer):
             return 200, self.found(self.channels, (parts[1], parts[3]), "channel")
         if parts[0] == "teams" and len(parts) == 5 and parts[4] == "members":
             self.found(self.channels, (parts[1], parts[3]), "channel")
-            return 200, {"value": self.members[(parts[1], parts[3])]}
+            return 200, self.page(path, self.members[(parts[1], parts[3])], params)
         keys = dict(_ODATA_KEY.findall(path)) if "(" in path else dict(zip(parts[::2], parts[1::2], strict=False))
         if {"teams", "channels", "messages"} <= set(keys):
+            self.wait()
             message_id = keys.get("replies") or keys["messages"]
             return 200, self.found(self.messages, (keys["teams"], keys["channels"], message_id), "message")
         raise GraphError(400, "BadRequest", f"Resource not found for the segment '{parts[0]}'.")
+
+    def wait(self) -> None:
+        """The simulated time Graph takes to answer a content request (`latency_s`)."""
+        if self.latency_s > 0:
+            time.sleep(self.latency_s)
+
+    def page(self, path: str, items: list[dict[str, Any]], params: Mapping[str, str]) -> dict[str, Any]:
+        """One page of a collection: `$top` (else `page_size`) items from the `$skiptoken`'s offset, and the next
+        page's whole URL in `@odata.nextLink` while more remain."""
+        try:
+            size = int(params.get("$top") or self.page_size)
+            token = params.get("$skiptoken")
+            start = int(base64.urlsafe_b64decode(token).decode().removeprefix("offset=")) if token else 0
+        except ValueError:
+            raise GraphError(400, "BadRequest", "Invalid $top or $skiptoken.") from None
+        if size < 1 or start < 0:
+            raise GraphError(400, "BadRequest", "Invalid $top or $skiptoken.")
+        answer: dict[str, Any] = {"value": items[start : start + size]}
+        if start + size < len(items):
+            following = {**params, "$skiptoken": base64.urlsafe_b64encode(f"offset={start + size}".encode()).decode()}
+            answer["@odata.nextLink"] = f"{self.graph_url}{path.lstrip('/')}?{urlencode(following, safe='$')}"
+        return answer
 
     def found(self, table: Mapping[Any, Any], key: Any, what: str) -> Any:
         """An entry, or a 404 naming it."""
@@ -415,6 +449,11 @@ def handler_for(server: GraphServer) -> type[BaseHTTPRequestHandler]:
     """The request handler class serving `server`."""
 
     class Handler(JsonHandler):
+        # connections are kept alive, as Graph keeps them: a client's pool reuses them instead of connecting anew;
+        # without Nagle's algorithm, since headers and body are written apart and would wait for a delayed ACK
+        protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True
+
         def do_GET(self) -> None:  # noqa: N802 (http.server's names)
             self.serve("GET")
 

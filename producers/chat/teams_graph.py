@@ -10,11 +10,16 @@ and 503 with `Retry-After` are waited out as Graph asks.
 
 Subscriptions on `chatMessage` last at most `MAX_SUBSCRIPTION` (Graph refuses a later `expirationDateTime`); one
 lasting more than an hour must name a `lifecycleNotificationUrl`.
+
+Graph pages collections on its own: a page's `@odata.nextLink` is the whole URL of the next one (its `$skiptoken`
+is opaque and must not be rebuilt), absent on the last page. It is followed as given, only below the Graph root
+(the token goes with it), and for at most `max_pages` pages, a guard against a link that never ends.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -36,6 +41,9 @@ SUBSCRIPTION_SLACK = timedelta(minutes=5)
 #: A token is fetched again this long before it expires.
 TOKEN_MARGIN_S = 60.0
 CHANGE_TYPES = "created,updated,deleted"
+#: Pages of one collection read at most: far more than a team's 25,000 members take, few enough to end a loop.
+MAX_PAGES = 500
+NEXT_LINK = "@odata.nextLink"
 
 
 def token_endpoint_of(tenant_id: str) -> str:
@@ -81,6 +89,15 @@ class GraphSubscription:
             raise ConnectorError(f"Graph answered with a subscription lacking {exc}") from exc
 
 
+@dataclass(frozen=True)
+class GraphCollection:
+    """The items of a paged Graph collection as read, and whether its last page was reached."""
+
+    items: list[Any]
+    pages: int
+    complete: bool
+
+
 def graph_timestamp(moment: datetime) -> str:
     """An aware datetime as Graph writes `expirationDateTime`."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
@@ -95,20 +112,34 @@ class GraphClient:
         credentials: GraphCredentials,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         clock: Callable[[], float] = time.monotonic,
+        max_pages: int = MAX_PAGES,
     ) -> None:
         self.http = http
         self.credentials = credentials
         self.now = now
         self.clock = clock
+        self.max_pages = max_pages
         self._token: str | None = None
         self._token_until = 0.0
+        self._token_lock = threading.Lock()  # messages are fetched in parallel: one of them fetches a new token
 
     # -- the token -------------------------------------------------------------------------------------------
 
     def token(self) -> str:
         """A valid app-only access token: the cached one, or a new one when it is about to expire."""
-        if self._token is not None and self.clock() < self._token_until:
+        with self._token_lock:
+            if self._token is None or self.clock() >= self._token_until:
+                self._token, self._token_until = self.new_token()
             return self._token
+
+    def forget(self, token: str) -> None:
+        """Stop using a token Graph refused (unless another request has replaced it already)."""
+        with self._token_lock:
+            if self._token == token:
+                self._token = None
+
+    def new_token(self) -> tuple[str, float]:
+        """A token from the token endpoint and the clock reading until which it is used."""
         form = {
             "client_id": self.credentials.client_id,
             "client_secret": self.credentials.client_secret,
@@ -126,22 +157,50 @@ class GraphClient:
             raise ConnectorError(f"the token endpoint {self.credentials.token_endpoint} answered without a token")
         lifetime = answer.get("expires_in")
         seconds = float(lifetime) if isinstance(lifetime, int | float | str) and str(lifetime).isdigit() else 0.0
-        self._token = answer["access_token"]
-        self._token_until = self.clock() + max(seconds - TOKEN_MARGIN_S, 0.0)
-        return self._token
+        return str(answer["access_token"]), self.clock() + max(seconds - TOKEN_MARGIN_S, 0.0)
 
     def call(self, method: str, path: str, params: Mapping[str, str] | None = None, json: Any = None) -> Any:
         """One Graph request with the token; a 401 fetches a new token and tries once more."""
         for fresh in (False, True):
-            headers = {"Authorization": f"Bearer {self.token()}"}
+            token = self.token()
             try:
-                return self.http.request_json(method, path, params=params, json=json, headers=headers)
+                return self.http.request_json(
+                    method, path, params=params, json=json, headers={"Authorization": f"Bearer {token}"}
+                )
             except CredentialsRefused as exc:
                 if exc.status != 401 or fresh:
                     raise
                 logger.info("Graph refused the cached token for %s %s; fetching a new one", method, path)
-                self._token = None
+                self.forget(token)
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
+
+    def collection(self, path: str) -> GraphCollection:
+        """The items of a collection over all its pages, following `@odata.nextLink` for at most `max_pages`."""
+        items: list[Any] = []
+        following: str | None = path
+        pages = 0
+        while following is not None and pages < self.max_pages:
+            answer = self.call("GET", following)
+            pages += 1
+            value = answer.get("value") if isinstance(answer, Mapping) else None
+            items += value if isinstance(value, list) else []
+            following = self.next_link(answer, path)
+        if following is not None:
+            logger.warning("Graph pages %s beyond %d pages; stopped with %d items read", path, pages, len(items))
+        return GraphCollection(items, pages, complete=following is None)
+
+    def next_link(self, page: Any, path: str) -> str | None:
+        """A page's `@odata.nextLink`, None on the last page; a ConnectorError for one leading off the Graph root."""
+        link = page.get(NEXT_LINK) if isinstance(page, Mapping) else None
+        if link is None or link == "":
+            return None
+        root = str(self.http.client.base_url)
+        if not isinstance(link, str) or not link.startswith(root):
+            raise ConnectorError(
+                f"Graph answered {path} with an {NEXT_LINK} outside {root} ({link!r}); it is not followed, since the "
+                "token would go with it: check graph_url in the connector file"
+            )
+        return link
 
     # -- subscriptions ---------------------------------------------------------------------------------------
 
@@ -172,6 +231,16 @@ class GraphClient:
         """Answer a `reauthorizationRequired` challenge (`POST /subscriptions/{id}/reauthorize`)."""
         self.call("POST", f"subscriptions/{subscription_id}/reauthorize")
 
+    def delete_subscription(self, subscription_id: str) -> bool:
+        """Delete a subscription (`DELETE /subscriptions/{id}`): True, or False if Graph no longer knew it (404)."""
+        try:
+            self.call("DELETE", f"subscriptions/{subscription_id}")
+        except RequestFailed as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
     def subscription(self, subscription_id: str) -> GraphSubscription | None:
         """A subscription of this app, or None if Graph does not know it (expired, removed, another app's)."""
         try:
@@ -196,8 +265,6 @@ class GraphClient:
         """A channel's id, displayName and membershipType."""
         return self.call("GET", f"teams/{team_id}/channels/{channel_id}")
 
-    def channel_members(self, team_id: str, channel_id: str) -> list[Any]:
-        """The members of a channel (conversationMember objects with `userId` and `email`), first page."""
-        answer = self.call("GET", f"teams/{team_id}/channels/{channel_id}/members")
-        members = answer.get("value") if isinstance(answer, Mapping) else None
-        return members if isinstance(members, list) else []
+    def channel_members(self, team_id: str, channel_id: str) -> GraphCollection:
+        """The members of a channel (conversationMember objects with `userId` and `email`), over all pages."""
+        return self.collection(f"teams/{team_id}/channels/{channel_id}/members")

@@ -39,7 +39,8 @@ from producers.pseudonymise import AccountIds
 from schemas.activity import SourceSystem
 
 logger = logging.getLogger(__name__)
-#: Messages of one delivery fetched from Graph at once.
+#: Messages of one delivery fetched from Graph at once. More would not help for long: Graph throttles an app to 20
+#: channel-message GETs a second in a tenant, and 4 requests a second on one team or channel.
 FETCHERS = 8
 
 CHANGE_TYPES = frozenset({"created", "updated", "deleted"})
@@ -101,7 +102,9 @@ class TeamsNotificationReceiver:
         #: fetches the messages of one delivery in parallel (a delivery may carry many notifications)
         self.fetchers = ThreadPoolExecutor(FETCHERS, thread_name_prefix=f"{name}-graph")
         self._looked_up: set[str] = set()
-        self._lookup_lock = threading.Lock()
+        #: user id -> the lock held while that user is looked up (one lookup per user, others in parallel)
+        self._lookups: dict[str, threading.Lock] = {}
+        self._lookups_lock = threading.Lock()
 
     def check(self) -> CheckReport:
         """The client state is set and the app gets a token; where Graph must post."""
@@ -172,25 +175,34 @@ class TeamsNotificationReceiver:
     def look_up(self, users: Iterable[str]) -> None:
         """Learn the e-mail of each user not looked up yet whom the directory does not list by account.
 
-        One lookup at a time (messages are fetched in parallel): a message is mapped only once the e-mails of
-        its people are known, so no activity gets a stand-in pseudonym while another thread is still asking.
-        A user is marked as looked up only once Graph answered (an outage is retried with the next message).
+        Messages are fetched in parallel, and so are the lookups of different users; a user is looked up once, and
+        a message naming a user another fetch is looking up waits for that answer, so no activity gets a stand-in
+        pseudonym while its person is being looked up. A user already looked up costs no lock. A user is marked as
+        looked up only once Graph answered (an outage is retried with the next message).
         """
-        with self._lookup_lock:
-            for user_id in sorted(set(users) - self._looked_up):
-                if self.resolver.directory.by_account(self.resolver.account_kind, user_id) is not None:
-                    self._looked_up.add(user_id)
-                    continue
-                try:
-                    user = self.graph.user(user_id)
-                except RequestFailed as exc:  # a removed account: it keeps a source-scoped pseudonym
-                    logger.warning("%s: cannot look up a user (%s)", self.name, exc)
-                    self._looked_up.add(user_id)
-                    continue
-                self._looked_up.add(user_id)
+        for user_id in sorted(set(users)):
+            if user_id in self._looked_up:
+                continue
+            with self._lookups_lock:
+                lookup = self._lookups.setdefault(user_id, threading.Lock())
+            with lookup:
+                if user_id not in self._looked_up:
+                    self.learn(user_id)
+            with self._lookups_lock:  # looked up for good: its lock is not needed any more
+                self._lookups.pop(user_id, None)
+
+    def learn(self, user_id: str) -> None:
+        """Look one user up: the directory by account, else Graph for the e-mail the directory may list."""
+        if self.resolver.directory.by_account(self.resolver.account_kind, user_id) is None:
+            try:
+                user = self.graph.user(user_id)
+            except RequestFailed as exc:  # a removed account: it keeps a source-scoped pseudonym
+                logger.warning("%s: cannot look up a user (%s)", self.name, exc)
+            else:
                 mail = user.get("mail") or user.get("userPrincipalName") if isinstance(user, Mapping) else None
                 if isinstance(mail, str) and "@" in mail:
                     self.resolver.emails[user_id] = mail
+        self._looked_up.add(user_id)
 
     def dead_letter(self, original: Any, detail: str) -> OutgoingRecord:
         """A dead letter for a notification or message this receiver cannot use (never holding the clientState)."""

@@ -5,7 +5,9 @@ read makes sure every configured resource has a live subscription posting to the
 (never made, expired, removed) is created, which makes Graph validate the receiver's two URLs first; one expiring
 within the margin is renewed (`PATCH`). The cursor keeps each resource's subscription id and expiry, so a restart
 renews rather than duplicates. Notifications made while no subscription was alive are not delivered later: the
-log says from when a resource was uncovered.
+log says from when a resource was uncovered. A resource removed from the configuration has its subscription deleted
+(`DELETE /subscriptions/{id}`; a 404 means Graph had dropped it already) and leaves the cursor; one Graph could not
+delete now stays in the cursor, and the next read tries again.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
-from learnstream.errors import ConfigError
+from learnstream.errors import ConfigError, SourceUnavailable
 from producers.chat.teams_graph import GraphClient, GraphSubscription
 from producers.contracts import Batch, CheckReport, Cursor
 from producers.http_client import RequestFailed
@@ -31,7 +33,8 @@ class SubscriptionState(Cursor):
 
 
 class TeamsSubscriptionsCursor(Cursor):
-    """The subscription of every configured resource (resources added later get one on the next read)."""
+    """The subscription of every configured resource (resources added later get one on the next read, removed ones
+    lose theirs)."""
 
     subscriptions: dict[str, SubscriptionState] = {}
 
@@ -92,21 +95,46 @@ class TeamsSubscriptions:
             info = self.graph.channel(*channel)
             label = info.get("displayName") if isinstance(info, dict) else None
             found = self.graph.channel_members(*channel)
-            for member in found:
+            for member in found.items:
                 if isinstance(member, dict) and isinstance(member.get("userId"), str):
                     members.add(member["userId"])
                     if isinstance(member.get("email"), str) and member["email"]:
                         self.resolver.emails[member["userId"]] = member["email"]
-            checks.append(f"channel {label or channel[1]}: {len(found)} members read")
+            read = f"channel {label or channel[1]}: {len(found.items)} members read in {found.pages} pages"
+            if not found.complete:
+                read += " (Graph had more pages; stopped at the page limit, so the counts below are a lower bound)"
+            checks.append(read)
         unresolved = sum(not self.resolver.is_resolved(member) for member in members)
         return CheckReport(checks, accounts_seen=len(members), unresolved_accounts=unresolved)
 
     def read(self, cursor: TeamsSubscriptionsCursor) -> Iterator[Batch[TeamsSubscriptionsCursor]]:
-        """One empty batch whose cursor holds a live subscription for every resource."""
-        kept = dict(cursor.subscriptions)
-        for resource in self.resources:
-            kept[resource] = self.keep(resource, kept.get(resource))
+        """One empty batch whose cursor holds a live subscription for every resource, and no removed resource."""
+        kept = {resource: self.keep(resource, cursor.subscriptions.get(resource)) for resource in self.resources}
+        for resource, state in cursor.subscriptions.items():
+            if resource not in kept and not self.unsubscribe(resource, state):
+                kept[resource] = state  # deleted on a later read
         yield Batch([], TeamsSubscriptionsCursor(subscriptions=kept))
+
+    def unsubscribe(self, resource: str, state: SubscriptionState) -> bool:
+        """Delete the subscription of a resource no longer configured; False if Graph cannot delete it now."""
+        try:
+            deleted = self.graph.delete_subscription(state.id)
+        except (RequestFailed, SourceUnavailable) as exc:  # the configured resources are kept alive regardless
+            logger.warning(
+                "%s: cannot delete subscription %s of %s, which is no longer configured (%s); trying again next read",
+                self.name,
+                state.id,
+                resource,
+                exc,
+            )
+            return False
+        if deleted:
+            logger.info("%s: %s is no longer configured; deleted its subscription %s", self.name, resource, state.id)
+        else:
+            logger.info(
+                "%s: %s is no longer configured; Graph had dropped its subscription already", self.name, resource
+            )
+        return True
 
     def keep(self, resource: str, state: SubscriptionState | None) -> SubscriptionState:
         """The resource's subscription after renewing it if it expires soon, or creating it if Graph lacks it."""

@@ -18,11 +18,11 @@ TENANT = "11111111-2222-3333-4444-555555555555"
 CLIENT = "66666666-7777-8888-9999-000000000000"
 SECRET = "graph-client-secret"
 STATE = "client-state-shared-with-graph"
-TEAM, CHANNEL = "team-1", "19:channel-1@thread.tacv2"
+TEAM, CHANNEL, OTHER_CHANNEL = "team-1", "19:channel-1@thread.tacv2", "19:channel-2@thread.tacv2"
 ADA, GRACE = "aaaaaaaa-0000-0000-0000-000000000001", "aaaaaaaa-0000-0000-0000-000000000002"
 
 
-def setup_files(tmp_path: Path, graph: GraphServer, serve_port: int) -> Path:
+def setup_files(tmp_path: Path, graph: GraphServer, serve_port: int, channel: str = CHANNEL) -> Path:
     (tmp_path / "people.csv").write_text(
         f"person_id,email,team,valid_from,teams\ne1,ada@example.org,platform,2024-01-01,{ADA}\n"
         "e2,grace@example.org,support,2024-01-01,\n",
@@ -46,7 +46,7 @@ name = "teams-subs"
 type = "teams-subscriptions"
 {common}notification_url = "http://127.0.0.1:{serve_port}/hooks/teams/teams"
 receiver = "teams"
-resources = ["/teams/{TEAM}/channels/{CHANNEL}/messages"]
+resources = ["/teams/{TEAM}/channels/{channel}/messages"]
 """,
         encoding="utf-8",
     )
@@ -84,6 +84,13 @@ def test_a_teams_message_arrives_through_a_subscription_a_notification_and_a_gra
         forged = graph.notification(subscription_id, "created", "teams('x')/channels('y')/messages('m1')")
         forged["clientState"] = "not-the-client-state"
         assert graph.notify([forged]).status_code == 403
+
+        setup_files(tmp_path, graph, port, channel=OTHER_CHANNEL)  # the first channel is no longer followed
+        moved = run_cli(env, "connect", "run", "teams-subs", "--once")
+        assert moved.returncode == 0, moved.stderr
+        assert graph.graph_requests("DELETE", f"/subscriptions/{subscription_id}")
+        ((_, remaining),) = graph.subscriptions.items()
+        assert remaining["resource"] == f"/teams/{TEAM}/channels/{OTHER_CHANNEL}/messages"
 
     records = read_topic(settings.kafka.bootstrap_servers, settings.topics.names.activity_raw, expected=2)
     activities = {Activity.from_bytes(value).kind: Activity.from_bytes(value) for _, value in records}
