@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.synthetic import synthetic_activities
 from schemas.activity import Activity
 from schemas.topics import Topics
+from streams.classify import default_classifier
 from streams.processing import Classified, MessageOrigin, process_raw_activity, route
 
 
@@ -37,6 +38,7 @@ def main() -> None:
     topics = Topics.in_namespace()
     origin = MessageOrigin("bench", 0, 0, None)
     now = datetime.now(UTC)
+    classifier = default_classifier()
 
     def baseline() -> None:
         for message in messages:
@@ -48,12 +50,12 @@ def main() -> None:
 
     def decide() -> None:
         for message in messages:
-            outcome = process_raw_activity(message, origin, now)
+            outcome = process_raw_activity(message, origin, now, classifier)
             assert isinstance(outcome, Classified)
 
     def decide_and_route() -> None:
         for message in messages:
-            route(process_raw_activity(message, origin, now), topics, None)
+            route(process_raw_activity(message, origin, now, classifier), topics, None)
 
     n = len(messages)
     base = best_of(args.repeats, baseline)

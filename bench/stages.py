@@ -63,6 +63,7 @@ from producers.runtime import run_connector  # noqa: E402
 from schemas.activity import Activity  # noqa: E402
 from schemas.headers import sent_at_headers  # noqa: E402
 from schemas.learning_event import LearningEvent  # noqa: E402
+from streams.classify import default_classifier  # noqa: E402
 from streams.processing import learning_event_for  # noqa: E402
 from warehouse.connection import connect  # noqa: E402
 from warehouse.dsn import parse_dsn  # noqa: E402
@@ -608,7 +609,7 @@ def insert_formats(
 
 def loader_stage(settings: Settings, work: Path, bootstrap: str, lines: list[bytes], repeats: int) -> None:
     """EventLoader vs a consume-and-insert loop over prebuilt rows, on the same topic, into fresh databases."""
-    events = [learning_event_for(Activity.from_bytes(line)) for line in lines]
+    events = [learning_event_for(Activity.from_bytes(line), default_classifier()) for line in lines]
     pairs = [(event.conversation_key.encode("utf-8"), event.to_bytes()) for event in events]
     raw = Variant("consume + insert prebuilt rows (baseline)")
     loader = Variant("EventLoader (decode, validate, row, insert)")

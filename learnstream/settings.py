@@ -96,6 +96,16 @@ class WorkerSettings(BaseModel):
     log_level: str = "info"
 
 
+class ClassifierSettings(BaseModel):
+    """The words the classification rules read."""
+
+    vocabulary_files: list[Path] = Field(
+        default_factory=list,
+        description="TOML files whose word lists extend the shipped ones (streams/classify/data/*.toml); "
+        'a JSON list in the environment: ["/etc/learnstream/words.toml"]',
+    )
+
+
 class HttpSettings(BaseModel):
     """How pull connectors talk to a source's API."""
 
@@ -161,6 +171,7 @@ class Settings(BaseSettings):
     producer: ProducerSettings = ProducerSettings()
     topics: TopicSettings = TopicSettings()
     worker: WorkerSettings = WorkerSettings()
+    classifier: ClassifierSettings = ClassifierSettings()
     loader: LoaderSettings = LoaderSettings()
 
     @property

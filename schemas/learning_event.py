@@ -22,7 +22,10 @@ class LearningEvent(StrictModel):
     """An activity classified into the learning taxonomy, with who decided it and how sure it is."""
 
     schema_version: Literal[1] = LEARNING_EVENT_SCHEMA_VERSION
-    event_id: ActivityId = Field(description="Equal to activity_id: one learning event per activity.")
+    event_id: ActivityId = Field(
+        description="The activity's id; for an edit or a deletion, the id of the item it changes (the latest "
+        "event of an id wins: an edited message is classified again, a deleted one retracted)."
+    )
     activity_id: ActivityId
     source: SourceSystem
     source_instance: NonEmpty

@@ -5,20 +5,24 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from pydantic import ValidationError
 
-from schemas.activity import SUPPORTED_ACTIVITY_SCHEMA_VERSIONS, Activity, SourceSystem
+from schemas.activity import SUPPORTED_ACTIVITY_SCHEMA_VERSIONS, Activity, ActivityKind, SourceSystem
 from schemas.dead_letter import DeadLetter, DeadLetterReason
+from schemas.ids import activity_id_for
 from schemas.learning_event import LearningEvent
 from schemas.topics import Topics
-from streams.classify import CLASSIFIER_VERSION, classify_activity, tag_topics
+from streams.classify import Classifier, ThreadContext
 
 logger = logging.getLogger(__name__)
 
 STAGE = "worker"
 SOURCE_SYSTEMS = frozenset(system.value for system in SourceSystem)
+#: Kinds whose event is the event of the item they change: an edit is classified again under the message's event
+#: id (the latest decision wins), a deletion takes the item's event back.
+REPLACING_KINDS = frozenset({ActivityKind.MESSAGE_EDITED, ActivityKind.ITEM_DELETED})
 
 
 # Named tuples rather than frozen dataclasses: the worker builds several per message, and they cost a third.
@@ -46,6 +50,12 @@ class Rejected(NamedTuple):
 Outcome = Classified | Rejected
 
 
+class ThreadLookup(Protocol):
+    """What the decision may ask of the worker's memory of conversations (`streams/threads.py`)."""
+
+    def context_for(self, conversation_key: str, at: datetime) -> ThreadContext | None: ...
+
+
 class Outgoing(NamedTuple):
     """Where an outcome goes: the topic, the key and the bytes of the record the worker writes."""
 
@@ -63,11 +73,20 @@ def route(outcome: Outcome, topics: Topics, raw_key: bytes | None) -> Outgoing:
     return Outgoing(topics.activity_dlq, raw_key, outcome.dead_letter.to_bytes())
 
 
-def learning_event_for(activity: Activity) -> LearningEvent:
-    """Classify an activity and tag its topics; the event keeps no text of the activity."""
-    decision = classify_activity(activity)
+def event_id_for(activity: Activity) -> str:
+    """The activity's own id, or for an edit or a deletion the id of the item it changes."""
+    if activity.kind in REPLACING_KINDS and activity.in_reply_to:
+        return activity_id_for(activity.source, activity.source_instance, activity.in_reply_to)
+    return activity.activity_id
+
+
+def learning_event_for(
+    activity: Activity, classifier: Classifier, thread: ThreadContext | None = None
+) -> LearningEvent:
+    """Classify an activity and tag its subjects; the event keeps no text of the activity."""
+    decision = classifier.classify(activity, thread)
     return LearningEvent(
-        event_id=activity.activity_id,
+        event_id=event_id_for(activity),
         activity_id=activity.activity_id,
         source=activity.source,
         source_instance=activity.source_instance,
@@ -75,13 +94,14 @@ def learning_event_for(activity: Activity) -> LearningEvent:
         activity_kind=activity.kind,
         occurred_at=activity.occurred_at,
         actor=activity.actor,
-        counterpart=activity.counterpart,
+        counterpart=decision.counterpart or activity.counterpart,
         category=decision.category,
         formal=decision.category.formal,
         confidence=decision.confidence,
         decided_by=decision.rule,
-        classifier_version=CLASSIFIER_VERSION,
-        topics=tag_topics(activity.subject, activity.text),
+        classifier_version=classifier.version,
+        topics=classifier.subjects_of(activity),
+        response_delay_seconds=decision.response_delay_seconds,
     )
 
 
@@ -116,8 +136,15 @@ def describe_validation_error(exc: ValidationError) -> str:
     )
 
 
-def process_raw_activity(value: bytes | None, origin: MessageOrigin, now: datetime) -> Outcome:
-    """Validate and classify one raw message; anything wrong becomes a dead letter with its reason."""
+def process_raw_activity(
+    value: bytes | None,
+    origin: MessageOrigin,
+    now: datetime,
+    classifier: Classifier,
+    threads: ThreadLookup | None = None,
+) -> Outcome:
+    """Validate and classify one raw message, in the context of its conversation when `threads` remembers it;
+    anything wrong becomes a dead letter with its reason."""
     if not value:
         return Rejected(dead_letter(origin, b"", DeadLetterReason.EMPTY_MESSAGE, "message has no value", now))
     try:
@@ -126,7 +153,8 @@ def process_raw_activity(value: bytes | None, origin: MessageOrigin, now: dateti
         reason, detail, source = why_invalid(value, exc)
         return Rejected(dead_letter(origin, value, reason, detail, now, source_system=source))
     try:
-        return Classified(learning_event_for(activity))
+        thread = threads.context_for(activity.conversation_key, activity.occurred_at) if threads is not None else None
+        return Classified(learning_event_for(activity, classifier, thread))
     except Exception as exc:  # a rule's bug must cost one message, not the stream; the message is kept aside
         reason = DeadLetterReason.PROCESSING_ERROR
         return Rejected(dead_letter(origin, value, reason, failure_detail(exc), now, source_system=activity.source))
@@ -153,10 +181,16 @@ def why_invalid(value: bytes, exc: ValidationError) -> tuple[DeadLetterReason, s
     return DeadLetterReason.SCHEMA_INVALID, f"not a valid Activity: {describe_validation_error(exc)}", source_system
 
 
-def decide(value: bytes | None, origin: MessageOrigin, now: datetime) -> Outcome:
+def decide(
+    value: bytes | None,
+    origin: MessageOrigin,
+    now: datetime,
+    classifier: Classifier,
+    threads: ThreadLookup | None = None,
+) -> Outcome:
     """`process_raw_activity`, guarded: an unexpected error costs one message (a dead letter), never the stream."""
     try:
-        return process_raw_activity(value, origin, now)
+        return process_raw_activity(value, origin, now, classifier, threads)
     except Exception as exc:  # a bug in a rule must not stop the stream: the message goes aside
         logger.exception("unexpected error at %s[%d]@%d", origin.topic, origin.partition, origin.offset)
         letter = dead_letter(origin, value or b"", DeadLetterReason.PROCESSING_ERROR, failure_detail(exc), now)

@@ -1,6 +1,13 @@
-"""Classification of activities into the learning taxonomy, as pure functions."""
+"""Classification of activities into the learning taxonomy: pure functions, words in data files."""
 
-from streams.classify.rules import CLASSIFIER_VERSION, Classification, classify_activity
-from streams.classify.topics import tag_topics
+from streams.classify.classifier import Classifier, build_classifier, default_classifier, load_classifier
+from streams.classify.rules import Classification, ThreadContext
 
-__all__ = ["CLASSIFIER_VERSION", "Classification", "classify_activity", "tag_topics"]
+__all__ = [
+    "Classification",
+    "Classifier",
+    "ThreadContext",
+    "build_classifier",
+    "default_classifier",
+    "load_classifier",
+]

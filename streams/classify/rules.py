@@ -1,7 +1,16 @@
-"""The first rule set: a handful of explicit, named rules; the first that matches decides.
+"""The rules: explicit, named, pure functions of an activity, the compiled vocabulary and the thread's context.
 
-Each rule is a pure function `Activity -> Classification | None`. The rule's name travels with the event
-(`decided_by`), so every figure in the warehouse can be traced to the rule that produced it.
+Each rule returns a `Classification` or None (not its kind of activity); the classifier asks them in order and the
+first that answers decides. The rule's name travels with the event (`decided_by`), so every figure in the
+warehouse can be traced to the rule that produced it.
+
+Chat, in a thread whose root asked:
+- a reply by someone other than the asker answers it (`answered`, with the asker as counterpart and the delay
+  since the question);
+- the asker's own follow-ups are not answers: thanks or "that worked" acknowledge the latest answerer, a new
+  question asks, anything else is `none`.
+Without thread context (the root is older than the stream's memory), a substantive reply still counts as an
+answer, with less confidence.
 """
 
 from __future__ import annotations
@@ -9,154 +18,230 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple
 
 from schemas.activity import Activity, ActivityKind
+from schemas.ids import activity_id_for
 from schemas.taxonomy import LearningCategory
-
-CLASSIFIER_VERSION = "rules-1"
+from streams.classify.questions import QuestionDetector
+from streams.classify.vocabulary import Vocabulary, phrase_pattern
 
 
 @dataclass(frozen=True)
 class Classification:
-    """A decision: the category, how sure the rule is, and which rule decided."""
+    """A decision: the category, how sure the rule is, which rule decided, and for answers and
+    acknowledgements the other person and how long after the question it came."""
 
     category: LearningCategory
     confidence: float
     rule: str
+    counterpart: str | None = None
+    response_delay_seconds: float | None = None
 
 
-Rule = Callable[[Activity], Classification | None]
+class ThreadContext(NamedTuple):
+    """What the stream remembers of the conversation an activity belongs to: its root and the latest answer."""
+
+    root_event_id: str
+    root_actor: str
+    root_category: LearningCategory
+    root_at: datetime
+    answerer: str | None = None
+
 
 _CODE = re.compile(r"```.*?```|`[^`]*`", re.DOTALL)
 _LINK = re.compile(r"<?https?://[^\s>|]+(?:\|[^>]*)?>?")
+_LINK_HOST = re.compile(r"https?://([^\s/>|:?#]+)")
 _MENTION = re.compile(r"<@[A-Za-z0-9_]+>:?")
-_QUESTION_MARK = re.compile(r"\?(\s|$)")
-_QUESTION_START = re.compile(
-    r"^\s*(how|what|why|where|when|which|who|does anyone|anyone know|is there|are there|can (someone|anyone|you|i)|"
-    r"could (someone|anyone|you)|do you know|any idea)\b",
-    re.IGNORECASE,
-)
-_THANKS = re.compile(r"\b(thanks|thank you|thx|ty|cheers|much appreciated|that helped|that worked)\b", re.IGNORECASE)
-_TEACHING = re.compile(
-    r"\b(workshop|lunch and learn|lunch & learn|brown bag|walkthrough|walk-through|tutorial session|office hours|"
-    r"i'll (show|present|demo)|i will (show|present|demo)|pairing session|knowledge sharing session)\b",
-    re.IGNORECASE,
-)
-_REVERT = re.compile(r"\b(revert(ed)?|undid|undo|rv|rvv)\b", re.IGNORECASE)
+_QUOTE = re.compile(r"^(?:>|&gt;).*$", re.MULTILINE)
 
-ACKNOWLEDGING_REACTIONS = frozenset(
-    {"+1", "thumbsup", "pray", "raised_hands", "white_check_mark", "heavy_check_mark", "bulb", "tada", "clap", "100"}
-)
-XAPI_COMPLETION_VERBS = frozenset({"completed", "passed", "mastered"})
-XAPI_LEARNING_VERBS = frozenset(
-    {
-        "attempted",
-        "initialized",
-        "launched",
-        "played",
-        "interacted",
-        "experienced",
-        "attended",
-        "progressed",
-        "submit",
-        "answered",
-        "responded",
-        "start",
-        "failed",
-        "commented",
-        "asked",
-    }
-)
-MIN_ANSWER_CHARS = 20
+
+class Words:
+    """The vocabulary compiled for the rules."""
+
+    def __init__(self, vocabulary: Vocabulary) -> None:
+        chat, wiki, xapi = vocabulary.chat, vocabulary.wiki, vocabulary.xapi
+        self.questions = QuestionDetector(chat)
+        self.thanks = re.compile(rf"(?<![\w']){phrase_pattern([*chat.thanks, *chat.resolved])}(?![\w'])")
+        self.teaching = re.compile(rf"(?<![\w']){phrase_pattern(chat.teaching)}(?![\w'])")
+        self.acknowledging_reactions = frozenset(chat.acknowledging_reactions)
+        self.noise_hosts = frozenset(chat.noise_link_hosts)
+        self.min_answer_chars = chat.min_answer_chars if chat.min_answer_chars is not None else 20
+        self.max_thanks_chars = chat.max_thanks_chars if chat.max_thanks_chars is not None else 200
+        self.revert = re.compile(rf"(?<![\w']){phrase_pattern(wiki.reverts)}(?![\w'])", re.IGNORECASE)
+        self.personal_namespaces = frozenset(wiki.personal_namespaces)
+        self.personal_titles = tuple(wiki.personal_title_prefixes)
+        self.completion_verbs = frozenset(xapi.completion_verbs)
+        self.engagement_verbs = frozenset(xapi.engagement_verbs)
+
+
+Rule = Callable[[Activity, Words, ThreadContext | None], Classification | None]
+CHAT_KINDS = frozenset({ActivityKind.MESSAGE, ActivityKind.REPLY, ActivityKind.MESSAGE_EDITED})
 
 
 def prose(text: str | None) -> str:
-    """The text a person wrote, without code blocks, links and mentions: what the wording rules look at."""
+    """The text a person wrote, without code blocks, quoted lines, links and mentions: what the wording rules
+    look at."""
     if not text:
         return ""
-    return _MENTION.sub(" ", _LINK.sub(" ", _CODE.sub(" ", text))).strip()
+    return _MENTION.sub(" ", _LINK.sub(" ", _QUOTE.sub(" ", _CODE.sub(" ", text)))).strip()
 
 
-def has_link(activity: Activity) -> bool:
-    return bool(activity.text and _LINK.search(activity.text)) or int(activity.attributes.get("files", 0)) > 0
+def shares_something(activity: Activity, words: Words) -> bool:
+    """A file, or a link to anything but a meeting room, a calendar or a GIF."""
+    if int(activity.attributes.get("files", 0)) > 0:
+        return True
+    text = activity.text or ""
+    if "http" not in text:
+        return False
+    hosts = [host.lower().removeprefix("www.") for host in _LINK_HOST.findall(_CODE.sub(" ", text))]
+    return any(not is_noise(host, words.noise_hosts) for host in hosts)
 
 
-def bot_activity(activity: Activity) -> Classification | None:
+def is_noise(host: str, noise: frozenset[str]) -> bool:
+    """Whether a link's host is one of the noise hosts or under one."""
+    return host in noise or any(host.endswith("." + domain) for domain in noise)
+
+
+def is_reply(activity: Activity, thread: ThreadContext | None) -> bool:
+    """A reply, or the edit of a message that is not its thread's root."""
+    if activity.kind is ActivityKind.MESSAGE_EDITED:
+        if thread is None or not activity.in_reply_to:
+            return False
+        return activity_id_for(activity.source, activity.source_instance, activity.in_reply_to) != thread.root_event_id
+    return activity.kind is ActivityKind.REPLY
+
+
+def personal_page(activity: Activity, words: Words) -> bool:
+    """A page in a personal namespace, or whose title or space key (the conversation's start) is personal."""
+    if activity.attributes.get("namespace") in words.personal_namespaces:
+        return True
+    prefixes = words.personal_titles
+    return (activity.subject or "").startswith(prefixes) or activity.conversation.id.startswith(prefixes)
+
+
+def delay_seconds(activity: Activity, thread: ThreadContext) -> float:
+    """Seconds from the thread's question to this activity (0 if the clocks disagree)."""
+    return max(0.0, (activity.occurred_at - thread.root_at).total_seconds())
+
+
+# -- rules, in the order the classifier asks them -----------------------------------------------------------------
+
+
+def bot_activity(activity: Activity, words: Words, thread: ThreadContext | None) -> Classification | None:
     """Bots and integrations do not learn."""
     if activity.attributes.get("bot") is True:
         return Classification(LearningCategory.NONE, 0.95, "bot.ignored")
     return None
 
 
-def xapi_statement(activity: Activity) -> Classification | None:
+def deletion(activity: Activity, words: Words, thread: ThreadContext | None) -> Classification | None:
+    """A deleted message, page or comment takes its event back (the event replaces the item's own)."""
+    if activity.kind is ActivityKind.ITEM_DELETED:
+        return Classification(LearningCategory.NONE, 1.0, "retraction.deleted")
+    return None
+
+
+def xapi_statement(activity: Activity, words: Words, thread: ThreadContext | None) -> Classification | None:
     """Formal learning from xAPI: completion verbs complete, engagement verbs experience, navigation is none."""
     if activity.kind is not ActivityKind.STATEMENT:
         return None
     verb = str(activity.attributes.get("verb", "")).rstrip("/").rsplit("/", 1)[-1].lower()
-    if verb in XAPI_COMPLETION_VERBS:
+    if verb in words.completion_verbs:
         return Classification(LearningCategory.COMPLETED, 0.95, "xapi.completion_verb")
-    if verb in XAPI_LEARNING_VERBS:
+    if verb in words.engagement_verbs:
         return Classification(LearningCategory.EXPERIENCED, 0.8, "xapi.engagement_verb")
     return Classification(LearningCategory.NONE, 0.8, "xapi.navigation_verb")
 
 
-def wiki_page(activity: Activity) -> Classification | None:
-    """New pages document knowledge; substantive edits improve it; reverts and minor edits do not count."""
+def wiki_page(activity: Activity, words: Words, thread: ThreadContext | None) -> Classification | None:
+    """New pages and substantive edits document knowledge; personal pages, reverts and minor edits do not."""
+    if activity.kind not in (ActivityKind.PAGE_CREATED, ActivityKind.PAGE_EDITED):
+        return None
+    if personal_page(activity, words):
+        return Classification(LearningCategory.NONE, 0.8, "wiki.personal_page")
     if activity.kind is ActivityKind.PAGE_CREATED:
         return Classification(LearningCategory.DOCUMENTED, 0.9, "wiki.page_created")
-    if activity.kind is not ActivityKind.PAGE_EDITED:
-        return None
-    if _REVERT.search(activity.text or ""):
+    if words.revert.search(activity.text or ""):
         return Classification(LearningCategory.NONE, 0.8, "wiki.revert")
     if activity.attributes.get("minor") is True:
         return Classification(LearningCategory.NONE, 0.6, "wiki.minor_edit")
     return Classification(LearningCategory.DOCUMENTED, 0.75, "wiki.substantive_edit")
 
 
-def chat_reaction(activity: Activity) -> Classification | None:
+def page_comment(activity: Activity, words: Words, thread: ThreadContext | None) -> Classification | None:
+    """A comment on a page is discussion of it; its text is not read (only its kind travels)."""
+    if activity.kind is ActivityKind.PAGE_COMMENTED:
+        return Classification(LearningCategory.NONE, 0.6, "wiki.page_comment")
+    return None
+
+
+def chat_reaction(activity: Activity, words: Words, thread: ThreadContext | None) -> Classification | None:
     """A thumbs-up, a check mark or a thank-you emoji acknowledges help."""
     if activity.kind is not ActivityKind.REACTION:
         return None
-    if str(activity.attributes.get("reaction", "")) in ACKNOWLEDGING_REACTIONS:
-        return Classification(LearningCategory.ACKNOWLEDGED, 0.85, "chat.acknowledging_reaction")
+    if str(activity.attributes.get("reaction", "")) in words.acknowledging_reactions:
+        counterpart = activity.counterpart
+        return Classification(LearningCategory.ACKNOWLEDGED, 0.85, "chat.acknowledging_reaction", counterpart)
     return Classification(LearningCategory.NONE, 0.7, "chat.other_reaction")
 
 
-def shared_file(activity: Activity) -> Classification | None:
+def shared_file(activity: Activity, words: Words, thread: ThreadContext | None) -> Classification | None:
     """A file posted into a conversation shares a resource."""
     if activity.kind is ActivityKind.FILE_SHARED:
         return Classification(LearningCategory.SHARED, 0.7, "chat.file_shared")
     return None
 
 
-def chat_message(activity: Activity) -> Classification | None:
-    """Wording rules for chat posts: thanks, questions, teaching offers, shared resources, then answers."""
-    if activity.kind not in (ActivityKind.MESSAGE, ActivityKind.REPLY):
+def thread_reply(activity: Activity, words: Words, thread: ThreadContext | None) -> Classification | None:
+    """Replies in a thread whose root asked: others answer; the asker acknowledges, asks again, or neither."""
+    if activity.kind not in CHAT_KINDS or thread is None or thread.root_category is not LearningCategory.ASKED:
         return None
-    words = prose(activity.text)
-    is_reply = activity.kind is ActivityKind.REPLY
-    if is_reply and _THANKS.search(words) and len(words) < 200:
-        return Classification(LearningCategory.ACKNOWLEDGED, 0.8, "chat.thanks_reply")
-    if _QUESTION_MARK.search(words) or _QUESTION_START.search(words):
-        return Classification(LearningCategory.ASKED, 0.6 if is_reply else 0.75, "chat.question")
-    if _TEACHING.search(words):
+    if not is_reply(activity, thread):
+        return None
+    text = prose(activity.text).lower()
+    if activity.actor != thread.root_actor:
+        delay = delay_seconds(activity, thread)
+        return Classification(LearningCategory.ANSWERED, 0.85, "chat.reply_to_question", thread.root_actor, delay)
+    if words.thanks.search(text) and len(text) < words.max_thanks_chars:
+        delay = delay_seconds(activity, thread)
+        return Classification(LearningCategory.ACKNOWLEDGED, 0.85, "chat.asker_thanks", thread.answerer, delay)
+    if words.questions.signal(text):
+        return Classification(LearningCategory.ASKED, 0.6, "chat.asker_follow_up_question")
+    return Classification(LearningCategory.NONE, 0.7, "chat.asker_follow_up")
+
+
+def chat_message(activity: Activity, words: Words, thread: ThreadContext | None) -> Classification | None:
+    """Wording rules for chat posts: thanks, questions, teaching offers, shared resources, then answers."""
+    if activity.kind not in CHAT_KINDS:
+        return None
+    text = prose(activity.text).lower()
+    reply = is_reply(activity, thread)
+    addressed = reply or (activity.text or "").startswith("<@")
+    if addressed and len(text) < words.max_thanks_chars and words.thanks.search(text):
+        return Classification(LearningCategory.ACKNOWLEDGED, 0.8, "chat.thanks_reply", activity.counterpart)
+    signal = words.questions.signal(text)
+    if signal is not None:
+        return Classification(LearningCategory.ASKED, 0.6 if reply else 0.8, f"chat.question.{signal}")
+    if words.teaching.search(text):
         return Classification(LearningCategory.TAUGHT, 0.6, "chat.teaching_offer")
-    if has_link(activity):
+    if shares_something(activity, words):
         return Classification(LearningCategory.SHARED, 0.7, "chat.shared_resource")
-    if is_reply and len(words) >= MIN_ANSWER_CHARS:
-        return Classification(LearningCategory.ANSWERED, 0.6, "chat.substantive_reply")
+    if reply and thread is None and len(text) >= words.min_answer_chars:
+        return Classification(LearningCategory.ANSWERED, 0.5, "chat.substantive_reply")
     return Classification(LearningCategory.NONE, 0.6, "chat.no_learning_signal")
 
 
-#: Edits, deletions and page comments have no rule yet and fall back to `none`: an edit must replace its message's
-#: event and a deletion retract it (reprocessing and retraction), not add a second event.
-RULES: tuple[Rule, ...] = (bot_activity, xapi_statement, wiki_page, chat_reaction, shared_file, chat_message)
-
-
-def classify_activity(activity: Activity, rules: tuple[Rule, ...] = RULES) -> Classification:
-    """The first matching rule's decision, or `none` when no rule speaks for this activity."""
-    for rule in rules:
-        decision = rule(activity)
-        if decision is not None:
-            return decision
-    return Classification(LearningCategory.NONE, 0.5, "fallback.no_rule")
+RULES: tuple[Rule, ...] = (
+    bot_activity,
+    deletion,
+    xapi_statement,
+    wiki_page,
+    page_comment,
+    chat_reaction,
+    shared_file,
+    thread_reply,
+    chat_message,
+)
+FALLBACK = Classification(LearningCategory.NONE, 0.5, "fallback.no_rule")

@@ -13,6 +13,7 @@ from learnstream.kafka import make_consumer, make_dead_letter_producer
 from learnstream.settings import Settings
 from schemas.activity import Activity
 from schemas.dead_letter import DeadLetter
+from streams.classify import default_classifier
 from streams.processing import learning_event_for
 from tests.integration.support import read_topic, sample_lines
 from warehouse.events_table import COLUMNS, event_row
@@ -22,7 +23,7 @@ from warehouse.migrations import migrate
 
 def publish_events(settings: Settings, count: int, extra: list[bytes] | None = None) -> list[str]:
     """Publish learning events for `count` sample activities (plus raw extras); returns their event ids."""
-    events = [learning_event_for(Activity.from_bytes(line)) for line in sample_lines(count)]
+    events = [learning_event_for(Activity.from_bytes(line), default_classifier()) for line in sample_lines(count)]
     producer = KafkaProducer(bootstrap_servers=settings.kafka.bootstrap_servers, acks="all")
     for event in events:
         producer.send(
@@ -124,7 +125,7 @@ def test_redelivered_events_add_no_row_and_are_not_double_counted(settings: Sett
 
 def test_a_retried_insert_with_the_same_token_is_dropped(settings: Settings, warehouse) -> None:
     client, database = warehouse
-    events = [learning_event_for(Activity.from_bytes(line)) for line in sample_lines(5)]
+    events = [learning_event_for(Activity.from_bytes(line), default_classifier()) for line in sample_lines(5)]
     rows = [event_row(event, 0, offset) for offset, event in enumerate(events)]
     for _ in range(2):
         client.insert(

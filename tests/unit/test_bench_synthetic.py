@@ -10,6 +10,7 @@ import pytest
 
 from bench.synthetic import SAMPLE, iter_synthetic_activities, synthetic_activities, write_jsonl
 from schemas import Activity, ActivityKind
+from streams.classify import default_classifier
 from streams.processing import Classified, MessageOrigin, process_raw_activity
 
 COUNT = 5_000
@@ -99,7 +100,7 @@ def test_classifier_finds_categories_at_about_the_sample_rates(lines: list[bytes
         origin, now = MessageOrigin("bench", 0, 0, None), datetime.now(UTC)
         categories: Counter[str] = Counter()
         for message in messages:
-            outcome = process_raw_activity(message, origin, now)
+            outcome = process_raw_activity(message, origin, now, default_classifier())
             assert isinstance(outcome, Classified)
             categories[outcome.event.category.value] += 1
         return Counter({category: seen / len(messages) for category, seen in categories.items()})

@@ -18,22 +18,24 @@ from schemas import (
     LearningEvent,
     SourceSystem,
 )
-from streams.classify import CLASSIFIER_VERSION
+from streams.classify import build_classifier, default_classifier
+from streams.classify.vocabulary import load_vocabulary
 from streams.processing import Classified, MessageOrigin, Rejected, process_raw_activity
 
 NOW = datetime(2024, 3, 5, 12, 0, tzinfo=UTC)
 ORIGIN = MessageOrigin(topic="test.activity.raw", partition=2, offset=41, key=b"slack:acme:thread:C01/1")
+CLASSIFIER = default_classifier()
 PRIVATE_TEXT = "Confidential: how do I ask HR about Maria's salary?"
 
 
 def rejected(value: bytes | None, origin: MessageOrigin = ORIGIN) -> Rejected:
-    outcome = process_raw_activity(value, origin, NOW)
+    outcome = process_raw_activity(value, origin, NOW, CLASSIFIER)
     assert isinstance(outcome, Rejected), f"expected a dead letter, got {outcome!r}"
     return outcome
 
 
 def classified(activity: Activity) -> LearningEvent:
-    outcome = process_raw_activity(activity.to_bytes(), ORIGIN, NOW)
+    outcome = process_raw_activity(activity.to_bytes(), ORIGIN, NOW, CLASSIFIER)
     if isinstance(outcome, Rejected):
         letter = outcome.dead_letter
         pytest.fail(f"dead-lettered as {letter.reason.value}: {letter.detail}")
@@ -47,7 +49,7 @@ def private_activity(make_activity):
 
 class TestClassified:
     def test_valid_activity_becomes_a_learning_event(self, private_activity):
-        outcome = process_raw_activity(private_activity.to_bytes(), ORIGIN, NOW)
+        outcome = process_raw_activity(private_activity.to_bytes(), ORIGIN, NOW, CLASSIFIER)
         assert isinstance(outcome, Classified)
         event = outcome.event
         assert event.event_id == private_activity.activity_id
@@ -58,11 +60,11 @@ class TestClassified:
         assert event.activity_kind is ActivityKind.MESSAGE
         assert event.category is LearningCategory.ASKED
         assert event.formal is False
-        assert event.decided_by == "chat.question"
-        assert event.classifier_version == CLASSIFIER_VERSION
+        assert event.decided_by == "chat.question.question_mark"
+        assert event.classifier_version == CLASSIFIER.version
 
     def test_learning_event_carries_no_text(self, private_activity):
-        outcome = process_raw_activity(private_activity.to_bytes(), ORIGIN, NOW)
+        outcome = process_raw_activity(private_activity.to_bytes(), ORIGIN, NOW, CLASSIFIER)
         assert isinstance(outcome, Classified)
         payload = outcome.event.to_bytes()
         assert "text" not in json.loads(payload)
@@ -184,9 +186,61 @@ class TestRejected:
 def test_dead_letters_name_the_source_system_when_the_message_does() -> None:
     origin = MessageOrigin("raw", 0, 1, None)
     now = datetime.now(UTC)
-    named = process_raw_activity(b'{"schema_version": 1, "source": "mediawiki", "kind": "edit"}', origin, now)
-    unknown = process_raw_activity(b'{"schema_version": 1, "source": "myspace"}', origin, now)
+    named = process_raw_activity(
+        b'{"schema_version": 1, "source": "mediawiki", "kind": "edit"}', origin, now, CLASSIFIER
+    )
+    unknown = process_raw_activity(b'{"schema_version": 1, "source": "myspace"}', origin, now, CLASSIFIER)
     assert isinstance(named, Rejected) and isinstance(unknown, Rejected)
     assert named.dead_letter.source_system is SourceSystem.MEDIAWIKI
     assert named.dead_letter.reason is DeadLetterReason.SCHEMA_INVALID
     assert unknown.dead_letter.source_system is None
+
+
+class TestClassifierInjected:
+    def test_a_rule_that_fails_costs_one_message_as_a_processing_error(self, private_activity):
+        def broken(activity, words, thread):
+            raise KeyError("a rule's bug")
+
+        failing = build_classifier(load_vocabulary(), rules=(broken,))
+        outcome = process_raw_activity(private_activity.to_bytes(), ORIGIN, NOW, failing)
+        assert isinstance(outcome, Rejected)
+        letter = outcome.dead_letter
+        assert letter.reason is DeadLetterReason.PROCESSING_ERROR
+        assert letter.detail == "classification failed: KeyError"
+        assert letter.original == private_activity.to_bytes()
+        assert letter.source_system is SourceSystem.SLACK
+        assert b"salary" not in letter.detail.encode()
+        # the next message is decided by a working classifier as usual
+        assert isinstance(process_raw_activity(private_activity.to_bytes(), ORIGIN, NOW, CLASSIFIER), Classified)
+
+    def test_the_event_names_the_classifier_that_decided(self, private_activity):
+        other = build_classifier(load_vocabulary().model_copy(update={"version": "rules-test.1"}))
+        event = process_raw_activity(private_activity.to_bytes(), ORIGIN, NOW, other)
+        assert isinstance(event, Classified) and event.event.classifier_version == "rules-test.1"
+
+
+class TestEditsAndDeletions:
+    def test_an_edit_is_the_event_of_the_message_it_changes(self, make_activity):
+        original = make_activity(text="Deployed the new build")
+        edit = make_activity(
+            native_id="C01/1700000000.000100/edit/1700000100.000000",
+            kind=ActivityKind.MESSAGE_EDITED,
+            in_reply_to=original.native_id,
+            text="How do I deploy the new build?",
+        )
+        before, after = classified(original), classified(edit)
+        assert after.event_id == before.event_id == original.activity_id
+        assert after.activity_id == edit.activity_id
+        assert (before.category, after.category) == (LearningCategory.NONE, LearningCategory.ASKED)
+
+    def test_a_deletion_retracts_the_event_of_the_item_it_removes(self, make_activity):
+        original = make_activity(text="How do I deploy?")
+        deletion = make_activity(
+            native_id="C01/1700000000.000100/deleted",
+            kind=ActivityKind.ITEM_DELETED,
+            in_reply_to=original.native_id,
+            text=None,
+        )
+        retraction = classified(deletion)
+        assert retraction.event_id == original.activity_id
+        assert (retraction.category, retraction.decided_by) == (LearningCategory.NONE, "retraction.deleted")

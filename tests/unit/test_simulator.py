@@ -32,7 +32,9 @@ from simulator.mediawiki_wire import render_change, stream_event
 from simulator.organisation import directory_csv, generate_organisation, slack_users
 from simulator.slack_sender import post_events
 from simulator.wiki import WIKI_BOTS, wiki_changes
-from streams.classify.rules import classify_activity
+from streams.classify import default_classifier
+from streams.processing import learning_event_for
+from streams.threads import ThreadMemory
 
 START = date(2024, 3, 4)  # a Monday
 TEAM = "T0SIMTEAM01"
@@ -159,7 +161,16 @@ class TestSlackEvents:
 
     def test_questions_answers_and_thanks_come_in_believable_shares(self, live):
         posts = [a for a in live if a.kind in (ActivityKind.MESSAGE, ActivityKind.REPLY)]
-        categories = Counter(classify_activity(activity).category for activity in posts)
+        memory, classifier, categories = (
+            ThreadMemory(idle_s=30 * 86_400, max_entries=100_000),
+            default_classifier(),
+            Counter(),
+        )
+        for activity in posts:  # in order, remembering threads, as the worker decides them
+            thread = memory.context_for(activity.conversation_key, activity.occurred_at)
+            event = learning_event_for(activity, classifier, thread)
+            memory.remember(event)
+            categories[event.category] += 1
         share = {category: count / len(posts) for category, count in categories.items()}
         assert 0.05 <= share[LearningCategory.ASKED] <= 0.3
         assert 0.05 <= share[LearningCategory.ANSWERED] <= 0.4

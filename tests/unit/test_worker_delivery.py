@@ -15,6 +15,7 @@ from schemas.headers import SENT_AT_HEADER
 from schemas.learning_event import LearningEvent
 from schemas.topics import Topics
 from streams import app
+from streams.classify import default_classifier
 
 
 class Exited(Exception):
@@ -115,7 +116,7 @@ SENT_AT = (SENT_AT_HEADER, b"1764374400000")
 def test_a_valid_activity_goes_on_keyed_by_its_conversation_with_the_sent_at_header(make_activity):
     activity = make_activity()
     message = RawMessage(TOPICS.activity_raw, 2, 41, b"raw-key", activity.to_bytes(), (("other", b"x"), SENT_AT))
-    out, headers = app.outgoing_for(message, TOPICS, NOW)
+    out, headers = app.outgoing_for(message, TOPICS, NOW, default_classifier())
     assert out.topic == TOPICS.learning_events
     assert out.key == activity.conversation_key.encode()
     assert LearningEvent.from_bytes(out.value).event_id == activity.activity_id
@@ -124,7 +125,7 @@ def test_a_valid_activity_goes_on_keyed_by_its_conversation_with_the_sent_at_hea
 
 def test_an_invalid_message_goes_aside_under_its_raw_key_with_where_it_was_read():
     message = RawMessage(TOPICS.activity_raw, 1, 7, b"raw-key", b"not json", None)
-    out, headers = app.outgoing_for(message, TOPICS, NOW)
+    out, headers = app.outgoing_for(message, TOPICS, NOW, default_classifier())
     assert (out.topic, out.key, headers) == (TOPICS.activity_dlq, b"raw-key", None)
     letter = DeadLetter.from_bytes(out.value)
     assert (letter.reason, letter.partition, letter.offset) == (DeadLetterReason.INVALID_JSON, 1, 7)
