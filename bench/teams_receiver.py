@@ -1,19 +1,22 @@
-"""Teams receiver latency: how long `serve` takes to answer one Graph change-notification delivery, which Graph
-wants answered within 3 seconds, by delivery size and by how long Graph takes to answer each fetch.
+"""Teams: how long `serve` takes to answer a Graph change-notification delivery (Graph wants it within 3 seconds),
+and how fast the fetch half (`connect run <receiver>`) then turns the queued notifications into activities.
 
     python bench/teams_receiver.py                                # 10 deliveries per row, starts its own broker
-    python bench/teams_receiver.py --rounds 5 --bootstrap 127.0.0.1:9092
+    python bench/teams_receiver.py --rounds 5 --bootstrap 127.0.0.1:9092 --notifications 150
 
 The receiver runs as the real `learnstream serve` process (subscribed by `connect run --once`, so the local Graph
 validated its URLs); this process plays Graph: it posts deliveries of 1, 10 and 50 `created` notifications (one
 POST, its `value` holding them all) one after another, and its simulated Graph answers each message and user GET
-after `latency_s`. Each delivery names new messages. Their authors are either listed in the directory by their
-Entra object id (no user lookup) or new to the receiver (one Graph user lookup each, as after a restart or for
-people the directory lists only by e-mail). The response time is from the POST to serve's 202, which comes after the
-broker acknowledged the delivery's records.
+after `latency_s`. Each delivery names new messages, by authors the directory lists by Entra object id or by people
+new to the instance (one Graph user lookup each). The response time is from the POST to serve's 202, which comes
+after the broker acknowledged the delivery's pending records; serve no longer calls Graph before answering, so
+Graph's latency should not show. Baseline: a bare kafka-python send of as many of the very pending records, then
+flush, per delivery.
 
-Baselines in the same run: the rows at Graph latency 0 s, and a bare kafka-python send of as many of the very
-records the receiver published, then flush, per delivery.
+The second table queues `--notifications` notifications (listed authors) through serve, then times the fetch half
+built as `connect run` builds it, in this process, from the queue to confirmed activities, at Graph latencies of 0,
+0.1 and 0.3 s with the default rate limit (15 message GETs a second). Baselines in the same run: the fetch half at
+Graph latency 0 with no rate limit, and the bound `min(rate, fetchers / latency)`.
 """
 
 from __future__ import annotations
@@ -29,14 +32,22 @@ from itertools import count, cycle
 from pathlib import Path
 
 import httpx
+from kafka import TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.connectors import KEYS, free_port, read_all, wait_ready
+from bench.connectors import KEYS, free_port, wait_ready
 from bench.harness import ROOT, bench_settings, local_broker, print_header, ratio, running, settings_env
-from learnstream.kafka import make_producer
+from learnstream.kafka import make_producer, make_reader
 from learnstream.settings import Settings
+from producers.chat.teams_fetcher import FETCHERS
+from producers.connector_config import load_connector_file
 from producers.contracts import OutgoingRecord
+from producers.cursors import FileCursorStore
+from producers.directory import load_directory
+from producers.pending import PendingCursor
+from producers.registry import ConnectorContext, build_pull
+from producers.runtime import run_connector
 from simulator.graph_api import GraphServer
 
 TENANT = "11111111-2222-3333-4444-555555555555"
@@ -49,6 +60,9 @@ LATENCIES_S = (0.0, 0.1, 0.3)
 #: People the directory lists by Entra object id: more than the largest delivery, so authors vary within one.
 LISTED = 64
 DEADLINE_S = 3.0
+DEFAULT_RATE_PER_S = 15.0
+#: A rate no fetch reaches: the baseline without a limit.
+UNLIMITED_PER_S = 1e9
 
 
 def object_id(kind: int, number: int) -> str:
@@ -127,9 +141,9 @@ def timed_deliveries(
 
 
 def raw_publish(settings: Settings, records: list[OutgoingRecord], size: int, rounds: int) -> list[float]:
-    """Seconds to send `size` of the receiver's records with a bare producer and flush, once per round."""
+    """Seconds to send `size` of the receiver's pending records with a bare producer and flush, once per round."""
     producer = make_producer(settings.kafka, "bench-raw", settings.producer)
-    topic = settings.topics.names.activity_raw
+    topic = settings.topics.names.connector_pending
     try:
         producer.send(topic, key=records[0].key, value=records[0].value)  # warm-up: metadata and connections
         producer.flush()
@@ -147,17 +161,74 @@ def raw_publish(settings: Settings, records: list[OutgoingRecord], size: int, ro
         producer.close()
 
 
-def receiver_bench(work: Path, bootstrap: str, rounds: int) -> None:
+def read_pending(settings: Settings) -> list[OutgoingRecord]:
+    """Every record on the pending topic now."""
+    reader = make_reader(settings.kafka, "bench-pending")
+    topic = settings.topics.names.connector_pending
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(reader.partitions_for_topic(topic) or [])]
+        reader.assign(partitions)
+        reader.seek_to_beginning(*partitions)
+        ends = reader.end_offsets(partitions)
+        found: list[OutgoingRecord] = []
+        while any(reader.position(tp) < ends[tp] for tp in partitions):
+            for records in reader.poll(timeout_ms=500).values():
+                found += [OutgoingRecord(record.key, record.value) for record in records]
+        return found
+    finally:
+        reader.close()
+
+
+def pending_ends(settings: Settings) -> PendingCursor:
+    """The cursor after everything queued now."""
+    reader = make_reader(settings.kafka, "bench-pending")
+    topic = settings.topics.names.connector_pending
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(reader.partitions_for_topic(topic) or [])]
+        return PendingCursor(offsets={str(tp.partition): end for tp, end in reader.end_offsets(partitions).items()})
+    finally:
+        reader.close()
+
+
+def timed_fetch(
+    settings: Settings, connectors: Path, env: dict[str, str], rate: float, start: PendingCursor, work: Path
+) -> tuple[float, int]:
+    """Seconds for the fetch half at `rate` to publish and confirm everything queued after `start`; records made."""
+    file = load_connector_file(connectors)
+    config = file.instance("teams").model_copy(update={"fetch_rate_per_s": rate})
+    assert file.directory is not None
+    context = ConnectorContext(settings, load_directory(file.directory), file.directory, env)
+    source = build_pull(config, context)
+    producer = make_producer(settings.kafka, "bench-fetcher", settings.producer)
+    names = settings.topics.names
+    try:
+        started = time.perf_counter()
+        stats = run_connector(
+            source,
+            producer,
+            names.activity_raw,
+            FileCursorStore(work / f"cursors-{time.monotonic_ns()}"),
+            dead_letter_topic=names.activity_dlq,
+            start=start,
+        )
+        return time.perf_counter() - started, stats.records
+    finally:
+        producer.close()
+
+
+def receiver_bench(work: Path, bootstrap: str, rounds: int, notifications: int) -> None:
     settings = bench_settings(work, bootstrap, label="teams")
     port = free_port()
     url = f"http://127.0.0.1:{port}/hooks/teams/teams"
+    fetch_rows: list[tuple[str, float, float, float, int]] = []
     with GraphServer(TENANT, CLIENT, SECRET) as graph, httpx.Client(timeout=120) as client:
         for n in range(LISTED):
             graph.add_user(object_id(1, n), f"Listed {n}", f"listed{n}@example.org")
+        connectors = write_files(work, graph, port)
         env = {
             **settings_env(settings),
             **KEYS,
-            "LEARNSTREAM_CONNECTORS_FILE": str(write_files(work, graph, port)),
+            "LEARNSTREAM_CONNECTORS_FILE": str(connectors),
             "LEARNSTREAM_SERVE__PORT": str(port),
             "BENCH_TEAMS_SECRET": SECRET,
             "BENCH_TEAMS_STATE": STATE,
@@ -179,8 +250,20 @@ def receiver_bench(work: Path, bootstrap: str, rounds: int) -> None:
                             client, url, deliveries, size, people, rounds
                         )
             graph.latency_s = 0.0
-    published = read_all(settings)
-    raw = {size: percentiles(raw_publish(settings, published, size, rounds)) for size in SIZES}
+            # the fetch half: queue `notifications` through serve, then fetch them at each latency and rate
+            runs = [("baseline: no limit", 0.0, UNLIMITED_PER_S)]
+            runs += [("rate limit", latency, DEFAULT_RATE_PER_S) for latency in LATENCIES_S]
+            timed_fetch(settings, connectors, env, UNLIMITED_PER_S, PendingCursor(), work)  # warm-up: token, people
+            for label, latency, rate in runs:
+                start = pending_ends(settings)
+                for _ in range(notifications // 50):
+                    timed_deliveries(client, url, deliveries, 50, "listed", 1)
+                graph.latency_s = latency
+                seconds, records = timed_fetch(settings, connectors, env, rate, start, work)
+                graph.latency_s = 0.0
+                fetch_rows.append((label, latency, rate, seconds, records))
+    pending = read_pending(settings)
+    raw = {size: percentiles(raw_publish(settings, pending, size, rounds)) for size in SIZES}
 
     print(f"{rounds} deliveries per row, posted one after another; times from the POST to serve's 202")
     print(
@@ -195,17 +278,38 @@ def receiver_bench(work: Path, bootstrap: str, rounds: int) -> None:
             f"{people:>8}  {size:>8}  {latency:>11.1f} s  {p50:>7.3f}  {p95:>7.3f}  {most:>7.3f}  "
             f"{ratio(p50, at_zero):>10}  {ratio(p50, raw[size][0]):>10}  {under:>9}"
         )
-    print("\nbaseline: a bare kafka-python send of as many of the receiver's published records, then flush")
+    print("\nbaseline: a bare kafka-python send of as many of the receiver's pending records, then flush")
     print(f"{'records':>8}  {'p50 s':>7}  {'p95 s':>7}  {'max s':>7}")
     for size, (p50, p95, most) in raw.items():
         print(f"{size:>8}  {p50:>7.4f}  {p95:>7.4f}  {most:>7.4f}")
-    print(f"({len(published):,} records published by the receiver in all)\n")
+    print(f"({len(pending):,} pending records queued by the receiver in all)\n")
+
+    per_run = notifications // 50 * 50
+    baseline = per_run / fetch_rows[0][3]
+    print(
+        f"the fetch half: {per_run} queued notifications (listed authors) to confirmed activities, {FETCHERS} fetchers"
+    )
+    print(
+        f"{'run':>18}  {'Graph latency':>13}  {'rate limit':>10}  {'seconds':>8}  {'notif./s':>9}  "
+        f"{'bound /s':>9}  {'vs baseline':>11}  {'activities':>10}"
+    )
+    for label, latency, rate, seconds, records in fetch_rows:
+        limit = "none" if rate >= UNLIMITED_PER_S else f"{rate:g}/s"
+        bound = min(rate, FETCHERS / latency) if latency else rate
+        bound_text = "-" if bound >= UNLIMITED_PER_S else f"{bound:.1f}"
+        throughput = per_run / seconds
+        print(
+            f"{label:>18}  {latency:>11.1f} s  {limit:>10}  {seconds:>8.2f}  {throughput:>9.1f}  "
+            f"{bound_text:>9}  {ratio(throughput, baseline):>11}  {records:>10}"
+        )
+    print()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=10, help="deliveries per row")
     parser.add_argument("--bootstrap", help="an already running broker (default: start one)")
+    parser.add_argument("--notifications", type=int, default=150, help="notifications per fetch-half run (x50)")
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory(prefix="learnstream-bench-teams-") as tmp,
@@ -214,11 +318,18 @@ def main() -> None:
         work = Path(tmp)
         settings = bench_settings(work, bootstrap, label="hdr")
         print_header(
-            "Teams receiver latency",
+            "Teams receiver latency and fetch-half throughput",
             settings,
-            {"sizes": SIZES, "graph_latencies_s": LATENCIES_S, "rounds": args.rounds, "deadline_s": DEADLINE_S},
+            {
+                "sizes": SIZES,
+                "graph_latencies_s": LATENCIES_S,
+                "rounds": args.rounds,
+                "deadline_s": DEADLINE_S,
+                "notifications": args.notifications,
+                "fetch_rate_per_s": DEFAULT_RATE_PER_S,
+            },
         )
-        receiver_bench(work, bootstrap, args.rounds)
+        receiver_bench(work, bootstrap, args.rounds, args.notifications)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ def connect_list() -> None:
     """Every instance: its type, how it runs, the slice of its source it owns, and its saved cursor."""
     from producers.connector_config import load_connector_file
     from producers.cursors import cursor_store_from_settings
-    from producers.registry import is_receiver
+    from producers.registry import is_pull, is_receiver
 
     current = settings()
     connectors = load_connector_file(current.connectors_file)
@@ -32,10 +32,9 @@ def connect_list() -> None:
         for config in connectors.connectors:
             source, items = config.slice()
             owned = source if items is None else f"{source} [{', '.join(sorted(items))}]"
-            if is_receiver(config):
-                runs, cursor = "serve", "-"
-            else:
-                runs, cursor = "connect run", cursors.load(config.name) or "(none yet)"
+            halves = [("serve", is_receiver(config)), ("connect run", is_pull(config))]  # teams-notifications: both
+            runs = " + ".join(where for where, present in halves if present)
+            cursor = (cursors.load(config.name) or "(none yet)") if is_pull(config) else "-"
             rows.append((config.name, config.type, runs, owned, cursor))
     finally:
         cursors.close()
@@ -55,13 +54,13 @@ def connect_list() -> None:
 def connect_check(name: str) -> None:
     """Check one instance against its source: configuration, credentials, reachability, unresolved accounts."""
     from producers.connector_config import load_connector_file
-    from producers.registry import ConnectorContext, build_pull, build_receivers, is_receiver
+    from producers.registry import ConnectorContext, build_pull, build_receivers, is_pull
 
     current = settings()
     connectors = load_connector_file(current.connectors_file)
     config = connectors.instance(name)
     context = ConnectorContext.load(current, connectors, os.environ)
-    connector = build_receivers(config, context)[0] if is_receiver(config) else build_pull(config, context)
+    connector = build_pull(config, context) if is_pull(config) else build_receivers(config, context)[0]
     report = connector.check()
     click.echo(f"{name} ({config.type}): ok")
     for line in report.lines():

@@ -126,7 +126,8 @@ def connector_file(
             f'graph_url = "http://127.0.0.1:{ports.graph}/v1.0/"'
         )
         resources = ", ".join(f'"{teams_resource(channel)}"' for channel in teams_channels)
-        parts.append(f'[[connectors]]\nname = "sim-teams"\ntype = "teams-notifications"\n{graph}')
+        # serve receives Graph's notifications and queues them; `connect run sim-teams` fetches their messages
+        parts.append(f'[[connectors]]\nname = "sim-teams"\ntype = "teams-notifications"\n{graph}\npoll_interval_s = 1')
         parts.append(
             f'[[connectors]]\nname = "sim-teams-subscriptions"\ntype = "teams-subscriptions"\n{graph}\n'
             f'notification_url = "{serve_url.rstrip("/")}/hooks/teams/sim-teams"\nreceiver = "sim-teams"\n'

@@ -15,7 +15,8 @@ def topics() -> None:
 @topics.command("create")
 @reports_errors
 def topics_create() -> None:
-    """Create the raw, dead-letter and learning-event topics if they are missing."""
+    """Create the pipeline's topics if they are missing: activities, dead letters, learning events, the directory,
+    connector cursors and the receivers' pending notifications."""
     from learnstream.kafka import ensure_topics
 
     current = settings()

@@ -150,7 +150,8 @@ def topic_configs(topics: TopicSettings, name: str) -> dict[str, str]:
     """Retention and record size of a topic; a dead letter must fit any record it sets aside, base64 and all.
 
     The directory and connector-state topics are compacted instead of expiring: the latest record of every
-    person and every connector's last cursor stay.
+    person and every connector's last cursor stay. The pending-notification topic is a queue, not state: it expires
+    like the activity topics, so its retention bounds how long a fetch half may stay down without losing work.
     """
     names = topics.names
     if name == names.activity_dlq:

@@ -117,13 +117,15 @@ class ReceivedRequest:
 
 @dataclass(frozen=True)
 class Receipt:
-    """What a receiver made of a request: records and dead letters to publish, then the answer to give."""
+    """What a receiver made of a request: records, dead letters and pending notifications to publish, then the
+    answer to give. `pending` go to `<ns>.connector.pending` for the receiver's fetch half (`connect run`)."""
 
     status: int
     body: bytes = b""
     content_type: str = "text/plain"
     records: list[OutgoingRecord] = field(default_factory=list)
     dead_letters: list[OutgoingRecord] = field(default_factory=list)
+    pending: list[OutgoingRecord] = field(default_factory=list)
 
 
 class PushReceiver(Protocol):
@@ -131,8 +133,9 @@ class PushReceiver(Protocol):
 
     `receive` raises `RequestRejected` (401 for a bad signature, 400 for a body that is not the source's format,
     503 when the source must send again later); it never publishes: an acknowledged request is one whose records
-    the broker has acknowledged. A receiver that calls its source's API while receiving (a notification that
-    carries no content) sets `blocking`, and the runtime runs it off the event loop.
+    the broker has acknowledged. A receiver that calls its source's API while receiving sets `blocking`, and the
+    runtime runs it off the event loop; one whose source must be answered faster than its API can be read (Graph's
+    notifications carry ids only) queues `pending` records instead and fetches in its pull half.
     """
 
     name: str

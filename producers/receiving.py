@@ -1,7 +1,8 @@
 """The push-receiver runtime: read the request (within its size limit), let the receiver verify and map it,
 publish what it made with the idempotent `acks=all` producer, and only then answer.
 
-A request is acknowledged (2xx) only after the broker acknowledged every record and dead letter it produced;
+A request is acknowledged (2xx) only after the broker acknowledged every record, dead letter and pending
+notification it produced;
 when they cannot be published within the publish timeout the answer is `503` with `Retry-After`, so the sender
 retries, and nothing acknowledged is ever lost. A retry of a request whose records did reach the broker before
 the timeout publishes them again with the same activity ids, which the warehouse stores once.
@@ -40,6 +41,7 @@ class Publisher:
         names = settings.topics.names
         self.activity_topic = names.activity_raw
         self.dead_letter_topic = names.activity_dlq
+        self.pending_topic = names.connector_pending
         self.timeout_s = settings.serve.publish_timeout_s
         self.producer: AIOKafkaProducer | None = None
         self._starting: asyncio.Task[None] | None = None
@@ -87,8 +89,13 @@ class Publisher:
         except (TimeoutError, KafkaError):
             return False
 
-    async def publish(self, records: Sequence[OutgoingRecord], dead_letters: Sequence[OutgoingRecord]) -> None:
-        """Send the records and dead letters and wait for the broker to acknowledge all of them."""
+    async def publish(
+        self,
+        records: Sequence[OutgoingRecord],
+        dead_letters: Sequence[OutgoingRecord],
+        pending: Sequence[OutgoingRecord] = (),
+    ) -> None:
+        """Send the records, dead letters and pending notifications; wait for the broker to acknowledge all of them."""
         producer = self.producer
         if producer is None:
             raise BrokerUnavailable("the receivers' producer has not reached Kafka yet")
@@ -102,6 +109,10 @@ class Publisher:
                 sends += [
                     await producer.send(self.dead_letter_topic, value=letter.value, key=letter.key)
                     for letter in dead_letters
+                ]
+                sends += [
+                    await producer.send(self.pending_topic, value=notification.value, key=notification.key)
+                    for notification in pending
                 ]
                 await asyncio.gather(*sends)
         except (TimeoutError, KafkaError) as exc:
@@ -128,9 +139,9 @@ def receiver_route(receiver: PushReceiver, publisher: Publisher) -> web.RouteDef
             logger.warning("%s refused a request: %s", receiver.name, exc)
             retry = {"Retry-After": str(RETRY_AFTER_S)} if exc.status == 503 else None
             return web.Response(status=exc.status, text=f"{exc}\n", headers=retry)
-        if receipt.records or receipt.dead_letters:
+        if receipt.records or receipt.dead_letters or receipt.pending:
             try:
-                await publisher.publish(receipt.records, receipt.dead_letters)
+                await publisher.publish(receipt.records, receipt.dead_letters, receipt.pending)
             except BrokerUnavailable as exc:
                 logger.warning("%s: answering 503: %s", receiver.name, exc)
                 return web.Response(

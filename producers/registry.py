@@ -27,7 +27,9 @@ from producers.chat.slack_events import ChannelFilter, SlackEventsReceiver
 from producers.chat.slack_export import SlackExportImport, user_emails_from_export
 from producers.chat.slack_messages import SlackScope
 from producers.chat.teams_config import TeamsGraphAccess, TeamsNotificationsConfig, TeamsSubscriptionsConfig
+from producers.chat.teams_fetcher import TeamsNotificationFetcher
 from producers.chat.teams_graph import GraphClient, GraphCredentials
+from producers.chat.teams_messages import TeamsMessages
 from producers.chat.teams_notifications import TeamsLifecycleReceiver, TeamsNotificationReceiver
 from producers.chat.teams_subscriptions import TeamsSubscriptions
 from producers.connector_config import (
@@ -45,7 +47,9 @@ from producers.directory import AccountKind, Directory, DirectorySnapshot, load_
 from producers.file_replay import FileReplay
 from producers.http_client import SourceHttpClient
 from producers.identity import IdentityResolver
+from producers.pending import KafkaPendingQueue
 from producers.pseudonymise import account_ids
+from producers.rate_limit import RateLimit
 from producers.wiki.confluence_cloud import ConfluencePolling, basic_auth
 from producers.wiki.confluence_config import ConfluenceCloudConfig, ConfluenceWebhookConfig
 from producers.wiki.confluence_webhook import ConfluenceWebhookReceiver, DataCenterContent
@@ -276,20 +280,38 @@ def graph_client(config: TeamsGraphAccess, context: ConnectorContext) -> GraphCl
     return GraphClient(http, credentials, context.now)
 
 
-def build_teams_notifications(config: TeamsNotificationsConfig, context: ConnectorContext) -> list[PushReceiver]:
-    """Graph's change notifications for Teams messages (each changed message fetched through Graph) and its
-    lifecycle notifications, at `/hooks/teams/<name>` and `.../lifecycle`; people by Entra ID object id."""
-    notifications = TeamsNotificationReceiver(
+def teams_messages(config: TeamsNotificationsConfig, context: ConnectorContext, rate: RateLimit) -> TeamsMessages:
+    """The Graph side of a teams-notifications instance; people by Entra ID object id, else their e-mail."""
+    return TeamsMessages(
         config.name,
         config.tenant_id,
         graph_client(config, context),
-        context.secret(config.name, config.client_state_env),
         context.resolver(SourceSystem.TEAMS, config.tenant_id, AccountKind.TEAMS),
         account_ids(context.id_key, "teams", config.tenant_id),
+        context.now,
+        rate,
+    )
+
+
+def build_teams_notifications(config: TeamsNotificationsConfig, context: ConnectorContext) -> list[PushReceiver]:
+    """The receive half: Graph's change notifications, queued on the pending topic, at `/hooks/teams/<name>`, and
+    its lifecycle notifications at `.../lifecycle`."""
+    notifications = TeamsNotificationReceiver(
+        teams_messages(config, context, RateLimit(None)),
+        context.secret(config.name, config.client_state_env),
         config.max_body_bytes,
         context.now,
     )
     return [notifications, TeamsLifecycleReceiver(notifications)]
+
+
+def build_teams_fetcher(config: TeamsNotificationsConfig, context: ConnectorContext) -> TeamsNotificationFetcher:
+    """The fetch half (`connect run <name>`): the queued notifications' messages, fetched through Graph at the
+    instance's rate."""
+    settings = context.settings
+    queue = KafkaPendingQueue(settings.kafka, settings.topics.names.connector_pending, config.name)
+    messages = teams_messages(config, context, RateLimit(config.fetch_rate_per_s))
+    return TeamsNotificationFetcher(messages, queue, config.batch_size)
 
 
 def build_teams_subscriptions(config: TeamsSubscriptionsConfig, context: ConnectorContext) -> TeamsSubscriptions:
@@ -326,6 +348,7 @@ PULL_BUILDERS: dict[str, Callable[[Any, ConnectorContext], PullSource[Any]]] = {
     "mattermost-api": build_mattermost_api,
     "confluence-cloud": build_confluence_cloud,
     "teams-subscriptions": build_teams_subscriptions,
+    "teams-notifications": build_teams_fetcher,  # its fetch half; serve runs its receive half
     "directory": build_directory,
     "file-replay": build_file_replay,
 }
@@ -338,12 +361,17 @@ PUSH_BUILDERS: dict[str, Callable[[Any, ConnectorContext], PushReceiver | list[P
 
 
 def is_receiver(config: ConnectorConfig) -> bool:
-    """Whether an instance is a push receiver (mounted in `serve`) rather than a pull source (`connect run`)."""
+    """Whether an instance has a push receiver (mounted in `serve`)."""
     return config.type in PUSH_BUILDERS
 
 
+def is_pull(config: ConnectorConfig) -> bool:
+    """Whether an instance has a pull source (`connect run`); teams-notifications has both halves."""
+    return config.type in PULL_BUILDERS
+
+
 def build_pull(config: ConnectorConfig, context: ConnectorContext) -> PullSource[Any]:
-    """The pull source of an instance; a ConfigError if the instance is a receiver."""
+    """The pull source of an instance; a ConfigError if the instance is only a receiver."""
     if config.type not in PULL_BUILDERS:
         raise ConfigError(f"connector {config.name!r} ({config.type}) is a receiver: `learnstream serve` runs it")
     return PULL_BUILDERS[config.type](config, context)
@@ -351,7 +379,7 @@ def build_pull(config: ConnectorConfig, context: ConnectorContext) -> PullSource
 
 def build_receivers(config: ConnectorConfig, context: ConnectorContext) -> list[PushReceiver]:
     """The receivers of an instance (most have one; Teams has its lifecycle path too); a ConfigError if the
-    instance is a pull source."""
+    instance is only a pull source."""
     if config.type not in PUSH_BUILDERS:
         raise ConfigError(f"connector {config.name!r} ({config.type}) polls: run it with `learnstream connect run`")
     built = PUSH_BUILDERS[config.type](config, context)

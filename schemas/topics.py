@@ -16,13 +16,15 @@ _NAMESPACE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")
 @dataclass(frozen=True)
 class Topics:
     """The pipeline's topics: raw activity in, dead letters aside, learning events out, the people directory and
-    the connectors' cursors (both compacted: the latest record of each person and each connector is kept)."""
+    the connectors' cursors (both compacted: the latest record of each person and each connector is kept), and the
+    notifications receivers acknowledged before fetching their content (time-retained, like the activity topics)."""
 
     activity_raw: str
     activity_dlq: str
     learning_events: str
     directory: str
     connector_state: str
+    connector_pending: str
 
     @classmethod
     def in_namespace(cls, namespace: str = DEFAULT_NAMESPACE) -> Topics:
@@ -35,8 +37,16 @@ class Topics:
             learning_events=f"{namespace}.learning.events",
             directory=f"{namespace}.directory",
             connector_state=f"{namespace}.connector.state",
+            connector_pending=f"{namespace}.connector.pending",
         )
 
     def all(self) -> tuple[str, ...]:
         """All topic names, in pipeline order."""
-        return (self.activity_raw, self.activity_dlq, self.learning_events, self.directory, self.connector_state)
+        return (
+            self.activity_raw,
+            self.activity_dlq,
+            self.learning_events,
+            self.directory,
+            self.connector_state,
+            self.connector_pending,
+        )

@@ -1,5 +1,6 @@
-"""The connector-file settings of the two Teams connector types: the change-notification receivers (in `serve`) and
-the subscriptions keeper (`connect run`), which keeps Graph's subscriptions pointed at them alive.
+"""The connector-file settings of the two Teams connector types: the change notifications (received in `serve`,
+fetched by `connect run`) and the subscriptions keeper (`connect run`), which keeps Graph's subscriptions pointed at
+the receivers alive.
 
 Secrets are never in the file: `client_secret_env` names the variable holding the app registration's client secret,
 `client_state_env` the one holding the `clientState` shared with Graph (at most 128 characters).
@@ -36,10 +37,16 @@ class TeamsGraphAccess(InstanceConfig):
 
 class TeamsNotificationsConfig(TeamsGraphAccess):
     """Graph change notifications for Teams messages, posted to `serve` at `/hooks/teams/<name>` (and lifecycle
-    notifications at `/hooks/teams/<name>/lifecycle`); each changed message is fetched through Graph."""
+    notifications at `/hooks/teams/<name>/lifecycle`) and queued there; `connect run <name>` fetches each changed
+    message through Graph."""
 
     type: Literal["teams-notifications"]
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    fetch_rate_per_s: float = Field(
+        default=15.0, gt=0, description="message GETs a second at most (Graph allows an app about 20 per tenant)"
+    )
+    batch_size: int = Field(default=200, ge=1, le=10_000, description="queued notifications fetched per batch")
+    poll_interval_s: float = Field(default=2.0, gt=0, description="how often the fetch half looks for new ones")
 
     def slice(self) -> tuple[str, frozenset[str] | None]:
         # the subscriptions, not this receiver, choose the channels: the receiver claims only itself

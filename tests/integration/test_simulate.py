@@ -215,15 +215,19 @@ def test_teams_in_the_simulator_flows_through_subscriptions_notifications_and_gr
         start_serve(env, port=serve_port)
         subscribed = run_cli(env, "connect", "run", "sim-teams-subscriptions", "--once")
         assert subscribed.returncode == 0, subscribed.stderr
-        deadline, teams = time.monotonic() + 120, 0
-        while time.monotonic() < deadline:  # the simulator plays each channel once it is subscribed
+        deadline, teams = time.monotonic() + 180, 0
+        while time.monotonic() < deadline:  # the simulator plays each channel once it is subscribed; serve queues
+            fetched = run_cli(env, "connect", "run", "sim-teams", "--once")  # the fetch half catches up
+            assert fetched.returncode == 0, fetched.stderr
             found = [
                 Activity.from_bytes(value) for _, _, _, value in read_records(settings.kafka.bootstrap_servers, raw)
             ]
+            # each post arrives as itself, or only as its deletion when it was deleted before it was fetched
             posts = {
-                activity.activity_id
+                activity.native_id if activity.kind is not ActivityKind.ITEM_DELETED else activity.in_reply_to
                 for activity in found
-                if activity.source is SourceSystem.TEAMS and activity.kind in (ActivityKind.MESSAGE, ActivityKind.REPLY)
+                if activity.source is SourceSystem.TEAMS
+                and activity.kind in (ActivityKind.MESSAGE, ActivityKind.REPLY, ActivityKind.ITEM_DELETED)
             }
             teams = len(posts)  # an edit or a reaction fetches its message again: the same activity, once more
             if teams >= created:

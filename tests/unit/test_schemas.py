@@ -213,6 +213,7 @@ class TestTopics:
             "learnstream.learning.events",
             "learnstream.directory",
             "learnstream.connector.state",
+            "learnstream.connector.pending",
         )
 
     def test_custom_namespace(self):

@@ -5,9 +5,11 @@ documentation."""
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -16,20 +18,25 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from learnstream.errors import ConnectorError, RequestRejected
+from learnstream.errors import ConnectorError, RequestRejected, SourceUnavailable
 from learnstream.settings import HttpSettings
 from producers.chat.teams import TeamsScope, message_activities
 from producers.chat.teams_config import TeamsNotificationsConfig, TeamsSubscriptionsConfig
+from producers.chat.teams_fetcher import TeamsNotificationFetcher
 from producers.chat.teams_graph import MAX_PAGES, MAX_SUBSCRIPTION, GraphClient, GraphCredentials
+from producers.chat.teams_messages import TeamsMessages
 from producers.chat.teams_notifications import TeamsLifecycleReceiver, TeamsNotificationReceiver
 from producers.chat.teams_subscriptions import SubscriptionState, TeamsSubscriptions, TeamsSubscriptionsCursor
-from producers.contracts import PushReceiver, ReceivedRequest, cursor_from_text
+from producers.contracts import OutgoingRecord, PushReceiver, Receipt, ReceivedRequest, cursor_from_text
 from producers.directory import AccountKind, directory_from_csv
 from producers.http_client import SourceHttpClient
 from producers.identity import IdentityResolver
+from producers.pending import PendingCursor, PendingRead, PendingRecord
 from producers.pseudonymise import account_ids, person_pseudonym, pseudonymiser
+from producers.rate_limit import RateLimit
 from schemas.activity import Activity, ActivityKind
 from schemas.dead_letter import DeadLetter
+from schemas.pending import PendingNotification, is_for
 from simulator.graph_api import GraphServer
 
 TENANT, CLIENT = "72f988bf-86f1-41af-91ab-2d7cd011db47", "11111111-2222-3333-4444-555555555555"
@@ -50,6 +57,12 @@ DIRECTORY = (
 RESOURCE = f"/teams/{TEAM}/channels/{CHANNEL}/messages"
 OTHER_CHANNEL = "19:7b1e2c3d4f5a6b7c8d9e0f1a2b3c4d5e@thread.tacv2"
 OTHER_RESOURCE = f"/teams/{TEAM}/channels/{OTHER_CHANNEL}/messages"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def at(minutes: float) -> datetime:
@@ -130,24 +143,90 @@ def resolver() -> IdentityResolver:
 
 
 def receivers(
-    server: GraphServer, waits: list[float] | None = None
+    server: GraphServer, waits: list[float] | None = None, graph: GraphClient | None = None
 ) -> tuple[TeamsNotificationReceiver, TeamsLifecycleReceiver]:
-    account_id = account_ids(ID_KEY, "teams", TENANT)
-    changes = TeamsNotificationReceiver("acme", TENANT, graph_client(server, waits), STATE, resolver(), account_id)
+    messages = TeamsMessages(
+        "acme", TENANT, graph or graph_client(server, waits), resolver(), account_ids(ID_KEY, "teams", TENANT)
+    )
+    changes = TeamsNotificationReceiver(messages, STATE)
     return changes, TeamsLifecycleReceiver(changes)
 
 
+class MemoryQueue:
+    """The pending topic as one in-memory partition, fed with the pending records of receipts."""
+
+    topic = "memory"
+
+    def __init__(self, receiver: str) -> None:
+        self.receiver = receiver
+        self.records: list[OutgoingRecord] = []
+
+    def read(self, offsets: Mapping[str, int], max_records: int) -> Iterator[PendingRead]:
+        position = offsets.get("0", 0)
+        while position < len(self.records):
+            chunk = self.records[position : position + max_records]
+            mine = [
+                PendingRecord(0, position + n, r.value) for n, r in enumerate(chunk) if is_for(r.key, self.receiver)
+            ]
+            position += len(chunk)
+            yield PendingRead(mine, {"0": position})
+
+    def offsets_at(self, since: datetime) -> dict[str, int]:
+        return {"0": 0}
+
+    def check(self) -> str:
+        return "an in-memory queue"
+
+
+@dataclass
+class Fetched:
+    records: list[OutgoingRecord]
+    dead_letters: list[OutgoingRecord]
+
+
+class Halves:
+    """Both halves of a teams-notifications instance, as `serve` and `connect run` run them (without Kafka)."""
+
+    def __init__(self, server: GraphServer, rate: RateLimit | None = None) -> None:
+        self.changes, self.lifecycle = receivers(server)
+        self.queue = MemoryQueue("acme")
+        fetch_side = TeamsMessages(
+            "acme", TENANT, graph_client(server), resolver(), account_ids(ID_KEY, "teams", TENANT), rate=rate
+        )
+        self.fetcher = TeamsNotificationFetcher(fetch_side, self.queue)
+        self.cursor = self.fetcher.start_cursor(None)
+
+    def receive(self, notifications: list[dict[str, Any]]) -> Receipt:
+        receipt = self.changes.receive(delivery(notifications))
+        self.queue.records += receipt.pending  # what serve publishes before it answers
+        self.changes.settle()  # its background lookups done, so Graph failures a test sets meet the fetch half
+        return receipt
+
+    def fetch(self) -> Fetched:
+        """A `connect run --once`: every batch after the cursor, the cursor saved after each."""
+        fetched = Fetched([], [])
+        for batch in self.fetcher.read(self.cursor):
+            fetched.records += batch.records
+            fetched.dead_letters += batch.dead_letters
+            self.cursor = cursor_from_text(PendingCursor, batch.cursor.to_text(), "acme")
+        return fetched
+
+    def deliver(self, notifications: list[dict[str, Any]]) -> Fetched:
+        assert self.receive(notifications).status == 202
+        return self.fetch()
+
+
 @pytest.fixture
-def live(graph: GraphServer) -> Iterator[tuple[GraphServer, TeamsNotificationReceiver, ReceiverServer, str]]:
-    """Graph, the receivers served locally, and one subscription made by the keeper (validated by Graph)."""
-    changes, lifecycle = receivers(graph)
-    served = ReceiverServer(changes, lifecycle)
+def live(graph: GraphServer) -> Iterator[tuple[GraphServer, Halves, ReceiverServer, str]]:
+    """Graph, the receivers served locally (and the fetch half), and one subscription made by the keeper."""
+    halves = Halves(graph)
+    served = ReceiverServer(halves.changes, halves.lifecycle)
     keeper = TeamsSubscriptions(
-        "acme-subs", graph_client(graph), [RESOURCE], served.url(changes.path), STATE, resolver()
+        "acme-subs", graph_client(graph), [RESOURCE], served.url(halves.changes.path), STATE, resolver()
     )
     (batch,) = keeper.read(keeper.start_cursor(None))
     try:
-        yield graph, changes, served, batch.cursor.subscriptions[RESOURCE].id
+        yield graph, halves, served, batch.cursor.subscriptions[RESOURCE].id
     finally:
         served.close()
 
@@ -155,6 +234,10 @@ def live(graph: GraphServer) -> Iterator[tuple[GraphServer, TeamsNotificationRec
 def delivery(notifications: list[dict[str, Any]], **query: str) -> ReceivedRequest:
     body = json.dumps({"value": notifications}).encode()
     return ReceivedRequest({"content-type": "application/json"}, body, NOW.timestamp(), query)
+
+
+def message_gets(graph: GraphServer) -> int:
+    return len([r for r in graph.graph_requests("GET", "/messages") if "/members" not in r.target])
 
 
 class TestReceiver:
@@ -173,20 +256,45 @@ class TestReceiver:
             "/hooks/teams/acme/lifecycle"
         )
 
-    def test_a_wrong_client_state_is_a_403_and_nothing_is_produced(self, live):
-        graph, changes, _, subscription_id = live
+    def test_a_wrong_client_state_is_a_403_and_nothing_is_queued(self, live):
+        graph, halves, _, subscription_id = live
         graph.post(TEAM, CHANNEL, "1700000000001", ADA, at(1), "hello")
         good = graph.notification(subscription_id, "created", graph.resource_of(TEAM, CHANNEL, "1700000000001"))
         forged = {**good, "clientState": "guessed"}
         before = len(graph.requests)
         with pytest.raises(RequestRejected) as caught:
-            changes.receive(delivery([good, forged]))
-        assert caught.value.status == 403 and len(graph.requests) == before  # nothing fetched, nothing made
+            halves.receive([good, forged])
+        assert caught.value.status == 403 and len(graph.requests) == before and halves.queue.records == []
         response = graph.notify([forged])
-        assert response.status_code == 403
+        assert response.status_code == 403 and halves.queue.records == []
+        assert halves.fetch() == Fetched([], [])
+
+    def test_receiving_queues_each_notification_and_answers_at_once_with_graph_down(self, graph):
+        nowhere = GraphClient(
+            SourceHttpClient("graph", f"http://127.0.0.1:{free_port()}/v1.0/", SETTINGS, sleep=lambda _s: None),
+            GraphCredentials(TENANT, CLIENT, SECRET, f"http://127.0.0.1:{free_port()}/token"),
+        )
+        changes, _ = receivers(graph, graph=nowhere)  # a Graph nothing answers at
+        other = "19:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa@thread.tacv2"
+        notes = [
+            {"subscriptionId": "s1", "clientState": STATE, "tenantId": TENANT, "changeType": "created",
+             "resource": f"teams('{TEAM}')/channels('{channel}')/messages('{n}')"}
+            for n, channel in enumerate((CHANNEL, CHANNEL, other))
+        ]  # fmt: skip
+        started = time.monotonic()
+        receipt = changes.receive(delivery(notes))
+        assert receipt.status == 202 and time.monotonic() - started < 0.5
+        assert (receipt.records, receipt.dead_letters, len(receipt.pending)) == ([], [], 3)
+        queued = [PendingNotification.from_bytes(record.value) for record in receipt.pending]
+        assert [q.notification for q in queued] == [{k: v for k, v in n.items() if k != "clientState"} for n in notes]
+        assert all(q.receiver == "acme" and q.received_at == NOW for q in queued)
+        assert all(STATE.encode() not in record.value for record in receipt.pending)
+        keys = [record.key for record in receipt.pending]
+        assert keys[0] == keys[1] == f"acme/teams('{TEAM}')/channels('{CHANNEL}')".encode() and keys[2] != keys[0]
+        assert changes.blocking is False
 
     def test_created_updated_and_deleted_notifications_are_fetched_and_mapped(self, live):
-        graph, changes, _, subscription_id = live
+        graph, halves, _, subscription_id = live
         root, reply = "1700000000001", "1700000000002"
         graph.post(TEAM, CHANNEL, root, ADA, at(1), "<p>How do I rotate the key? mail ada@example.org</p>")
         graph.post(
@@ -198,16 +306,14 @@ class TestReceiver:
                           "contentUrl": "https://acme.sharepoint.com/sites/x/Shared%20Documents/runbook.pdf",
                           "name": "runbook.pdf"}],
         )  # fmt: skip
-        created = changes.receive(
-            delivery(
-                [
-                    graph.notification(subscription_id, "created", graph.resource_of(TEAM, CHANNEL, root)),
-                    graph.notification(subscription_id, "created", graph.resource_of(TEAM, CHANNEL, reply, root)),
-                ]
-            )
+        created = halves.deliver(
+            [
+                graph.notification(subscription_id, "created", graph.resource_of(TEAM, CHANNEL, root)),
+                graph.notification(subscription_id, "created", graph.resource_of(TEAM, CHANNEL, reply, root)),
+            ]
         )
         question, answer, shared = activities_of(created.records)
-        assert created.status == 202 and created.dead_letters == []
+        assert created.dead_letters == []
         assert (question.kind, question.native_id) == (ActivityKind.MESSAGE, root)
         assert question.text == "How do I rotate the key? mail <email>"
         assert (answer.kind, answer.in_reply_to, answer.conversation.id) == (
@@ -224,8 +330,8 @@ class TestReceiver:
 
         graph.edit(TEAM, CHANNEL, reply, at(5), "<p>use the vault CLI, v2</p>")
         graph.react(TEAM, CHANNEL, reply, BOB, "like", at(6))
-        updated = changes.receive(
-            delivery([graph.notification(subscription_id, "updated", graph.resource_of(TEAM, CHANNEL, reply, root))])
+        updated = halves.deliver(
+            [graph.notification(subscription_id, "updated", graph.resource_of(TEAM, CHANNEL, reply, root))]
         )
         kinds = {a.kind: a for a in activities_of(updated.records)}
         edit, reaction = kinds[ActivityKind.MESSAGE_EDITED], kinds[ActivityKind.REACTION]
@@ -235,8 +341,8 @@ class TestReceiver:
         assert reaction.native_id == f"{reply}/reaction/like/{account_ids(ID_KEY, 'teams', TENANT)(BOB)}"
 
         graph.delete(TEAM, CHANNEL, root, at(9))
-        deleted = changes.receive(
-            delivery([graph.notification(subscription_id, "deleted", graph.resource_of(TEAM, CHANNEL, root))])
+        deleted = halves.deliver(
+            [graph.notification(subscription_id, "deleted", graph.resource_of(TEAM, CHANNEL, root))]
         )
         (deletion,) = activities_of(deleted.records)
         assert (deletion.kind, deletion.native_id, deletion.actor) == (
@@ -248,45 +354,94 @@ class TestReceiver:
             assert all(user not in activity.native_id for user in (ADA, GRACE, BOB))
             assert activity.actor not in activity.native_id and activity.actor not in activity.activity_id
 
+    def test_the_fetch_half_gives_the_ids_fetching_while_receiving_gave(self, live):
+        graph, halves, _, subscription_id = live
+        graph.post(TEAM, CHANNEL, "1700000000007", ADA, at(1), "<p>where is the runbook?</p>")
+        graph.react(TEAM, CHANNEL, "1700000000007", BOB, "like", at(2))
+        note = graph.notification(subscription_id, "updated", graph.resource_of(TEAM, CHANNEL, "1700000000007"))
+        scope = TeamsScope(TENANT, resolver(), account_ids(ID_KEY, "teams", TENANT))
+        fetched_directly = graph_client(graph).message(note["resource"])
+        expected = [a.activity_id for a in message_activities(fetched_directly, scope)]
+        assert [a.activity_id for a in activities_of(halves.deliver([note]).records)] == expected and expected
+
     def test_a_repeated_notification_gives_the_same_activity_id(self, live):
-        graph, changes, _, subscription_id = live
+        graph, halves, _, subscription_id = live
         graph.post(TEAM, CHANNEL, "1700000000003", BOB, at(1), "same twice")
         note = graph.notification(subscription_id, "created", graph.resource_of(TEAM, CHANNEL, "1700000000003"))
-        first, again = changes.receive(delivery([note])), changes.receive(delivery([note]))
+        first, again = halves.deliver([note]), halves.deliver([note])
         assert [r.value for r in first.records] == [r.value for r in again.records] and first.records
 
-    def test_graph_down_is_a_503_so_graph_delivers_again(self, live):
-        graph, changes, _, subscription_id = live
+    def test_notifications_for_one_message_in_a_batch_are_one_fetch_of_its_latest_state(self, live):
+        graph, halves, _, subscription_id = live
+        root, reply = "1700000000010", "1700000000011"
+        graph.post(TEAM, CHANNEL, root, ADA, at(1), "<p>question</p>")
+        graph.post(TEAM, CHANNEL, reply, GRACE, at(2), "<p>answer</p>", replyToId=root)
+        graph.edit(TEAM, CHANNEL, root, at(3), "<p>question, edited</p>")
+        graph.react(TEAM, CHANNEL, root, BOB, "like", at(4))
+        resource, reply_resource = graph.resource_of(TEAM, CHANNEL, root), graph.resource_of(TEAM, CHANNEL, reply, root)
+        halves.receive(
+            [
+                graph.notification(subscription_id, "created", resource),
+                graph.notification(subscription_id, "created", reply_resource),
+                graph.notification(subscription_id, "updated", resource),  # the edit
+                graph.notification(subscription_id, "updated", resource),  # the reaction
+            ]
+        )
+        before = message_gets(graph)
+        fetched = halves.fetch()
+        assert message_gets(graph) - before == 2  # one fetch per message
+        kinds = [a.kind for a in activities_of(fetched.records)]
+        assert kinds == [ActivityKind.MESSAGE, ActivityKind.MESSAGE_EDITED, ActivityKind.REACTION, ActivityKind.REPLY]
+
+    def test_graph_down_while_fetching_loses_the_round_and_the_next_fetch_catches_up(self, live):
+        graph, halves, _, subscription_id = live
         graph.post(TEAM, CHANNEL, "1700000000004", BOB, at(1), "later")
         note = graph.notification(subscription_id, "created", graph.resource_of(TEAM, CHANNEL, "1700000000004"))
+        halves.fetcher.messages.known(subscription_id)
+        assert halves.receive([note]).status == 202
         graph.fail_next(503, retry_after="1", times=SETTINGS.max_attempts)
-        with pytest.raises(RequestRejected) as caught:
-            changes.receive(delivery([note]))
-        assert caught.value.status == 503
-        assert activities_of(changes.receive(delivery([note])).records)  # the redelivery succeeds
+        saved = halves.cursor
+        with pytest.raises(SourceUnavailable):
+            halves.fetch()
+        assert halves.cursor == saved  # nothing skipped
+        assert activities_of(halves.fetch().records)  # the next round succeeds
+
+    def test_a_message_graph_no_longer_has_is_a_dead_letter_with_the_reason(self, live):
+        graph, halves, _, subscription_id = live
+        resource = graph.resource_of(TEAM, CHANNEL, "1700000000099")  # never posted: Graph answers 404
+        fetched = halves.deliver([graph.notification(subscription_id, "created", resource)])
+        (letter,) = [DeadLetter.from_bytes(x.value) for x in fetched.dead_letters]
+        assert fetched.records == [] and "cannot be fetched" in letter.detail and "404" in letter.detail
 
     def test_other_tenants_unknown_subscriptions_and_unmappable_messages_are_dead_letters(self, live):
-        graph, changes, _, subscription_id = live
+        graph, halves, _, subscription_id = live
         graph.post(TEAM, CHANNEL, "1700000000005", BOB, at(1), "x", **{"from": None})
         resource = graph.resource_of(TEAM, CHANNEL, "1700000000005")
-        receipt = changes.receive(
-            delivery(
-                [
-                    graph.notification(
-                        subscription_id, "created", resource, tenantId="00000000-0000-0000-0000-000000000000"
-                    ),
-                    graph.notification(subscription_id, "created", resource, subscriptionId="not-ours"),
-                    graph.notification(subscription_id, "created", resource),
-                ]
-            )
+        fetched = halves.deliver(
+            [
+                graph.notification(
+                    subscription_id, "created", resource, tenantId="00000000-0000-0000-0000-000000000000"
+                ),
+                graph.notification(subscription_id, "created", resource, subscriptionId="not-ours"),
+                graph.notification(subscription_id, "created", resource),
+            ]
         )
-        details = [DeadLetter.from_bytes(letter.value).detail for letter in receipt.dead_letters]
-        assert receipt.status == 202 and receipt.records == [] and len(details) == 3
+        details = [DeadLetter.from_bytes(letter.value).detail for letter in fetched.dead_letters]
+        assert fetched.records == [] and len(details) == 3
         assert "tenant" in details[0] and "not-ours" in details[1] and "from" in details[2]
-        assert all(STATE.encode() not in DeadLetter.from_bytes(x.value).original for x in receipt.dead_letters)
+        assert all(STATE.encode() not in DeadLetter.from_bytes(x.value).original for x in fetched.dead_letters)
+
+    def test_an_unreadable_pending_record_is_a_dead_letter_and_does_not_stop_the_fetch(self, live):
+        graph, halves, _, subscription_id = live
+        graph.post(TEAM, CHANNEL, "1700000000012", ADA, at(1), "after the bad one")
+        halves.queue.records.append(OutgoingRecord(b"acme/x", b"not json"))
+        note = graph.notification(subscription_id, "created", graph.resource_of(TEAM, CHANNEL, "1700000000012"))
+        fetched = halves.deliver([note])
+        (letter,) = [DeadLetter.from_bytes(x.value) for x in fetched.dead_letters]
+        assert "not a pending notification" in letter.detail and len(fetched.records) == 1
 
     def test_people_are_looked_up_once_each_and_side_by_side_before_their_messages_are_mapped(self, live):
-        graph, changes, _, subscription_id = live
+        graph, halves, _, subscription_id = live
         newcomers = [f"9d0c0000-0000-4000-8000-{n:012d}" for n in range(6)]
         for user in newcomers:
             graph.add_user(user, "Newcomer", f"newcomer-{user[-2:]}@example.org")
@@ -295,25 +450,66 @@ class TestReceiver:
         for message_id, user in posts:
             graph.post(TEAM, CHANNEL, message_id, user, at(1), "hello")
         notes = [graph.notification(subscription_id, "created", graph.resource_of(TEAM, CHANNEL, m)) for m, _ in posts]
+        halves.fetcher.messages.known(subscription_id)
+        halves.receive(notes)
         graph.latency_s = 0.3  # each message and user GET
         started = time.monotonic()
-        receipt = changes.receive(delivery(notes))
+        fetched = halves.fetch()
         elapsed = time.monotonic() - started
         assert len(graph.graph_requests("GET", f"/users/{ADA}")) == 1
-        actors = [activity.actor for activity in activities_of(receipt.records)]
+        actors = [activity.actor for activity in activities_of(fetched.records)]
         assert actors[:6] == [person_pseudonym(KEY, "e1")] * 6  # each waited for Ada's e-mail, none got a stand-in
         # 12 messages on 8 fetchers: two rounds of a fetch and a lookup take 1.2 s; one fetch, then the 7 lookups
         # one after another, would take 2.4 s
         assert elapsed < 1.9, elapsed
 
+    def test_message_fetches_keep_to_the_rate_limit(self, graph):
+        halves = Halves(graph, rate=RateLimit(10.0))
+        served = ReceiverServer(halves.changes, halves.lifecycle)
+        try:
+            keeper = TeamsSubscriptions(
+                "acme-subs", graph_client(graph), [RESOURCE], served.url(halves.changes.path), STATE, resolver()
+            )
+            (batch,) = keeper.read(keeper.start_cursor(None))
+            subscription_id = batch.cursor.subscriptions[RESOURCE].id
+            ids = [f"17000003000{n:02d}" for n in range(8)]
+            for message_id in ids:
+                graph.post(TEAM, CHANNEL, message_id, ADA, at(1), "hello")
+            halves.fetcher.messages.known(subscription_id)
+            halves.receive(
+                [graph.notification(subscription_id, "created", graph.resource_of(TEAM, CHANNEL, m)) for m in ids]
+            )
+            started = time.monotonic()
+            assert len(halves.fetch().records) == 8
+            assert time.monotonic() - started >= 0.65  # 8 GETs at 10 a second: the last waits 0.7 s
+        finally:
+            served.close()
+
     def test_a_system_message_is_skipped(self, live):
-        graph, changes, _, subscription_id = live
+        graph, halves, _, subscription_id = live
         graph.post(
             TEAM, CHANNEL, "1700000000006", ADA, at(1), "<systemEventMessage/>", messageType="systemEventMessage"
         )
         note = graph.notification(subscription_id, "created", graph.resource_of(TEAM, CHANNEL, "1700000000006"))
-        receipt = changes.receive(delivery([note]))
-        assert (receipt.records, receipt.dead_letters) == ([], [])
+        assert halves.deliver([note]) == Fetched([], [])
+
+
+def test_a_rate_limit_spaces_calls_evenly_and_none_is_no_limit():
+    now, waits = [0.0], []
+
+    def sleep(seconds: float) -> None:
+        waits.append(round(seconds, 6))
+        now[0] += seconds
+
+    limit = RateLimit(4.0, clock=lambda: now[0], sleep=sleep)
+    for _ in range(3):
+        limit.wait_turn()
+    assert waits == [0.25, 0.25]
+    unlimited = RateLimit(None, clock=lambda: now[0], sleep=sleep)
+    unlimited.wait_turn()
+    assert waits == [0.25, 0.25]
+    with pytest.raises(ValueError):
+        RateLimit(0)
 
 
 class TestGraphClient:
@@ -372,11 +568,11 @@ class TestGraphClient:
 
 class TestSubscriptions:
     def test_created_once_then_renewed_only_when_expiring_within_the_margin(self, live):
-        graph, changes, served, subscription_id = live
+        graph, halves, served, subscription_id = live
         expires = datetime.fromisoformat(graph.subscriptions[subscription_id]["expirationDateTime"])
         assert NOW + MAX_SUBSCRIPTION - timedelta(minutes=10) < expires <= datetime.now(UTC) + MAX_SUBSCRIPTION
         keeper = TeamsSubscriptions(
-            "acme-subs", graph_client(graph), [RESOURCE], served.url(changes.path), STATE, resolver(),
+            "acme-subs", graph_client(graph), [RESOURCE], served.url(halves.changes.path), STATE, resolver(),
             renew_margin=timedelta(hours=12),
         )  # fmt: skip
         fresh = TeamsSubscriptionsCursor(
@@ -395,10 +591,10 @@ class TestSubscriptions:
         assert len(graph.subscriptions) == 1
 
     def test_a_subscription_graph_no_longer_knows_is_created_again(self, live):
-        graph, changes, served, subscription_id = live
+        graph, halves, served, subscription_id = live
         graph.subscriptions.pop(subscription_id)
         keeper = TeamsSubscriptions(
-            "acme-subs", graph_client(graph), [RESOURCE], served.url(changes.path), STATE, resolver()
+            "acme-subs", graph_client(graph), [RESOURCE], served.url(halves.changes.path), STATE, resolver()
         )
         soon = int((datetime.now(UTC) + timedelta(minutes=30)).timestamp())
         (batch,) = keeper.read(
@@ -438,9 +634,9 @@ class TestSubscriptions:
         assert any("2 members read in 2 pages" in line and "lower bound" in line for line in report.lines())
 
     def test_a_resource_removed_from_the_config_loses_its_subscription(self, live):
-        graph, changes, served, subscription_id = live
+        graph, halves, served, subscription_id = live
         keeper = TeamsSubscriptions(
-            "acme-subs", graph_client(graph), [OTHER_RESOURCE], served.url(changes.path), STATE, resolver()
+            "acme-subs", graph_client(graph), [OTHER_RESOURCE], served.url(halves.changes.path), STATE, resolver()
         )
         expires = int(datetime.fromisoformat(graph.subscriptions[subscription_id]["expirationDateTime"]).timestamp())
         before = TeamsSubscriptionsCursor(
@@ -455,19 +651,19 @@ class TestSubscriptions:
         )
 
     def test_a_removed_resource_whose_subscription_graph_dropped_leaves_the_cursor(self, live):
-        graph, changes, served, subscription_id = live
+        graph, halves, served, subscription_id = live
         graph.subscriptions.pop(subscription_id)
         keeper = TeamsSubscriptions(
-            "acme-subs", graph_client(graph), [OTHER_RESOURCE], served.url(changes.path), STATE, resolver()
+            "acme-subs", graph_client(graph), [OTHER_RESOURCE], served.url(halves.changes.path), STATE, resolver()
         )
         gone = TeamsSubscriptionsCursor(subscriptions={RESOURCE: SubscriptionState(id=subscription_id, expires=0)})
         (batch,) = keeper.read(gone)
         assert set(batch.cursor.subscriptions) == {OTHER_RESOURCE}  # Graph's 404 on DELETE: gone already
 
     def test_a_subscription_graph_cannot_delete_now_is_deleted_on_the_next_read(self, live):
-        graph, changes, served, subscription_id = live
+        graph, halves, served, subscription_id = live
         keeper = TeamsSubscriptions(
-            "acme-subs", graph_client(graph), [OTHER_RESOURCE], served.url(changes.path), STATE, resolver()
+            "acme-subs", graph_client(graph), [OTHER_RESOURCE], served.url(halves.changes.path), STATE, resolver()
         )
         far = int((datetime.now(UTC) + timedelta(days=2)).timestamp())
         other = SubscriptionState(id="kept-by-the-cursor", expires=far)  # fresh: no Graph call to keep it
@@ -490,15 +686,15 @@ class TestLifecycle:
         assert graph.graph_requests("PATCH", f"/subscriptions/{subscription_id}")
 
     def test_a_removed_subscription_is_created_again(self, live):
-        graph, changes, _, subscription_id = live
-        changes.known(subscription_id)
+        graph, halves, _, subscription_id = live
+        halves.changes.messages.known(subscription_id)
         assert graph.lifecycle(subscription_id, "subscriptionRemoved").status_code == 202
         (again,) = graph.subscriptions.values()
         assert again["id"] != subscription_id and again["resource"] == RESOURCE
 
     def test_missed_notifications_become_a_dead_letter_naming_the_subscription(self, live):
-        graph, changes, served, subscription_id = live
-        changes.known(subscription_id)
+        graph, halves, served, subscription_id = live
+        halves.changes.messages.known(subscription_id)
         assert graph.lifecycle(subscription_id, "missed").status_code == 202
         (letter,) = [DeadLetter.from_bytes(x.value) for x in served.receipts[-1].dead_letters]
         assert subscription_id in letter.detail and RESOURCE in letter.detail and "backfill" in letter.detail
