@@ -1,11 +1,13 @@
-"""What the worker remembers of each conversation: its root, who asked, when, and who answered last.
+"""What the worker remembers of each conversation whose root asked: who asked, when, and who answered last.
 
 An answer is an answer only in a thread whose root asked, and only when someone other than the asker wrote it;
 an acknowledgement names the person it thanks. Both need the thread's root, which arrived earlier (often in an
-earlier batch, or before a restart). `ThreadMemory` keeps one small entry per conversation key, pure and in
-memory; the worker persists each change as a record keyed by the conversation key on the compacted
-`<ns>.thread.state` topic, in the same acknowledged batch as the events, and reads that topic back when it starts
-or is given other partitions.
+earlier batch, or before a restart). `ThreadMemory` keeps one small entry per conversation whose root asked (most
+roots do not, and are not remembered); a conversation it holds nothing for is answered with `NO_QUESTION`, so the
+rules know the root did not ask (or asked longer ago than the memory reaches) rather than that nobody knows. The
+worker persists each change as a record keyed by the conversation key on the compacted `<ns>.thread.state`
+topic, in the same acknowledged batch as the events, and reads that topic back when it starts or is given other
+partitions.
 
 Bounded: an entry idle longer than `idle_s` (by the times of the activities, so a replay of history expires
 entries as the live stream did) is dropped, and at most `max_entries` are kept (the least recently active go
@@ -26,6 +28,8 @@ from streams.classify import ThreadContext
 
 #: Kinds that start a conversation (a chat message that is not a reply is its thread's root).
 ROOT_KINDS = frozenset({ActivityKind.MESSAGE})
+#: What the memory answers for a conversation it holds nothing for: its root did not ask, as far as it knows.
+NO_QUESTION = ThreadContext("", "", LearningCategory.NONE, datetime.fromtimestamp(0, UTC))
 #: Kinds that change what the root said.
 ROOT_CHANGES = frozenset({ActivityKind.MESSAGE_EDITED, ActivityKind.ITEM_DELETED})
 
@@ -63,11 +67,12 @@ class ThreadMemory:
     def __len__(self) -> int:
         return len(self.entries)
 
-    def context_for(self, conversation_key: str, at: datetime) -> ThreadContext | None:
-        """The context of a conversation, if remembered and not idle for too long before `at`."""
+    def context_for(self, conversation_key: str, at: datetime) -> ThreadContext:
+        """The context of a conversation whose root asked, if remembered and not idle for too long before `at`;
+        else NO_QUESTION."""
         entry = self.entries.get(conversation_key)
         if entry is None or entry.last_at < at.timestamp() - self.idle_s:
-            return None
+            return NO_QUESTION
         return entry.context()
 
     def remember(self, event: LearningEvent) -> ThreadEntry | None:
@@ -101,12 +106,12 @@ class ThreadMemory:
 def updated(entry: ThreadEntry | None, event: LearningEvent) -> ThreadEntry | None:
     """A conversation's entry after a decided activity's event, or None when it changes nothing to remember.
 
-    A root message starts the entry; the root's edit re-decides what it asked and its deletion makes it ask
-    nothing; an answer records its author. Other activity only counts as activity when the entry exists (the
-    time of its latest activity keeps a busy thread from expiring), and is not written out on its own.
+    A root that asks starts the entry; the root's edit re-decides what it asked and its deletion makes it ask
+    nothing; an answer records its author. Other activity changes nothing (a thread expires `idle_s` after its
+    latest answer).
     """
     kind, at = event.activity_kind, event.occurred_at.timestamp()
-    if kind in ROOT_KINDS:
+    if kind in ROOT_KINDS and event.category is LearningCategory.ASKED:
         if entry is not None and entry.root_event_id == event.event_id:
             return entry._replace(root_category=event.category, last_at=max(entry.last_at, at))
         return ThreadEntry(event.event_id, event.actor, event.category, at, None, at)

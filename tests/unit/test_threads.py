@@ -86,36 +86,47 @@ def test_replies_to_an_announcement_are_not_answers(say):
     assert reply.category is LearningCategory.NONE
 
 
-def test_an_edited_root_that_now_asks_makes_later_replies_answers(say):
+def test_an_edited_root_is_decided_again_and_its_replies_follow_it(say):
     memory = ThreadMemory(idle_s=86_400, max_entries=100)
-    root, edit, reply = decide_all(
+
+    def edit(ts: int, text: str):
+        native = f"C01/3000.000000/edit/{ts}.000000"
+        return say(
+            3000, ts, ASKER, text, kind=ActivityKind.MESSAGE_EDITED, native_id=native, in_reply_to="C01/3000.000000"
+        )
+
+    root, typo_fixed, reply, statement, late_reply = decide_all(
         memory,
         [
-            say(3000, 3000, ASKER, "the vpn config"),
-            say(
-                3000,
-                3010,
-                ASKER,
-                "where is the vpn config?",
-                kind=ActivityKind.MESSAGE_EDITED,
-                native_id="C01/3000.000000/edit/3010.000000",
-                in_reply_to="C01/3000.000000",
-            ),
+            say(3000, 3000, ASKER, "where is the vpn cnofig?"),
+            edit(3010, "where is the vpn config?"),
             say(3000, 3020, HELPER, "in the it-help channel pins"),
+            edit(3030, "The vpn config is in the it-help channel pins."),
+            say(3000, 3040, OTHER, "also mirrored in the handbook under network access"),
         ],
     )
-    assert (root.category, edit.category) == (LearningCategory.NONE, LearningCategory.ASKED)
-    assert edit.event_id == root.event_id  # the edit replaces the root's event
+    assert root.category is typo_fixed.category is LearningCategory.ASKED
+    assert typo_fixed.event_id == statement.event_id == root.event_id  # each edit replaces the root's event
     assert reply.category is LearningCategory.ANSWERED
+    assert statement.category is LearningCategory.NONE
+    assert late_reply.category is LearningCategory.NONE  # the root no longer asks
 
 
 def test_a_thread_idle_longer_than_the_limit_is_forgotten(say):
     memory = ThreadMemory(idle_s=3600, max_entries=100)
     decide_all(memory, [say(4000, 4000, ASKER, "how do I get access to grafana?")])
     late = say(4000, 4000 + 7200, HELPER, "ask in the it-help channel, they grant it the same day")
-    [answer] = decide_all(memory, [late])
-    assert (answer.category, answer.decided_by) == (LearningCategory.ANSWERED, "chat.substantive_reply")
-    assert answer.counterpart is None  # without the question, nobody to answer
+    [late_reply] = decide_all(memory, [late])
+    assert (late_reply.category, late_reply.decided_by) == (LearningCategory.NONE, "chat.no_learning_signal")
+
+
+def test_replies_the_memory_holds_no_question_for_are_judged_by_their_words(say):
+    memory = ThreadMemory(idle_s=3600, max_entries=100)
+    [thanks, question] = decide_all(
+        memory,
+        [say(4100, 4110, HELPER, "thanks, that worked"), say(4100, 4120, HELPER, "is the runbook still current?")],
+    )
+    assert (thanks.category, question.category) == (LearningCategory.ACKNOWLEDGED, LearningCategory.ASKED)
 
 
 def test_the_memory_keeps_at_most_its_cap_and_drops_idle_entries(say):
@@ -127,12 +138,22 @@ def test_the_memory_keeps_at_most_its_cap_and_drops_idle_entries(say):
     assert len(memory) == 1  # the others were idle for longer than ten hours before it
 
 
-def test_only_changes_are_written_out(say):
+def test_only_questions_and_their_answers_are_remembered_and_written_out(say):
     memory = ThreadMemory(idle_s=86_400, max_entries=100)
-    decided = decide_all(memory, [say(7000, 7000, ASKER, "anyone know the wifi password")])
-    reply = process_raw_activity(say(7000, 7005, ASKER, "nvm").to_bytes(), ORIGIN, START, CLASSIFIER, memory)
-    assert isinstance(reply, Classified) and memory.remember(reply.event) is None
-    assert decided[0].category is LearningCategory.ASKED
+    changes = []
+    for activity in [
+        say(7000, 7000, ASKER, "anyone know the wifi password"),
+        say(7000, 7005, ASKER, "nvm"),
+        say(7000, 7010, HELPER, "it is on the board in the kitchen"),
+        say(7100, 7100, ASKER, "Deployed the new ingestion pipeline this morning"),
+    ]:
+        outcome = process_raw_activity(activity.to_bytes(), ORIGIN, START, CLASSIFIER, memory)
+        assert isinstance(outcome, Classified)
+        changes.append(memory.remember(outcome.event))
+    root, follow_up, answer, other_root = changes
+    assert root is not None and root.answerer is None and follow_up is None and other_root is None
+    assert answer == root._replace(answerer=HELPER, last_at=answer.last_at)
+    assert len(memory) == 1
 
 
 def test_an_entry_survives_its_record():
