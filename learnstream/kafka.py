@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from learnstream.errors import BrokerUnavailable
+from learnstream.errors import BrokerUnavailable, ConnectorError
 from learnstream.partitioning import MemoisedAiokafkaPartitioner, MemoisedPartitioner
 from learnstream.settings import KafkaSettings, ProducerSettings, TopicSettings
 
@@ -127,6 +128,33 @@ def make_reader(settings: KafkaSettings, client_suffix: str = "reader") -> Kafka
         raise _unavailable(settings, exc) from exc
 
 
+def read_to_end(
+    settings: KafkaSettings, topic: str, client_suffix: str, timeout_s: float, missing: str
+) -> Iterator[tuple[bytes | None, bytes | None]]:
+    """The key and value of every record of a topic, from its beginning to the end offsets it had when the read
+    began (a compacted state topic read back). Raises ConnectorError saying `missing` when the topic does not
+    exist, and BrokerUnavailable when the read fails or takes longer than `timeout_s`."""
+    reader = make_reader(settings, client_suffix)
+    try:
+        partitions = [TopicPartition(topic, p) for p in sorted(reader.partitions_for_topic(topic) or ())]
+        if not partitions:
+            raise ConnectorError(missing)
+        reader.assign(partitions)
+        reader.seek_to_beginning(*partitions)
+        ends = reader.end_offsets(partitions)
+        deadline = time.monotonic() + timeout_s
+        while any(reader.position(tp) < end for tp, end in ends.items()):
+            if time.monotonic() > deadline:
+                raise BrokerUnavailable(f"reading {topic} took longer than {timeout_s:.0f} s")
+            for records in reader.poll(timeout_ms=200).values():
+                for record in records:
+                    yield record.key, record.value
+    except KafkaError as exc:
+        raise BrokerUnavailable(f"cannot read {topic}: {exc}") from exc
+    finally:
+        reader.close()
+
+
 def make_admin(settings: KafkaSettings) -> KafkaAdminClient:
     """An admin client; raises BrokerUnavailable naming the setting when the cluster cannot be reached."""
     try:
@@ -151,13 +179,20 @@ def topic_configs(topics: TopicSettings, name: str) -> dict[str, str]:
 
     The directory and connector-state topics are compacted instead of expiring: the latest record of every
     person and every connector's last cursor stay. The pending-notification topic is a queue, not state: it expires
-    like the activity topics, so its retention bounds how long a fetch half may stay down without losing work.
+    like the activity topics, so its retention bounds how long a fetch half may stay down without losing work. The
+    thread-state topic is both: compacted (the latest state of a thread) and expiring with the threads.
     """
     names = topics.names
     if name == names.activity_dlq:
         return {"retention.ms": str(topics.dlq_retention_ms), "max.message.bytes": str(topics.dlq_max_message_bytes)}
     if name in (names.directory, names.connector_state):
         return {"cleanup.policy": "compact", "max.message.bytes": str(topics.max_message_bytes)}
+    if name == names.thread_state:
+        return {
+            "cleanup.policy": "compact,delete",
+            "retention.ms": str(topics.thread_retention_ms),
+            "max.message.bytes": str(topics.max_message_bytes),
+        }
     return {"retention.ms": str(topics.retention_ms), "max.message.bytes": str(topics.max_message_bytes)}
 
 

@@ -59,6 +59,12 @@ class TopicSettings(BaseModel):
     max_message_bytes: int = Field(
         default=1_048_588, ge=1024, description="Largest record of the raw and event topics (Kafka's default)."
     )
+    thread_retention_ms: int = Field(
+        default=7 * 24 * 3600 * 1000,
+        ge=60_000,
+        description="How long the worker remembers a question thread after its latest question or answer (an "
+        "answer later than this is not counted as one), and how long <ns>.thread.state keeps it.",
+    )
 
     @property
     def dlq_max_message_bytes(self) -> int:
@@ -92,6 +98,12 @@ class WorkerSettings(BaseModel):
     )
     session_timeout_s: float = Field(
         default=30.0, ge=6.0, description="How long a silent worker keeps its partitions before the group moves them."
+    )
+    thread_max_entries: int = Field(
+        default=200_000,
+        ge=1,
+        description="Question threads the worker remembers at most (about 0.5 KiB each); the least recently active "
+        "go first.",
     )
     log_level: str = "info"
 

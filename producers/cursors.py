@@ -8,15 +8,13 @@ machine and resume where it stopped.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any, Protocol
 
-from kafka import TopicPartition
 from kafka.errors import KafkaError
 
 from learnstream.errors import BrokerUnavailable, ConnectorError
-from learnstream.kafka import make_producer, make_reader
+from learnstream.kafka import make_producer, read_to_end
 from learnstream.settings import KafkaSettings, Settings
 
 
@@ -126,27 +124,11 @@ class KafkaCursorStore:
 
 def read_cursors(kafka: KafkaSettings, topic: str, timeout_s: float) -> dict[str, str]:
     """Every connector's last cursor on the topic; a tombstone (no value) forgets the connector's cursor."""
-    reader = make_reader(kafka, "cursor-store")
-    try:
-        partitions = [TopicPartition(topic, p) for p in sorted(reader.partitions_for_topic(topic) or ())]
-        if not partitions:
-            raise ConnectorError(f"the cursor topic {topic} does not exist: run `learnstream topics create`")
-        reader.assign(partitions)
-        reader.seek_to_beginning(*partitions)
-        ends = reader.end_offsets(partitions)
-        cursors: dict[str, str] = {}
-        deadline = time.monotonic() + timeout_s
-        while any(reader.position(tp) < end for tp, end in ends.items()):
-            if time.monotonic() > deadline:
-                raise BrokerUnavailable(f"reading the cursors on {topic} took longer than {timeout_s:.0f} s")
-            for records in reader.poll(timeout_ms=200).values():
-                for record in records:
-                    apply_cursor_record(cursors, topic, record.key, record.value)
-        return cursors
-    except KafkaError as exc:
-        raise BrokerUnavailable(f"cannot read the cursors on {topic}: {exc}") from exc
-    finally:
-        reader.close()
+    cursors: dict[str, str] = {}
+    missing = f"the cursor topic {topic} does not exist: run `learnstream topics create`"
+    for key, value in read_to_end(kafka, topic, "cursor-store", timeout_s, missing):
+        apply_cursor_record(cursors, topic, key, value)
+    return cursors
 
 
 def apply_cursor_record(cursors: dict[str, str], topic: str, key: bytes | None, value: bytes | None) -> None:

@@ -16,8 +16,9 @@ _NAMESPACE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,100}$")
 @dataclass(frozen=True)
 class Topics:
     """The pipeline's topics: raw activity in, dead letters aside, learning events out, the people directory and
-    the connectors' cursors (both compacted: the latest record of each person and each connector is kept), and the
-    notifications receivers acknowledged before fetching their content (time-retained, like the activity topics)."""
+    the connectors' cursors (both compacted: the latest record of each person and each connector is kept), the
+    notifications receivers acknowledged before fetching their content (time-retained, like the activity topics),
+    and the worker's memory of question threads (compacted, and expiring with the threads)."""
 
     activity_raw: str
     activity_dlq: str
@@ -25,6 +26,7 @@ class Topics:
     directory: str
     connector_state: str
     connector_pending: str
+    thread_state: str
 
     @classmethod
     def in_namespace(cls, namespace: str = DEFAULT_NAMESPACE) -> Topics:
@@ -38,6 +40,7 @@ class Topics:
             directory=f"{namespace}.directory",
             connector_state=f"{namespace}.connector.state",
             connector_pending=f"{namespace}.connector.pending",
+            thread_state=f"{namespace}.thread.state",
         )
 
     def all(self) -> tuple[str, ...]:
@@ -49,4 +52,5 @@ class Topics:
             self.directory,
             self.connector_state,
             self.connector_pending,
+            self.thread_state,
         )

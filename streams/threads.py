@@ -84,6 +84,12 @@ class ThreadMemory:
         self.put(key, changed)
         return changed
 
+    def replace(self, entries: dict[str, ThreadEntry]) -> None:
+        """Hold exactly these entries (read back from the topic), stalest first, within the bounds."""
+        self.entries = OrderedDict(sorted(entries.items(), key=lambda item: item[1].last_at))
+        self.newest_at = max((entry.last_at for entry in entries.values()), default=0.0)
+        self.expire()
+
     def put(self, key: str, entry: ThreadEntry) -> None:
         """Keep an entry as the conversation's latest, then drop idle and surplus entries."""
         self.entries[key] = entry

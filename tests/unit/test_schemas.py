@@ -214,6 +214,7 @@ class TestTopics:
             "learnstream.directory",
             "learnstream.connector.state",
             "learnstream.connector.pending",
+            "learnstream.thread.state",
         )
 
     def test_custom_namespace(self):

@@ -13,9 +13,11 @@ from learnstream.errors import BrokerUnavailable
 from schemas.dead_letter import DeadLetter, DeadLetterReason
 from schemas.headers import SENT_AT_HEADER
 from schemas.learning_event import LearningEvent
+from schemas.taxonomy import LearningCategory
 from schemas.topics import Topics
 from streams import app
 from streams.classify import default_classifier
+from streams.threads import ThreadMemory, entry_from_bytes
 
 
 class Exited(Exception):
@@ -109,6 +111,12 @@ class RawMessage(NamedTuple):
 
 
 TOPICS = Topics.in_namespace("unit")
+
+
+def memory() -> ThreadMemory:
+    return ThreadMemory(idle_s=86_400, max_entries=100)
+
+
 NOW = datetime(2026, 11, 29, tzinfo=UTC)
 SENT_AT = (SENT_AT_HEADER, b"1764374400000")
 
@@ -116,16 +124,28 @@ SENT_AT = (SENT_AT_HEADER, b"1764374400000")
 def test_a_valid_activity_goes_on_keyed_by_its_conversation_with_the_sent_at_header(make_activity):
     activity = make_activity()
     message = RawMessage(TOPICS.activity_raw, 2, 41, b"raw-key", activity.to_bytes(), (("other", b"x"), SENT_AT))
-    out, headers = app.outgoing_for(message, TOPICS, NOW, default_classifier())
+    out, headers, state = app.outgoing_for(message, TOPICS, NOW, default_classifier(), memory())
     assert out.topic == TOPICS.learning_events
     assert out.key == activity.conversation_key.encode()
     assert LearningEvent.from_bytes(out.value).event_id == activity.activity_id
     assert headers == [SENT_AT]
+    assert state is None  # not a question: nothing to remember
+
+
+def test_a_question_is_remembered_and_its_thread_state_goes_on_keyed_by_its_conversation(make_activity):
+    activity = make_activity(text="how do I rotate the kafka credentials?")
+    message = RawMessage(TOPICS.activity_raw, 2, 42, b"raw-key", activity.to_bytes(), None)
+    threads = memory()
+    out, _, state = app.outgoing_for(message, TOPICS, NOW, default_classifier(), threads)
+    assert state is not None and (state.topic, state.key) == (TOPICS.thread_state, out.key)
+    entry = entry_from_bytes(state.value)
+    assert (entry.root_event_id, entry.root_category) == (activity.activity_id, LearningCategory.ASKED)
+    assert threads.entries[activity.conversation_key] == entry
 
 
 def test_an_invalid_message_goes_aside_under_its_raw_key_with_where_it_was_read():
     message = RawMessage(TOPICS.activity_raw, 1, 7, b"raw-key", b"not json", None)
-    out, headers = app.outgoing_for(message, TOPICS, NOW, default_classifier())
-    assert (out.topic, out.key, headers) == (TOPICS.activity_dlq, b"raw-key", None)
+    out, headers, state = app.outgoing_for(message, TOPICS, NOW, default_classifier(), memory())
+    assert (out.topic, out.key, headers, state) == (TOPICS.activity_dlq, b"raw-key", None, None)
     letter = DeadLetter.from_bytes(out.value)
     assert (letter.reason, letter.partition, letter.offset) == (DeadLetterReason.INVALID_JSON, 1, 7)
