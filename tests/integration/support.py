@@ -16,6 +16,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from learnstream.settings import Settings
 from schemas.activity import Activity
+from streams.processing import event_id_for
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
@@ -82,14 +83,22 @@ def sample_lines(count: int) -> list[bytes]:
     return lines[::step][:count]
 
 
+def event_ids_of(lines: list[bytes]) -> set[str]:
+    """The event ids the worker gives these activities: an edit's is the id of the message it changes."""
+    return {event_id_for(Activity.from_bytes(line)) for line in lines}
+
+
 def distinct_activities(count: int) -> list[bytes]:
-    """`count` valid activities with distinct ids: the sample's, copied with a copy number in each native id."""
+    """`count` valid activities with distinct ids: the sample's, copied with a copy number in each native id (and
+    in the id an edit names, so a copy's edit changes the same copy's message)."""
     base = [Activity.from_bytes(line) for line in SAMPLE.read_bytes().splitlines() if line.strip()]
     out: list[bytes] = []
     for n in range(count):
         fields = base[n % len(base)].model_dump()
         fields.pop("activity_id")
         fields["native_id"] = f"{fields['native_id']}#{n // len(base)}"
+        if fields.get("in_reply_to"):
+            fields["in_reply_to"] = f"{fields['in_reply_to']}#{n // len(base)}"
         out.append(Activity.create(**fields).to_bytes())
     return out
 

@@ -13,8 +13,7 @@ from learnstream.settings import Settings
 from producers.cursors import FileCursorStore
 from producers.file_replay import FileReplay
 from producers.runtime import run_connector
-from schemas.activity import Activity
-from tests.integration.support import read_topic, run_cli, sample_lines, settings_env
+from tests.integration.support import event_ids_of, read_topic, run_cli, sample_lines, settings_env
 from warehouse.loader import EventLoader
 from warehouse.trends import daily_trends
 
@@ -88,7 +87,7 @@ def test_n_activities_become_exactly_n_queryable_learning_events(
     trends_after = daily_trends(client, database, date(2000, 1, 1), date(2100, 1, 1))
     assert sum(row.events for row in trends_after) == N
     stored = client.query(f"SELECT event_id FROM {database}.learning_events FINAL").result_rows
-    assert {event_id for (event_id,) in stored} == {Activity.from_bytes(line).activity_id for line in lines}
+    assert {event_id for (event_id,) in stored} == event_ids_of(lines)
 
 
 def test_cli_path_replay_worker_loader_trends(settings: Settings, start_worker, tmp_path: Path) -> None:
