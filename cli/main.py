@@ -6,7 +6,10 @@ from __future__ import annotations
 import click
 
 from cli.connect import connect
+from cli.evaluate import evaluate
+from cli.explain import explain
 from cli.pipeline import loader, replay, worker
+from cli.reprocess import reprocess
 from cli.sample import sample
 from cli.schemas import schemas
 from cli.serve import serve
@@ -26,7 +29,22 @@ def cli(context: click.Context, log_level: str) -> None:
     context.obj = log_level
 
 
-for command in (topics, warehouse, schemas, sample, replay, worker, loader, trends, connect, serve, simulate):
+for command in (
+    topics,
+    warehouse,
+    schemas,
+    sample,
+    replay,
+    worker,
+    loader,
+    trends,
+    connect,
+    serve,
+    simulate,
+    explain,
+    evaluate,
+    reprocess,
+):
     cli.add_command(command)
 
 

@@ -81,16 +81,20 @@ def event_id_for(activity: Activity) -> str:
 
 
 def learning_event_for(
-    activity: Activity, classifier: Classifier, thread: ThreadContext | None = None
+    activity: Activity,
+    classifier: Classifier,
+    thread: ThreadContext | None = None,
+    conversation_key: str | None = None,
 ) -> LearningEvent:
-    """Classify an activity and tag its subjects; the event keeps no text of the activity."""
+    """Classify an activity and tag its subjects; the event keeps no text of the activity. `conversation_key` is
+    the activity's, when the caller has computed it already."""
     decision = classifier.classify(activity, thread)
     return LearningEvent(
         event_id=event_id_for(activity),
         activity_id=activity.activity_id,
         source=activity.source,
         source_instance=activity.source_instance,
-        conversation_key=activity.conversation_key,
+        conversation_key=conversation_key or activity.conversation_key,
         activity_kind=activity.kind,
         occurred_at=activity.occurred_at,
         actor=activity.actor,
@@ -153,8 +157,9 @@ def process_raw_activity(
         reason, detail, source = why_invalid(value, exc)
         return Rejected(dead_letter(origin, value, reason, detail, now, source_system=source))
     try:
-        thread = threads.context_for(activity.conversation_key, activity.occurred_at) if threads is not None else None
-        return Classified(learning_event_for(activity, classifier, thread))
+        key = activity.conversation_key  # a property that formats a string: computed once per message
+        thread = threads.context_for(key, activity.occurred_at) if threads is not None else None
+        return Classified(learning_event_for(activity, classifier, thread, key))
     except Exception as exc:  # a rule's bug must cost one message, not the stream; the message is kept aside
         reason = DeadLetterReason.PROCESSING_ERROR
         return Rejected(dead_letter(origin, value, reason, failure_detail(exc), now, source_system=activity.source))

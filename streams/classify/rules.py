@@ -233,6 +233,38 @@ def chat_message(activity: Activity, words: Words, thread: ThreadContext | None)
     return Classification(LearningCategory.NONE, 0.6, "chat.no_learning_signal")
 
 
+#: What each rule's decision means, for `learnstream explain`.
+RULE_TEXT = {
+    "bot.ignored": "the source marks the author as a bot or integration; bots do not learn",
+    "retraction.deleted": "the item was deleted: its event is taken back",
+    "xapi.completion_verb": "an xAPI statement whose verb completes (completed, passed, mastered)",
+    "xapi.engagement_verb": "an xAPI statement whose verb engages with learning (attempted, played, attended, ...)",
+    "xapi.navigation_verb": "an xAPI statement whose verb only navigates (paused, seeked, skipped, ...)",
+    "wiki.personal_page": "a page of a person (User namespace or a personal space), not shared knowledge",
+    "wiki.page_created": "a new page documents knowledge",
+    "wiki.revert": "the edit summary undoes an earlier edit",
+    "wiki.minor_edit": "the editor marked the edit minor",
+    "wiki.substantive_edit": "an edit that is neither minor, a revert, nor by a bot improves the page",
+    "wiki.page_comment": "a comment on a page discusses it (its text is not read)",
+    "chat.acknowledging_reaction": "a reaction that thanks or approves (+1, check mark, pray, ...)",
+    "chat.other_reaction": "a reaction that does not acknowledge help",
+    "chat.file_shared": "a file posted into a conversation",
+    "chat.reply_to_question": "a reply by someone other than the asker in a thread whose root asked",
+    "chat.asker_thanks": "the asker thanks or confirms that an answer worked",
+    "chat.asker_follow_up_question": "the asker asks again in their own thread",
+    "chat.asker_follow_up": "the asker's own follow-up is not an answer",
+    "chat.thanks_reply": "a short reply (or a message to someone) that thanks or says it worked",
+    "chat.question.question_mark": "a sentence ends in a question mark and is not a backchannel or a tone marker",
+    "chat.question.question_word": "a sentence opens with a question word that asks (who, whats, when is, how many)",
+    "chat.question.yes_no_opening": "a sentence opens with an auxiliary and a subject (do you, is the, can someone)",
+    "chat.question.help_request": "a request for help or information (any ideas, does anyone know, pls help)",
+    "chat.teaching_offer": "announces a talk, session, office hours, mentoring or a walkthrough",
+    "chat.shared_resource": "shares a link (not a meeting room, calendar or GIF) or a file",
+    "chat.substantive_reply": "a substantive reply in a thread the worker knows nothing of (no thread context)",
+    "chat.no_learning_signal": "no rule found learning in the words",
+    "fallback.no_rule": "no rule speaks for this kind of activity",
+}
+
 RULES: tuple[Rule, ...] = (
     bot_activity,
     deletion,
@@ -245,3 +277,15 @@ RULES: tuple[Rule, ...] = (
     chat_message,
 )
 FALLBACK = Classification(LearningCategory.NONE, 0.5, "fallback.no_rule")
+#: The kinds a rule can answer for (it returns None for any other); a rule not named here may answer for any kind.
+#: The classifier asks each activity only the rules of its kind.
+RULE_KINDS: dict[Rule, frozenset[ActivityKind]] = {
+    deletion: frozenset({ActivityKind.ITEM_DELETED}),
+    xapi_statement: frozenset({ActivityKind.STATEMENT}),
+    wiki_page: frozenset({ActivityKind.PAGE_CREATED, ActivityKind.PAGE_EDITED}),
+    page_comment: frozenset({ActivityKind.PAGE_COMMENTED}),
+    chat_reaction: frozenset({ActivityKind.REACTION}),
+    shared_file: frozenset({ActivityKind.FILE_SHARED}),
+    thread_reply: CHAT_KINDS,
+    chat_message: CHAT_KINDS,
+}
