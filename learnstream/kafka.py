@@ -187,6 +187,8 @@ def topic_configs(topics: TopicSettings, name: str) -> dict[str, str]:
         return {"retention.ms": str(topics.dlq_retention_ms), "max.message.bytes": str(topics.dlq_max_message_bytes)}
     if name in (names.directory, names.connector_state):
         return {"cleanup.policy": "compact", "max.message.bytes": str(topics.max_message_bytes)}
+    if name == names.activity_raw:
+        return {"retention.ms": str(topics.raw_retention_ms), "max.message.bytes": str(topics.max_message_bytes)}
     if name == names.thread_state:
         return {
             "cleanup.policy": "compact,delete",

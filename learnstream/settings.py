@@ -55,6 +55,12 @@ class TopicSettings(BaseModel):
     partitions: int = Field(default=3, ge=1)
     replication_factor: int = Field(default=1, ge=1)
     retention_ms: int = Field(default=7 * 24 * 3600 * 1000, ge=-1)
+    raw_retention_ms: int = Field(
+        default=7 * 24 * 3600 * 1000,
+        ge=-1,
+        description="How long <ns>.activity.raw keeps activities, text included: how far back `learnstream "
+        "reprocess` can go, and how long message text stays on the broker.",
+    )
     dlq_retention_ms: int = Field(default=30 * 24 * 3600 * 1000, ge=-1)
     max_message_bytes: int = Field(
         default=1_048_588, ge=1024, description="Largest record of the raw and event topics (Kafka's default)."
