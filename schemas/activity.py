@@ -91,8 +91,13 @@ class StrictModel(BaseModel):
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Self:
-        """Parse and validate JSON bytes; raises pydantic.ValidationError with the reasons."""
-        return cls.model_validate_json(data)
+        """Parse and validate JSON bytes; raises pydantic.ValidationError with the reasons.
+
+        The model's validator itself, as `model_validate_json` calls it without options: the worker reads every
+        message through here, and the wrapper cost a twentieth of the validation.
+        """
+        validated: Self = cls.__pydantic_validator__.validate_json(data)
+        return validated
 
 
 class ConversationRef(StrictModel):
@@ -152,7 +157,8 @@ class Activity(StrictModel):
     @property
     def conversation_key(self) -> str:
         """The Kafka key: replies land on the partition of their question, page edits on their page's."""
-        return conversation_key(self.source, self.source_instance, self.conversation)
+        conversation = self.conversation  # the parts directly: the worker asks once per message
+        return conversation_key_of(self.source, self.source_instance, conversation.kind, conversation.id)
 
 
 def conversation_key(source: SourceSystem, source_instance: str, conversation: ConversationRef) -> str:

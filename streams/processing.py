@@ -73,6 +73,11 @@ def route(outcome: Outcome, topics: Topics, raw_key: bytes | None) -> Outgoing:
     return Outgoing(topics.activity_dlq, raw_key, outcome.dead_letter.to_bytes())
 
 
+#: `LearningEvent(**fields)` without the constructor's keyword arguments and Python frame: the same validation, a
+#: third cheaper (the event is the worker's second most expensive step after reading the activity).
+validate_event = LearningEvent.__pydantic_validator__.validate_python
+
+
 def event_id_for(activity: Activity) -> str:
     """The activity's own id, or for an edit or a deletion the id of the item it changes."""
     if activity.kind in REPLACING_KINDS and activity.in_reply_to:
@@ -89,24 +94,27 @@ def learning_event_for(
     """Classify an activity and tag its subjects; the event keeps no text of the activity. `conversation_key` is
     the activity's, when the caller has computed it already."""
     decision = classifier.classify(activity, thread)
-    return LearningEvent(
-        event_id=event_id_for(activity),
-        activity_id=activity.activity_id,
-        source=activity.source,
-        source_instance=activity.source_instance,
-        conversation_key=conversation_key or activity.conversation_key,
-        activity_kind=activity.kind,
-        occurred_at=activity.occurred_at,
-        actor=activity.actor,
-        counterpart=decision.counterpart or activity.counterpart,
-        category=decision.category,
-        formal=decision.category.formal,
-        confidence=decision.confidence,
-        decided_by=decision.rule,
-        classifier_version=classifier.version,
-        topics=classifier.subjects_of(activity),
-        response_delay_seconds=decision.response_delay_seconds,
+    event: LearningEvent = validate_event(
+        {
+            "event_id": event_id_for(activity),
+            "activity_id": activity.activity_id,
+            "source": activity.source,
+            "source_instance": activity.source_instance,
+            "conversation_key": conversation_key or activity.conversation_key,
+            "activity_kind": activity.kind,
+            "occurred_at": activity.occurred_at,
+            "actor": activity.actor,
+            "counterpart": decision.counterpart or activity.counterpart,
+            "category": decision.category,
+            "formal": decision.category.formal,
+            "confidence": decision.confidence,
+            "decided_by": decision.rule,
+            "classifier_version": classifier.version,
+            "topics": classifier.subjects_of(activity),
+            "response_delay_seconds": decision.response_delay_seconds,
+        }
     )
+    return event
 
 
 def dead_letter(

@@ -116,13 +116,15 @@ def updated(entry: ThreadEntry | None, event: LearningEvent) -> ThreadEntry | No
     nothing; an answer records its author. Other activity changes nothing (a thread expires `idle_s` after its
     latest answer).
     """
-    kind, at = event.activity_kind, event.occurred_at.timestamp()
+    kind = event.activity_kind
     if kind in ROOT_KINDS and event.category is LearningCategory.ASKED:
+        at = event.occurred_at.timestamp()
         if entry is not None and entry.root_event_id == event.event_id:
             return entry._replace(root_category=event.category, last_at=max(entry.last_at, at))
         return ThreadEntry(event.event_id, event.actor, event.category, at, None, at)
-    if entry is None:
+    if entry is None:  # most activities: not a question, in a conversation whose root did not ask
         return None
+    at = event.occurred_at.timestamp()
     if kind in ROOT_CHANGES and event.event_id == entry.root_event_id:
         return entry._replace(root_category=event.category, last_at=max(entry.last_at, at))
     if event.category is LearningCategory.ANSWERED and event.actor != entry.root_actor:

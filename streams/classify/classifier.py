@@ -7,12 +7,12 @@ can swap it, a platform team can extend its words, and every event names the ver
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from schemas.activity import Activity
-from streams.classify.rules import FALLBACK, RULES, Classification, Rule, ThreadContext, Words
+from schemas.activity import Activity, ActivityKind
+from streams.classify.rules import FALLBACK, RULE_KINDS, RULES, Classification, Rule, ThreadContext, Words
 from streams.classify.subjects import SubjectTagger
 from streams.classify.vocabulary import Vocabulary, load_vocabulary
 
@@ -25,10 +25,18 @@ class Classifier:
     rules: tuple[Rule, ...]
     words: Words
     subjects: SubjectTagger
+    #: Kind -> the rules that may answer for it, in the classifier's order (`RULE_KINDS`).
+    rules_by_kind: dict[ActivityKind, tuple[Rule, ...]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_kind = {
+            kind: tuple(rule for rule in self.rules if kind in RULE_KINDS.get(rule, (kind,))) for kind in ActivityKind
+        }
+        object.__setattr__(self, "rules_by_kind", by_kind)  # frozen: set once, here
 
     def classify(self, activity: Activity, thread: ThreadContext | None = None) -> Classification:
         """The first answering rule's decision, or `none` when no rule speaks for this activity."""
-        for rule in self.rules:
+        for rule in self.rules_by_kind[activity.kind]:
             decision = rule(activity, self.words, thread)
             if decision is not None:
                 return decision
