@@ -186,13 +186,24 @@ def page_comment(activity: Activity, words: Words, thread: ThreadContext | None)
 
 
 def chat_reaction(activity: Activity, words: Words, thread: ThreadContext | None) -> Classification | None:
-    """A thumbs-up, a check mark or a thank-you emoji acknowledges help."""
+    """A thumbs-up, a check mark or a thank-you emoji on an answer acknowledges help. With thread context, only
+    on a reply in a thread whose root asked: the same emoji on the question agrees with it ("me too"), and
+    elsewhere it is applause, not help acknowledged. Without context, any acknowledging reaction counts."""
     if activity.kind is not ActivityKind.REACTION:
         return None
-    if str(activity.attributes.get("reaction", "")) in words.acknowledging_reactions:
-        counterpart = activity.counterpart
-        return Classification(LearningCategory.ACKNOWLEDGED, 0.85, "chat.acknowledging_reaction", counterpart)
-    return Classification(LearningCategory.NONE, 0.7, "chat.other_reaction")
+    if str(activity.attributes.get("reaction", "")) not in words.acknowledging_reactions:
+        return Classification(LearningCategory.NONE, 0.7, "chat.other_reaction")
+    if thread is not None:
+        if thread.root_category is not LearningCategory.ASKED:
+            return Classification(LearningCategory.NONE, 0.6, "chat.reaction_outside_a_question")
+        target = activity_id_for(activity.source, activity.source_instance, activity.in_reply_to or "")
+        if target == thread.root_event_id:
+            return Classification(LearningCategory.NONE, 0.6, "chat.reaction_on_the_question")
+        delay = delay_seconds(activity, thread)
+        return Classification(
+            LearningCategory.ACKNOWLEDGED, 0.85, "chat.acknowledging_reaction", activity.counterpart, delay
+        )
+    return Classification(LearningCategory.ACKNOWLEDGED, 0.75, "chat.acknowledging_reaction", activity.counterpart)
 
 
 def shared_file(activity: Activity, words: Words, thread: ThreadContext | None) -> Classification | None:
@@ -254,8 +265,10 @@ RULE_TEXT = {
     "wiki.minor_edit": "the editor marked the edit minor",
     "wiki.substantive_edit": "an edit that is neither minor, a revert, nor by a bot improves the page",
     "wiki.page_comment": "a comment on a page discusses it (its text is not read)",
-    "chat.acknowledging_reaction": "a reaction that thanks or approves (+1, check mark, pray, ...)",
+    "chat.acknowledging_reaction": "a reaction that thanks or approves (+1, check mark, pray, ...) on an answer",
     "chat.other_reaction": "a reaction that does not acknowledge help",
+    "chat.reaction_outside_a_question": "an approving reaction in a conversation whose root did not ask: applause",
+    "chat.reaction_on_the_question": "an approving reaction on the question itself agrees with it (me too)",
     "chat.file_shared": "a file posted into a conversation",
     "chat.reply_to_question": "a reply by someone other than the asker in a thread whose root asked",
     "chat.asker_thanks": "the asker thanks or confirms that an answer worked",

@@ -16,6 +16,7 @@ from streams.classify import Classification, ThreadContext, build_classifier, de
 from streams.classify.rules import chat_message, chat_reaction, prose, wiki_page, xapi_statement
 from streams.classify.subjects import MAX_SUBJECTS
 from streams.classify.vocabulary import load_vocabulary
+from streams.threads import NO_QUESTION
 
 TOPIC = TypeAdapter(Topic)
 DOTLESS_I = "\u0131"  # Turkish lower-case i without a dot
@@ -311,13 +312,15 @@ class TestThreads:
 class TestReactions:
     @pytest.fixture
     def reaction(self, make_activity):
-        def build(name: str):
+        def build(name: str, on: str = "C01/1700000050.000200"):
             return make_activity(
-                native_id=f"C01/1700000000.000100/reaction/{name}/U02",
+                native_id=f"{on}/reaction/{name}/U02",
                 kind=ActivityKind.REACTION,
                 conversation=THREAD,
-                in_reply_to="C01/1700000000.000100",
-                counterpart="p_" + "b2" * 12,
+                in_reply_to=on,
+                counterpart=HELPER,
+                actor=ASKER,
+                occurred_at=ASKED_AT + timedelta(minutes=10),
                 text=None,
                 attributes={"reaction": name},
             )
@@ -325,10 +328,23 @@ class TestReactions:
         return build
 
     @pytest.mark.parametrize("name", ["+1", "white_check_mark", "pray"])
-    def test_acknowledging_reaction(self, reaction, name):
-        result = classify_activity(reaction(name))
+    def test_an_approving_reaction_on_an_answer_acknowledges_its_author(self, reaction, name):
+        result = classify_activity(reaction(name), QUESTION_THREAD)
         assert decided(result) == (LearningCategory.ACKNOWLEDGED, "chat.acknowledging_reaction")
-        assert result.confidence == 0.85
+        assert (result.confidence, result.counterpart, result.response_delay_seconds) == (0.85, HELPER, 600.0)
+
+    def test_an_approving_reaction_on_the_question_agrees_with_it(self, reaction):
+        result = classify_activity(reaction("+1", on=ROOT_NATIVE_ID), QUESTION_THREAD)
+        assert decided(result) == (LearningCategory.NONE, "chat.reaction_on_the_question")
+
+    def test_an_approving_reaction_outside_a_question_thread_is_applause(self, reaction):
+        result = classify_activity(reaction("tada"), NO_QUESTION)
+        assert decided(result) == (LearningCategory.NONE, "chat.reaction_outside_a_question")
+
+    def test_without_thread_context_an_approving_reaction_acknowledges_with_less_confidence(self, reaction):
+        result = classify_activity(reaction("+1"))
+        assert decided(result) == (LearningCategory.ACKNOWLEDGED, "chat.acknowledging_reaction")
+        assert result.confidence == 0.75
 
     @pytest.mark.parametrize("name", ["joy", "eyes", "botman"])
     def test_other_reaction_is_no_learning(self, reaction, name):
