@@ -179,6 +179,16 @@ def chat_item(
     }
 
 
+def bytes_changed(event: Mapping[str, Any]) -> dict[str, int]:
+    """How many bytes the edit added (negative: removed), as the MediaWiki connector reads `length`; nothing when
+    the event does not say."""
+    length = event.get("length")
+    if not isinstance(length, Mapping) or not isinstance(length.get("new"), int):
+        return {}
+    old = length.get("old")
+    return {"bytes_changed": int(length["new"]) - (int(old) if isinstance(old, int) else 0)}
+
+
 def wiki_item(labelled: Mapping[str, Any], item_id: str, events: Mapping[int, Mapping[str, Any]]) -> dict[str, Any]:
     """A page item: each referenced edit's author, comment and flags, with its label (one page per item)."""
     refs = labelled.get("edits")
@@ -204,6 +214,7 @@ def wiki_item(labelled: Mapping[str, Any], item_id: str, events: Mapping[int, Ma
                 "minor": bool(event.get("minor")),
                 "bot": bool(event.get("bot")),
                 "new_page": event.get("type") == "new",
+                **bytes_changed(event),
             }
         )
     assert page is not None

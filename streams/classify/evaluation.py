@@ -6,7 +6,7 @@ An evaluation file holds one item per line (JSON):
 - chat: `{"id", "source", "licence", "kind": "chat", "messages": [{"author", "text", "label", "files"?, "bot"?}]}`:
   a thread, `messages[0]` its root and the rest its replies in order (a single message is a thread of one);
 - wiki: `{"id", "source", "licence", "kind": "wiki", "title", "namespace"?, "edits": [{"author", "comment",
-  "label", "minor"?, "bot"?, "new_page"?}]}`: a page's edits in order.
+  "label", "minor"?, "bot"?, "new_page"?, "bytes_changed"?}]}`: a page's edits in order.
 
 Each item is turned into activities as a connector would make them (authors pseudonymised, one conversation per
 thread or page) and decided in order through a fresh thread memory, as the worker decides a stream. `source` and
@@ -137,10 +137,22 @@ def wiki_activities(item_id: str, item: dict[str, Any], edits: list[dict[str, An
             conversation=ConversationRef(kind=ConversationKind.PAGE, id=f"{namespace}:{title}"),
             subject=title,
             text=str(edit.get("comment") or ""),
-            attributes={"namespace": namespace, "minor": bool(edit.get("minor")), "bot": bool(edit.get("bot"))},
+            attributes=wiki_attributes(namespace, edit),
         )
         out.append(Labelled(item_id, position, activity, label_of(edit, where)))
     return out
+
+
+def wiki_attributes(namespace: int, edit: dict[str, Any]) -> dict[str, str | int | float | bool]:
+    """An edit's attributes as the MediaWiki connector gives them (`bytes_changed` when the item says)."""
+    attributes: dict[str, str | int | float | bool] = {
+        "namespace": namespace,
+        "minor": bool(edit.get("minor")),
+        "bot": bool(edit.get("bot")),
+    }
+    if isinstance(edit.get("bytes_changed"), int):
+        attributes["bytes_changed"] = int(edit["bytes_changed"])
+    return attributes
 
 
 def entries_of(item: dict[str, Any], name: str, item_id: str) -> list[dict[str, Any]]:

@@ -53,6 +53,7 @@ _CODE = re.compile(r"```.*?```|`[^`]*`", re.DOTALL)
 _LINK = re.compile(r"<?https?://[^\s>|]+(?:\|[^>]*)?>?")
 _LINK_HOST = re.compile(r"https?://([^\s/>|:?#]+)")
 _MENTION = re.compile(r"<@[A-Za-z0-9_]+>:?")
+_SECTION_MARKER = re.compile(r"/\*.*?\*/")
 _QUOTE = re.compile(r"^(?:>|&gt;).*$", re.MULTILINE)
 
 
@@ -69,6 +70,8 @@ class Words:
         self.min_answer_chars = chat.min_answer_chars if chat.min_answer_chars is not None else 20
         self.max_thanks_chars = chat.max_thanks_chars if chat.max_thanks_chars is not None else 200
         self.revert = re.compile(rf"(?<![\w']){phrase_pattern(wiki.reverts)}(?![\w'])", re.IGNORECASE)
+        self.housekeeping = re.compile(rf"(?<![\w']){phrase_pattern(wiki.housekeeping)}(?![\w'])", re.IGNORECASE)
+        self.min_unexplained_bytes = wiki.min_unexplained_bytes if wiki.min_unexplained_bytes is not None else 50
         self.personal_namespaces = frozenset(wiki.personal_namespaces)
         self.personal_titles = tuple(wiki.personal_title_prefixes)
         self.completion_verbs = frozenset(xapi.completion_verbs)
@@ -175,6 +178,13 @@ def wiki_page(activity: Activity, words: Words, thread: ThreadContext | None) ->
         return Classification(LearningCategory.NONE, 0.8, "wiki.revert")
     if activity.attributes.get("minor") is True:
         return Classification(LearningCategory.NONE, 0.6, "wiki.minor_edit")
+    summary = activity.text or ""
+    if words.housekeeping.search(summary):
+        return Classification(LearningCategory.NONE, 0.7, "wiki.housekeeping")
+    changed = activity.attributes.get("bytes_changed")
+    unexplained = not _SECTION_MARKER.sub("", summary).strip()
+    if unexplained and isinstance(changed, int) and changed < words.min_unexplained_bytes:
+        return Classification(LearningCategory.NONE, 0.55, "wiki.small_unexplained_edit")
     return Classification(LearningCategory.DOCUMENTED, 0.75, "wiki.substantive_edit")
 
 
@@ -263,7 +273,9 @@ RULE_TEXT = {
     "wiki.page_created": "a new page documents knowledge",
     "wiki.revert": "the edit summary undoes an earlier edit",
     "wiki.minor_edit": "the editor marked the edit minor",
-    "wiki.substantive_edit": "an edit that is neither minor, a revert, nor by a bot improves the page",
+    "wiki.housekeeping": "the edit summary describes housekeeping (categories, links, spelling, citation upkeep, tags)",
+    "wiki.small_unexplained_edit": "no summary (or only a section marker) and the page grew by fewer than 50 bytes",
+    "wiki.substantive_edit": "an edit that is neither minor, a revert, housekeeping nor a small unexplained change",
     "wiki.page_comment": "a comment on a page discusses it (its text is not read)",
     "chat.acknowledging_reaction": "a reaction that thanks or approves (+1, check mark, pray, ...) on an answer",
     "chat.other_reaction": "a reaction that does not acknowledge help",

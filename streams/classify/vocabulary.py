@@ -55,6 +55,8 @@ class ChatWords(Strict):
 
 class WikiWords(Strict):
     reverts: tuple[Phrase, ...] = ()
+    housekeeping: tuple[Phrase, ...] = ()
+    min_unexplained_bytes: int | None = Field(default=None, ge=0)
     personal_namespaces: tuple[int, ...] = ()
     personal_title_prefixes: tuple[str, ...] = ()
 

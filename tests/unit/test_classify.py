@@ -406,6 +406,48 @@ class TestWiki:
             "wiki.revert",
         )
 
+    @pytest.mark.parametrize(
+        "comment",
+        [
+            "added [[Category:Stream processing]] using [[WP:HC|HotCat]]",
+            "fix typo",
+            "/* Setup */ ce",
+            "Filled in 3 bare reference(s) with reFill 2",
+            "Nominated for deletion; see [[:Wikipedia:Articles for deletion/Kafka tips]]",
+            "/* Links */ removed dead link",
+        ],
+    )
+    def test_housekeeping_is_not_documentation(self, wiki, comment):
+        assert decided(classify_activity(wiki(ActivityKind.PAGE_EDITED, comment))) == (
+            LearningCategory.NONE,
+            "wiki.housekeeping",
+        )
+
+    @pytest.mark.parametrize(
+        ("comment", "changed", "rule"),
+        [
+            ("", 12, "wiki.small_unexplained_edit"),
+            ("/* Rebalancing */", -300, "wiki.small_unexplained_edit"),
+            ("", 480, "wiki.substantive_edit"),
+            ("/* Rebalancing */ explain cooperative sticky", 8, "wiki.substantive_edit"),
+            ("", None, "wiki.substantive_edit"),  # a source that does not say how many bytes changed
+        ],
+    )
+    def test_an_unexplained_edit_documents_only_when_the_page_grew(self, make_activity, comment, changed, rule):
+        attributes = {"namespace": 0, "minor": False, "bot": False}
+        if changed is not None:
+            attributes["bytes_changed"] = changed
+        activity = make_activity(
+            source=SourceSystem.MEDIAWIKI,
+            native_id="rev/1002",
+            kind=ActivityKind.PAGE_EDITED,
+            conversation=ConversationRef(kind=ConversationKind.PAGE, id="0:Kafka consumer groups"),
+            subject="Kafka consumer groups",
+            text=comment,
+            attributes=attributes,
+        )
+        assert classify_activity(activity).rule == rule
+
     def test_new_page_is_documented_whatever_its_comment(self, wiki):
         result = classify_activity(wiki(ActivityKind.PAGE_CREATED, "revert"))
         assert result.rule == "wiki.page_created"
