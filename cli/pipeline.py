@@ -59,6 +59,7 @@ def loader(exit_when_idle: float | None, first_event_timeout: float | None) -> N
     """Load learning events from Kafka into the warehouse until stopped."""
     from learnstream.kafka import check_broker, ensure_topics, make_consumer, make_dead_letter_producer
     from warehouse.connection import connect
+    from warehouse.directory import load_directory
     from warehouse.dsn import parse_dsn
     from warehouse.loader import EventLoader
     from warehouse.migrations import migrate
@@ -77,7 +78,18 @@ def loader(exit_when_idle: float | None, first_event_timeout: float | None) -> N
         signal.signal(signum, lambda received, _frame: stopping.append(received))
     event_loader = EventLoader.from_settings(current, consumer, client, target.database, dlq_producer)
     try:
-        stats = event_loader.run(lambda: bool(stopping), exit_when_idle, first_event_timeout)
+
+        def refresh_directory() -> None:
+            load_directory(current.kafka, names.directory, client, target.database)
+
+        refresh_directory()
+        stats = event_loader.run(
+            lambda: bool(stopping),
+            exit_when_idle,
+            first_event_timeout,
+            periodic=refresh_directory,
+            period_s=current.loader.directory_refresh_s,
+        )
     finally:
         consumer.close()
         dlq_producer.close()

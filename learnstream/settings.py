@@ -156,6 +156,9 @@ class LoaderSettings(BaseModel):
     poll_records: int = Field(default=5000, ge=1, description="Most records taken from Kafka per poll.")
     poll_timeout_s: float = Field(default=1.0, gt=0)
     retry_backoff_s: float = Field(default=2.0, gt=0)
+    directory_refresh_s: float = Field(
+        default=300.0, gt=0, description="How often the loader reloads the people directory into team_memberships."
+    )
 
 
 class Settings(BaseSettings):

@@ -267,15 +267,21 @@ class EventLoader:
         should_stop: Callable[[], bool],
         exit_when_idle_s: float | None = None,
         first_event_timeout_s: float | None = None,
+        periodic: Callable[[], object] | None = None,
+        period_s: float = 300.0,
     ) -> LoaderStats:
-        """Load until `should_stop()`, or until idle for `exit_when_idle_s` after having loaded something.
+        """Load until `should_stop()`, or until idle for `exit_when_idle_s` after having loaded something; call
+        `periodic` (the directory's refresh) every `period_s` between batches.
 
         What is pending when it stops is stored first. With `first_event_timeout_s`, raises NothingToLoad if no
         record at all arrived in that time.
         """
-        started = last_activity = time.monotonic()
+        started = last_activity = last_periodic = time.monotonic()
         loaded_any = False
         while not should_stop():
+            if periodic is not None and time.monotonic() - last_periodic >= period_s:
+                periodic()
+                last_periodic = time.monotonic()
             had_pending = self.pending.records
             if self.load_once() or self.pending.records > had_pending:
                 loaded_any = True

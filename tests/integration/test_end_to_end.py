@@ -100,7 +100,7 @@ def test_cli_path_replay_worker_loader_trends(settings: Settings, start_worker, 
 
     migrated = run_cli(env, "warehouse", "migrate")
     assert migrated.returncode == 0, migrated.stderr
-    assert "2 applied now" in migrated.stdout
+    assert "3 applied now" in migrated.stdout
     again = run_cli(env, "warehouse", "migrate")
     assert "0 applied now" in again.stdout
     start_worker()

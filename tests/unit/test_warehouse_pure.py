@@ -59,10 +59,11 @@ class TestMigrations:
         assert [(migration.version, migration.name) for migration in migrations] == [
             (1, "learning_events"),
             (2, "daily_trends"),
+            (3, "team_memberships"),
         ]
 
     def test_statements_name_the_database(self):
-        first, second = bundled_migrations()
+        first, second, third = bundled_migrations()
         (create_events,) = first.statements("tenant_a")
         assert "CREATE TABLE IF NOT EXISTS tenant_a.learning_events" in create_events
         assert "{database}" not in create_events
@@ -72,10 +73,14 @@ class TestMigrations:
         assert view.startswith("CREATE MATERIALIZED VIEW IF NOT EXISTS tenant_a.learning_events_daily_mv")
         assert "TO tenant_a.learning_events_daily" in view
         assert "FROM tenant_a.learning_events" in view
+        table, current, joined = third.statements("tenant_a")
+        assert "CREATE TABLE IF NOT EXISTS tenant_a.team_memberships" in table
+        assert "FROM tenant_a.team_memberships FINAL" in current
+        assert "ASOF LEFT JOIN tenant_a.current_team_memberships" in joined
 
     def test_every_statement_is_idempotent(self):
         statements = [statement for m in bundled_migrations() for statement in m.statements("db")]
-        assert len(statements) == 3
+        assert len(statements) == 6
         assert all("IF NOT EXISTS" in statement for statement in statements)
         assert not any(statement.rstrip().endswith(";") for statement in statements)
 
@@ -219,3 +224,24 @@ class TestDecodeRecords:
 
     def test_no_records(self):
         assert decode_records("events", 0, [], NOW) == (None, [])
+
+
+def test_membership_rows_are_one_per_membership_stamped_with_the_load_time():
+    from datetime import UTC, date, datetime
+
+    from schemas.directory import DirectoryRecord, TeamMembership
+    from warehouse.directory import membership_rows
+
+    person = "p_" + "a1" * 12
+    record = DirectoryRecord(
+        person=person,
+        memberships=(
+            TeamMembership(valid_from=date(2024, 1, 1), team="platform", department="Engineering"),
+            TeamMembership(valid_from=date(2024, 6, 1), team="data"),
+        ),
+    )
+    at = datetime(2026, 11, 30, tzinfo=UTC)
+    assert membership_rows([record], at) == [
+        (person, date(2024, 1, 1), "platform", "Engineering", None, at),
+        (person, date(2024, 6, 1), "data", None, None, at),
+    ]
