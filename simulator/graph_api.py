@@ -101,6 +101,9 @@ class GraphServer(LocalServer):
         self.page_size = PAGE_SIZE
         #: seconds each message and user GET waits before it answers
         self.latency_s = 0.0
+        #: message and user GETs answering now, and the most at once so far, by kind (`messages`, `users`)
+        self.in_flight: dict[str, int] = {}
+        self.most_in_flight: dict[str, int] = {}
         self._lock = threading.Lock()
 
     # -- control ---------------------------------------------------------------------------------------------
@@ -301,7 +304,7 @@ class GraphServer(LocalServer):
         if method != "GET":
             raise GraphError(405, "Request_BadRequest", "method not allowed")
         if parts[0] == "users" and len(parts) == 2:
-            self.wait()
+            self.wait("users")
             user = self.found(self.users, parts[1], "user")
             selected = params.get("$select")
             return 200, {k: v for k, v in user.items() if not selected or k in selected.split(",")}
@@ -312,15 +315,23 @@ class GraphServer(LocalServer):
             return 200, self.page(path, self.members[(parts[1], parts[3])], params)
         keys = dict(_ODATA_KEY.findall(path)) if "(" in path else dict(zip(parts[::2], parts[1::2], strict=False))
         if {"teams", "channels", "messages"} <= set(keys):
-            self.wait()
+            self.wait("messages")
             message_id = keys.get("replies") or keys["messages"]
             return 200, self.found(self.messages, (keys["teams"], keys["channels"], message_id), "message")
         raise GraphError(400, "BadRequest", f"Resource not found for the segment '{parts[0]}'.")
 
-    def wait(self) -> None:
-        """The simulated time Graph takes to answer a content request (`latency_s`)."""
-        if self.latency_s > 0:
-            time.sleep(self.latency_s)
+    def wait(self, kind: str) -> None:
+        """The simulated time Graph takes to answer a content request (`latency_s`), counting how many requests of
+        the kind were in flight at once (`most_in_flight`: whether a client asks side by side)."""
+        with self._lock:
+            self.in_flight[kind] = self.in_flight.get(kind, 0) + 1
+            self.most_in_flight[kind] = max(self.most_in_flight.get(kind, 0), self.in_flight[kind])
+        try:
+            if self.latency_s > 0:
+                time.sleep(self.latency_s)
+        finally:
+            with self._lock:
+                self.in_flight[kind] -= 1
 
     def page(self, path: str, items: list[dict[str, Any]], params: Mapping[str, str]) -> dict[str, Any]:
         """One page of a collection: `$top` (else `page_size`) items from the `$skiptoken`'s offset, and the next

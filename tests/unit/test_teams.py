@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import socket
 import threading
-import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -281,9 +280,8 @@ class TestReceiver:
              "resource": f"teams('{TEAM}')/channels('{channel}')/messages('{n}')"}
             for n, channel in enumerate((CHANNEL, CHANNEL, other))
         ]  # fmt: skip
-        started = time.monotonic()
         receipt = changes.receive(delivery(notes))
-        assert receipt.status == 202 and time.monotonic() - started < 0.5
+        assert receipt.status == 202  # with Graph unreachable: receiving never asks it
         assert (receipt.records, receipt.dead_letters, len(receipt.pending)) == ([], [], 3)
         queued = [PendingNotification.from_bytes(record.value) for record in receipt.pending]
         assert [q.notification for q in queued] == [{k: v for k, v in n.items() if k != "clientState"} for n in notes]
@@ -452,19 +450,17 @@ class TestReceiver:
         notes = [graph.notification(subscription_id, "created", graph.resource_of(TEAM, CHANNEL, m)) for m, _ in posts]
         halves.fetcher.messages.known(subscription_id)
         halves.receive(notes)
-        graph.latency_s = 0.3  # each message and user GET
-        started = time.monotonic()
+        graph.latency_s = 0.3  # each message and user GET: long enough for the lookups to overlap if they can
         fetched = halves.fetch()
-        elapsed = time.monotonic() - started
         assert len(graph.graph_requests("GET", f"/users/{ADA}")) == 1
         actors = [activity.actor for activity in activities_of(fetched.records)]
         assert actors[:6] == [person_pseudonym(KEY, "e1")] * 6  # each waited for Ada's e-mail, none got a stand-in
-        # 12 messages on 8 fetchers: two rounds of a fetch and a lookup take 1.2 s; one fetch, then the 7 lookups
-        # one after another, would take 2.4 s
-        assert elapsed < 1.9, elapsed
+        # the lookups of different people were answered side by side, not one after another
+        assert graph.most_in_flight["users"] >= 2, graph.most_in_flight
 
     def test_message_fetches_keep_to_the_rate_limit(self, graph):
-        halves = Halves(graph, rate=RateLimit(10.0))
+        waits: list[float] = []  # the limiter's sleeps, on a clock that stands still: every GET must take a turn
+        halves = Halves(graph, rate=RateLimit(10.0, clock=lambda: 0.0, sleep=waits.append))
         served = ReceiverServer(halves.changes, halves.lifecycle)
         try:
             keeper = TeamsSubscriptions(
@@ -479,9 +475,9 @@ class TestReceiver:
             halves.receive(
                 [graph.notification(subscription_id, "created", graph.resource_of(TEAM, CHANNEL, m)) for m in ids]
             )
-            started = time.monotonic()
             assert len(halves.fetch().records) == 8
-            assert time.monotonic() - started >= 0.65  # 8 GETs at 10 a second: the last waits 0.7 s
+            # 8 GETs at 10 a second: the first goes at once, the others wait 0.1 s more each
+            assert sorted(waits) == pytest.approx([0.1 * n for n in range(1, 8)])
         finally:
             served.close()
 
