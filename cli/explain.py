@@ -39,7 +39,6 @@ def explain(source: Path, as_json: bool) -> None:
         except ValidationError as exc:
             raise ConfigError(f"activity {number} is not a valid Activity: {describe_validation_error(exc)}") from None
         thread = memory.context_for(activity.conversation_key, activity.occurred_at)
-        decision = classifier.classify(activity, thread)
         event = learning_event_for(activity, classifier, thread)
         memory.remember(event)
         answer: dict[str, Any] = {
@@ -48,7 +47,7 @@ def explain(source: Path, as_json: bool) -> None:
             "kind": activity.kind.value,
             "category": event.category.value,
             "rule": event.decided_by,
-            "why": RULE_TEXT.get(decision.rule, ""),
+            "why": RULE_TEXT.get(event.decided_by, ""),
             "confidence": event.confidence,
             "counterpart": event.counterpart,
             "response_delay_seconds": event.response_delay_seconds,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaProducer
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
@@ -153,6 +153,36 @@ def read_to_end(
         raise BrokerUnavailable(f"cannot read {topic}: {exc}") from exc
     finally:
         reader.close()
+
+
+T = TypeVar("T")
+
+
+def read_latest(
+    settings: KafkaSettings,
+    topic: str,
+    client_suffix: str,
+    timeout_s: float,
+    missing: str,
+    parse: Callable[[bytes], T],
+) -> dict[bytes, T]:
+    """The latest record of every key of a compacted topic, parsed; a record without a value forgets its key, and
+    a record without a key or that `parse` refuses (ValueError, TypeError) is skipped with a warning."""
+    latest: dict[bytes, T] = {}
+    skipped = 0
+    for key, value in read_to_end(settings, topic, client_suffix, timeout_s, missing):
+        if key is None:
+            skipped += 1
+        elif value is None:
+            latest.pop(key, None)
+        else:
+            try:
+                latest[key] = parse(value)
+            except (ValueError, TypeError):
+                skipped += 1
+    if skipped:
+        logger.warning("skipped %d unreadable records on %s", skipped, topic)
+    return latest
 
 
 def make_admin(settings: KafkaSettings) -> KafkaAdminClient:

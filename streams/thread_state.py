@@ -10,13 +10,9 @@ memory it produced is durable) and read back whole (only question threads, bound
 
 from __future__ import annotations
 
-import logging
-
-from learnstream.kafka import read_to_end
+from learnstream.kafka import read_latest
 from learnstream.settings import KafkaSettings
 from streams.threads import ThreadEntry, entry_from_bytes
-
-logger = logging.getLogger(__name__)
 
 #: How long reading the whole topic back may take before the worker gives up (and exits to be restarted).
 READ_TIMEOUT_S = 120.0
@@ -25,21 +21,6 @@ READ_TIMEOUT_S = 120.0
 def read_thread_entries(kafka: KafkaSettings, topic: str, timeout_s: float = READ_TIMEOUT_S) -> dict[str, ThreadEntry]:
     """The latest entry of every thread on the topic; an unreadable record is skipped with a warning (it only
     costs that thread its context), and a record without a value forgets its thread."""
-    entries: dict[str, ThreadEntry] = {}
     missing = f"the thread-state topic {topic} does not exist: run `learnstream topics create`"
-    skipped = 0
-    for key, value in read_to_end(kafka, topic, "thread-state", timeout_s, missing):
-        if key is None:
-            skipped += 1
-            continue
-        conversation = key.decode("utf-8", errors="replace")
-        if value is None:
-            entries.pop(conversation, None)
-            continue
-        try:
-            entries[conversation] = entry_from_bytes(value)
-        except (ValueError, TypeError):
-            skipped += 1
-    if skipped:
-        logger.warning("skipped %d unreadable records on %s (those threads lose their context)", skipped, topic)
-    return entries
+    latest = read_latest(kafka, topic, "thread-state", timeout_s, missing, entry_from_bytes)
+    return {key.decode("utf-8", errors="replace"): entry for key, entry in latest.items()}

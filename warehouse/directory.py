@@ -14,10 +14,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from clickhouse_connect.driver.exceptions import ClickHouseError
-from pydantic import ValidationError
 
 from learnstream.errors import WarehouseError
-from learnstream.kafka import read_to_end
+from learnstream.kafka import read_latest
 from learnstream.settings import KafkaSettings
 from schemas.directory import DirectoryRecord
 from warehouse.dsn import check_identifier
@@ -40,23 +39,10 @@ def membership_rows(records: Iterable[DirectoryRecord], record_at: datetime) -> 
 def read_directory(kafka: KafkaSettings, topic: str) -> list[DirectoryRecord]:
     """Each person's latest record on the directory topic; an unreadable record is skipped with a warning (the
     person keeps what an earlier load knew), a tombstone forgets the person."""
-    latest: dict[bytes, DirectoryRecord] = {}
-    skipped = 0
     missing = f"the directory topic {topic} does not exist: run `learnstream topics create`"
-    for key, value in read_to_end(kafka, topic, "warehouse-directory", READ_TIMEOUT_S, missing):
-        if key is None:
-            skipped += 1
-            continue
-        if value is None:
-            latest.pop(key, None)
-            continue
-        try:
-            latest[key] = DirectoryRecord.from_bytes(value)
-        except ValidationError:
-            skipped += 1
-    if skipped:
-        logger.warning("skipped %d unreadable records on %s", skipped, topic)
-    return list(latest.values())
+    return list(
+        read_latest(kafka, topic, "warehouse-directory", READ_TIMEOUT_S, missing, DirectoryRecord.from_bytes).values()
+    )
 
 
 def load_directory(kafka: KafkaSettings, topic: str, client: Any, database: str, now: datetime | None = None) -> int:
