@@ -15,6 +15,7 @@ from schemas.ids import activity_id_for
 from schemas.learning_event import LearningEvent
 from schemas.topics import Topics
 from streams.classify import Classifier, ThreadContext
+from streams.classify.page_refs import page_refs_in
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +24,8 @@ SOURCE_SYSTEMS = frozenset(system.value for system in SourceSystem)
 #: Kinds whose event is the event of the item they change: an edit is classified again under the message's event
 #: id (the latest decision wins), a deletion takes the item's event back.
 REPLACING_KINDS = frozenset({ActivityKind.MESSAGE_EDITED, ActivityKind.ITEM_DELETED})
+#: Sources whose conversation is a wiki page: their events link to no page (the page is their conversation).
+WIKI_SOURCES = frozenset({SourceSystem.MEDIAWIKI, SourceSystem.CONFLUENCE})
 
 
 # Named tuples rather than frozen dataclasses: the worker builds several per message, and they cost a third.
@@ -91,9 +94,11 @@ def learning_event_for(
     thread: ThreadContext | None = None,
     conversation_key: str | None = None,
 ) -> LearningEvent:
-    """Classify an activity and tag its subjects; the event keeps no text of the activity. `conversation_key` is
-    the activity's, when the caller has computed it already."""
+    """Classify an activity and tag its subjects and the wiki pages it links to; the event keeps no text of the
+    activity. `conversation_key` is the activity's, when the caller has computed it already."""
     decision = classifier.classify(activity, thread)
+    text = activity.text
+    page_refs = page_refs_in(text) if text and activity.source not in WIKI_SOURCES else ()
     event: LearningEvent = validate_event(
         {
             "event_id": event_id_for(activity),
@@ -112,6 +117,7 @@ def learning_event_for(
             "classifier_version": classifier.version,
             "topics": classifier.subjects_of(activity),
             "response_delay_seconds": decision.response_delay_seconds,
+            "page_refs": page_refs,
         }
     )
     return event

@@ -17,8 +17,9 @@ from schemas import (
     LearningCategory,
     LearningEvent,
     SourceSystem,
+    activity_id_for,
 )
-from streams.classify import build_classifier, default_classifier
+from streams.classify import ThreadContext, build_classifier, default_classifier
 from streams.classify.vocabulary import load_vocabulary
 from streams.processing import Classified, MessageOrigin, Rejected, process_raw_activity
 
@@ -244,3 +245,55 @@ class TestEditsAndDeletions:
         retraction = classified(deletion)
         assert retraction.event_id == original.activity_id
         assert (retraction.category, retraction.decided_by) == (LearningCategory.NONE, "retraction.deleted")
+
+
+class TestPageRefs:
+    ASKER, HELPER = "p_" + "a1" * 12, "p_" + "b2" * 12
+    ROOT = "C01/1700000000.000100"
+
+    def test_an_answer_linking_a_wiki_page_carries_the_page_ref(self, make_activity):
+        asked_at = datetime(2024, 3, 5, 9, 0, tzinfo=UTC)
+        root_id = activity_id_for("slack", "acme", self.ROOT)
+
+        class AskedThread:
+            def context_for(self, conversation_key: str, at: datetime) -> ThreadContext:
+                return ThreadContext(root_id, TestPageRefs.ASKER, LearningCategory.ASKED, asked_at)
+
+        answer = make_activity(
+            native_id="C01/1700000050.000200",
+            kind=ActivityKind.REPLY,
+            in_reply_to=self.ROOT,
+            conversation=ConversationRef(kind=ConversationKind.THREAD, id=self.ROOT),
+            actor=self.HELPER,
+            text="It is all on <https://wiki.acme.example/wiki/Kafka_consumer_groups#Rebalancing|the wiki>, and "
+            "<https://acme.atlassian.net/wiki/spaces/ENG/pages/12345/Runbook|the runbook>",
+        )
+        outcome = process_raw_activity(answer.to_bytes(), ORIGIN, NOW, CLASSIFIER, AskedThread())
+        assert isinstance(outcome, Classified)
+        event = outcome.event
+        assert event.category is LearningCategory.ANSWERED
+        assert event.counterpart == self.ASKER
+        assert event.page_refs == ("wiki.acme.example/wiki/Kafka_consumer_groups", "acme.atlassian.net/pages/12345")
+        payload = outcome.event.to_bytes()
+        assert b"the runbook" not in payload and b"It is all on" not in payload
+        assert LearningEvent.from_bytes(payload) == event
+
+    def test_a_message_without_links_has_no_page_refs(self, private_activity):
+        assert classified(private_activity).page_refs == ()
+
+    def test_a_wiki_activity_links_to_no_page(self, make_activity):
+        edit = make_activity(
+            source=SourceSystem.MEDIAWIKI,
+            source_instance="wiki.acme.example",
+            native_id="rev/1001",
+            kind=ActivityKind.PAGE_EDITED,
+            conversation=ConversationRef(kind=ConversationKind.PAGE, id="0:Kafka"),
+            subject="Kafka",
+            text="see also https://wiki.acme.example/wiki/Kafka_Streams",
+        )
+        assert classified(edit).page_refs == ()
+
+    def test_an_event_written_before_page_refs_still_validates(self, private_activity):
+        document = json.loads(classified(private_activity).to_bytes())
+        del document["page_refs"]
+        assert LearningEvent.from_bytes(json.dumps(document).encode()).page_refs == ()
