@@ -20,8 +20,9 @@ def warehouse_migrate() -> None:
     from warehouse.dsn import parse_dsn
     from warehouse.migrations import migrate
 
-    target = parse_dsn(settings().warehouse_dsn)
-    applied = migrate(connect(target), target.database)
+    current = settings()
+    target = parse_dsn(current.warehouse_dsn)
+    applied = migrate(connect(target), target.database, cluster=current.warehouse.cluster)
     for migration in applied:
         click.echo(f"applied {migration.version:04d}_{migration.name}")
     click.echo(f"warehouse {target.describe()} is up to date ({len(applied)} applied now)")
@@ -42,6 +43,6 @@ def warehouse_load_directory() -> None:
     target = parse_dsn(current.warehouse_dsn)
     client = connect(target)
     check_broker(current.kafka)
-    migrate(client, target.database)
+    migrate(client, target.database, cluster=current.warehouse.cluster)
     people = load_directory(current.kafka, current.topics.names.directory, client, target.database)
     click.echo(f"loaded the team memberships of {people} people into {target.describe()}")

@@ -2,6 +2,7 @@
 
 LearnstreamError                 anything learnstream raises on purpose; `str()` says what to do
 ├── ConfigError                  a setting is missing or malformed (names the LEARNSTREAM_ variable)
+├── UsageError                   a command or query was asked for something it cannot do (names the option)
 ├── ServiceUnavailable           a service we depend on cannot be reached
 │   ├── BrokerUnavailable        Kafka
 │   ├── WarehouseUnavailable     ClickHouse (server or embedded engine)
@@ -23,6 +24,12 @@ class LearnstreamError(Exception):
 
 class ConfigError(LearnstreamError):
     """A setting is missing or malformed; the message names the environment variable to fix."""
+
+    exit_code = 2
+
+
+class UsageError(LearnstreamError):
+    """A command or query was asked for something it cannot do: an unknown query, a filter it does not take."""
 
     exit_code = 2
 

@@ -161,6 +161,29 @@ class LoaderSettings(BaseModel):
     )
 
 
+class WarehouseSettings(BaseModel):
+    """The warehouse: retention, the rebuild of the trend tables, privacy and cluster mode."""
+
+    retention_days: int = Field(
+        default=730,
+        ge=1,
+        description="How long learning events (and the trend tables built from them) are kept, by occurrence time.",
+    )
+    rollup_interval_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How often the loader rebuilds the trend tables of the months whose events changed.",
+    )
+    min_group_size: int = Field(
+        default=5, ge=2, description="k: a released figure about people counts at least this many distinct people."
+    )
+    cluster: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$",
+        description="A ClickHouse cluster name: DDL ON CLUSTER, Replicated*MergeTree shards, Distributed tables.",
+    )
+
+
 class Settings(BaseSettings):
     """Everything configurable, read from `LEARNSTREAM_*` variables (and nothing else reads the environment)."""
 
@@ -194,6 +217,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = WorkerSettings()
     classifier: ClassifierSettings = ClassifierSettings()
     loader: LoaderSettings = LoaderSettings()
+    warehouse: WarehouseSettings = WarehouseSettings()
 
     @property
     def warehouse_dsn(self) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
@@ -18,6 +19,7 @@ from typing import Any
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from learnstream.errors import MigrationError
+from warehouse.cluster import ClusterDDL
 from warehouse.dsn import check_identifier
 
 logger = logging.getLogger(__name__)
@@ -60,17 +62,28 @@ def bundled_migrations() -> list[Migration]:
     return [found[version] for version in sorted(found)]
 
 
-def migrate(client: Any, database: str, migrations: list[Migration] | None = None) -> list[Migration]:
-    """Create the database and apply every migration not yet recorded; returns the ones applied now."""
+def migrate(
+    client: Any, database: str, migrations: list[Migration] | None = None, *, cluster: str | None = None
+) -> list[Migration]:
+    """Create the database and apply every migration not yet recorded; returns the ones applied now.
+
+    With a `cluster`, every statement is translated for it first (warehouse/cluster.py), before any is run.
+    """
     database = check_identifier(database, "database")
     pending_source = bundled_migrations() if migrations is None else migrations
+    bootstrap = [
+        f"CREATE DATABASE IF NOT EXISTS {database}",
+        f"CREATE TABLE IF NOT EXISTS {database}.schema_migrations "
+        "(version UInt32, name String, checksum String, applied_at DateTime64(3, 'UTC')) "
+        "ENGINE = MergeTree ORDER BY version",
+    ]
+    # applied migrations are translated too, so a later `CREATE TABLE x AS y` knows the engine of an earlier y
+    translate: Callable[[list[str]], list[str]] = list if cluster is None else ClusterDDL(database, cluster).translate
+    bootstrap = translate(bootstrap)
+    planned = [(migration, translate(migration.statements(database))) for migration in pending_source]
     try:
-        client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
-        client.command(
-            f"CREATE TABLE IF NOT EXISTS {database}.schema_migrations "
-            "(version UInt32, name String, checksum String, applied_at DateTime64(3, 'UTC')) "
-            "ENGINE = MergeTree ORDER BY version"
-        )
+        for statement in bootstrap:
+            client.command(statement)
         recorded = {
             int(version): str(checksum)
             for version, checksum in client.query(
@@ -80,7 +93,7 @@ def migrate(client: Any, database: str, migrations: list[Migration] | None = Non
     except ClickHouseError as exc:
         raise MigrationError(f"cannot read the migration record in database {database}: {exc}") from exc
     applied: list[Migration] = []
-    for migration in pending_source:
+    for migration, statements in planned:
         if migration.version in recorded:
             if recorded[migration.version] != migration.checksum:
                 raise MigrationError(
@@ -89,7 +102,7 @@ def migrate(client: Any, database: str, migrations: list[Migration] | None = Non
                 )
             continue
         try:
-            for statement in migration.statements(database):
+            for statement in statements:
                 client.command(statement)
             client.insert(
                 "schema_migrations",
