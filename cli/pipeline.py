@@ -59,17 +59,19 @@ def loader(exit_when_idle: float | None, first_event_timeout: float | None) -> N
     """Load learning events from Kafka into the warehouse until stopped."""
     from learnstream.kafka import check_broker, ensure_topics, make_consumer, make_dead_letter_producer
     from warehouse.connection import connect
-    from warehouse.directory import load_directory
     from warehouse.dsn import parse_dsn
     from warehouse.loader import EventLoader
     from warehouse.migrations import migrate
+    from warehouse.rollup import apply_retention
+    from warehouse.upkeep import Upkeep
 
     current = settings()
     target = parse_dsn(current.warehouse_dsn)
     client = connect(target)
     check_broker(current.kafka)
     ensure_topics(current.kafka, current.topics)
-    migrate(client, target.database)
+    migrate(client, target.database, cluster=current.warehouse.cluster)
+    apply_retention(client, target.database, current.warehouse.retention_days, current.warehouse.cluster)
     names = current.topics.names
     consumer = make_consumer(current.kafka, current.loader.group_id, [names.learning_events], "loader")
     dlq_producer = make_dead_letter_producer(current.kafka, current.topics, current.producer, "loader-dlq")
@@ -77,19 +79,11 @@ def loader(exit_when_idle: float | None, first_event_timeout: float | None) -> N
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda received, _frame: stopping.append(received))
     event_loader = EventLoader.from_settings(current, consumer, client, target.database, dlq_producer)
+    upkeep = Upkeep(current, client, target.database, event_loader)
     try:
-
-        def refresh_directory() -> None:
-            load_directory(current.kafka, names.directory, client, target.database)
-
-        refresh_directory()
-        stats = event_loader.run(
-            lambda: bool(stopping),
-            exit_when_idle,
-            first_event_timeout,
-            periodic=refresh_directory,
-            period_s=current.loader.directory_refresh_s,
-        )
+        upkeep.refresh_directory()
+        upkeep.rebuild()
+        stats = event_loader.run(lambda: bool(stopping), exit_when_idle, first_event_timeout, upkeep.tasks())
     finally:
         consumer.close()
         dlq_producer.close()

@@ -20,6 +20,7 @@ from learnstream.kafka import read_latest
 from learnstream.settings import KafkaSettings
 from schemas.directory import DirectoryRecord
 from warehouse.dsn import check_identifier
+from warehouse.rollup import mark_months
 
 logger = logging.getLogger(__name__)
 
@@ -45,16 +46,39 @@ def read_directory(kafka: KafkaSettings, topic: str) -> list[DirectoryRecord]:
     )
 
 
+def changed_people(stored: Iterable[tuple[Any, ...]], loaded: Iterable[tuple[Any, ...]]) -> set[str]:
+    """The people whose memberships differ between what is stored and what was loaded (rows without record_at)."""
+    by_person: dict[str, tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]] = {}
+    for row in stored:
+        by_person.setdefault(row[0], (set(), set()))[0].add(tuple(row))
+    for row in loaded:
+        by_person.setdefault(row[0], (set(), set()))[1].add(tuple(row))
+    return {person for person, (before, after) in by_person.items() if after and before != after}
+
+
 def load_directory(kafka: KafkaSettings, topic: str, client: Any, database: str, now: datetime | None = None) -> int:
-    """Load the directory's memberships into `team_memberships`; returns the people loaded."""
+    """Load the directory's memberships into `team_memberships`, leaving erased people out, and mark the months
+    of the events of everyone whose teams changed for a rebuild; returns the people whose memberships changed."""
     records = read_directory(kafka, topic)
-    if not records:
-        return 0
-    rows = membership_rows(records, now or datetime.now(UTC))
-    table = f"{check_identifier(database, 'database')}.team_memberships"
+    db = check_identifier(database, "database")
+    table = f"{db}.team_memberships"
     try:
-        client.insert(table, rows, column_names=list(COLUMNS))
+        erased = {str(row[0]) for row in client.query(f"SELECT person FROM {db}.erased_people").result_rows}
+        rows = [row for row in membership_rows(records, now or datetime.now(UTC)) if row[0] not in erased]
+        stored = client.query(
+            f"SELECT person, valid_from, team, department, manager FROM {db}.current_team_memberships"
+        ).result_rows
+        changed = changed_people(stored, (row[:-1] for row in rows))
+        if not changed:
+            return 0
+        client.insert(table, [row for row in rows if row[0] in changed], column_names=list(COLUMNS))
+        months = client.query(
+            f"SELECT DISTINCT toYYYYMM(occurred_at) FROM {db}.learning_events "
+            "WHERE actor IN {people:Array(String)} OR counterpart IN {people:Array(String)}",
+            parameters={"people": sorted(changed)},
+        ).result_rows
+        mark_months(client, database, (int(row[0]) for row in months))
     except ClickHouseError as exc:
         raise WarehouseError(f"loading the directory into {table} failed: {exc}") from exc
-    logger.info("loaded %d people (%d memberships) into %s", len(records), len(rows), table)
-    return len(records)
+    logger.info("loaded the memberships of %d changed people into %s (%d months due)", len(changed), table, len(months))
+    return len(changed)

@@ -1,10 +1,13 @@
-"""The `learning_events` table as rows: column order and the mapping from LearningEvent, both pure."""
+"""The `learning_events` table as rows: column order, the mapping from LearningEvent, and what a batch of rows
+touches; all pure."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
+from schemas.activity import ActivityKind
 from schemas.learning_event import LearningEvent
 
 TABLE = "learning_events"
@@ -26,6 +29,8 @@ COLUMNS: tuple[str, ...] = (
     "classifier_version",
     "topics",
     "response_delay_seconds",
+    "retracted",
+    "page_refs",
     "kafka_partition",
     "kafka_offset",
 )
@@ -51,6 +56,8 @@ def event_row(event: LearningEvent, partition: int, offset: int) -> list[Any]:
         event.classifier_version,
         list(event.topics),
         event.response_delay_seconds,
+        event.activity_kind is ActivityKind.ITEM_DELETED,
+        list(event.page_refs),
         partition,
         offset,
     ]
@@ -67,3 +74,69 @@ def batch_insert_token(group_id: str, spans: Mapping[tuple[str, int], tuple[int,
         insert_token(group_id, topic, partition, first, last)
         for (topic, partition), (first, last) in sorted(spans.items())
     )
+
+
+#: Positions in a row of the columns the loader reads back.
+EVENT_ID = COLUMNS.index("event_id")
+ACTIVITY_KIND = COLUMNS.index("activity_kind")
+OCCURRED_AT = COLUMNS.index("occurred_at")
+ACTOR = COLUMNS.index("actor")
+COUNTERPART = COLUMNS.index("counterpart")
+CATEGORY = COLUMNS.index("category")
+RESPONSE_DELAY = COLUMNS.index("response_delay_seconds")
+#: The kinds whose event replaces the event of the item they change (an edit, a deletion).
+REPLACING_KINDS = frozenset({ActivityKind.MESSAGE_EDITED.value, ActivityKind.ITEM_DELETED.value})
+
+
+def replacing_ids(rows: Sequence[list[Any]]) -> set[str]:
+    """The event ids that rows of editing or deleting activities replace."""
+    return {row[EVENT_ID] for row in rows if row[ACTIVITY_KIND] in REPLACING_KINDS}
+
+
+def keep_item_times(rows: Sequence[list[Any]], stored: Mapping[str, datetime]) -> int:
+    """Give each edit or deletion the occurrence time of the item it changes, in place; returns how many changed.
+
+    The time comes from the rows already stored (`stored`: event id -> earliest occurrence time) or from an earlier
+    row of the same id in this batch. So every row of an event lies in one month partition, where the newest
+    replaces the others, and the event keeps counting on the day the item was written.
+    """
+    first_seen: dict[str, datetime] = dict(stored)
+    changed = 0
+    for row in rows:
+        event_id, occurred_at = row[EVENT_ID], row[OCCURRED_AT]
+        known = first_seen.get(event_id)
+        if known is None or occurred_at < known:
+            first_seen[event_id] = occurred_at
+            continue
+        if row[ACTIVITY_KIND] in REPLACING_KINDS and occurred_at != known:
+            row[OCCURRED_AT] = known
+            changed += 1
+    return changed
+
+
+def months_touched(rows: Iterable[list[Any]]) -> set[int]:
+    """The YYYYMM months whose trend cells these rows change: each row's own, and for an answer also the month of
+    the question it answers (whose time to first answer it may set)."""
+    months: set[int] = set()
+    for row in rows:
+        occurred_at: datetime = row[OCCURRED_AT]
+        months.add(occurred_at.year * 100 + occurred_at.month)
+        delay = row[RESPONSE_DELAY]
+        if delay is not None:
+            asked = occurred_at - timedelta(seconds=delay)
+            months.add(asked.year * 100 + asked.month)
+    return months
+
+
+def without_erased(rows: list[list[Any]], erased: frozenset[str]) -> tuple[list[list[Any]], int]:
+    """The rows without those of erased people, and an erased counterpart forgotten; returns (rows, dropped)."""
+    if not erased:
+        return rows, 0
+    kept: list[list[Any]] = []
+    for row in rows:
+        if row[ACTOR] in erased:
+            continue
+        if row[COUNTERPART] in erased:
+            row[COUNTERPART] = None
+        kept.append(row)
+    return kept, len(rows) - len(kept)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -31,7 +31,17 @@ from learnstream.settings import Settings
 from schemas.dead_letter import DeadLetter, DeadLetterReason
 from schemas.headers import read_sent_at
 from schemas.learning_event import LearningEvent
-from warehouse.events_table import COLUMNS, TABLE, batch_insert_token, event_row
+from warehouse.events_table import (
+    COLUMNS,
+    TABLE,
+    batch_insert_token,
+    event_row,
+    keep_item_times,
+    months_touched,
+    replacing_ids,
+    without_erased,
+)
+from warehouse.rollup import mark_months
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +56,9 @@ class LoaderStats:
     rows_inserted: int = 0
     batches_inserted: int = 0
     dead_letters: int = 0
+    #: events of erased people dropped, and edits or deletions given their item's time
+    erased_dropped: int = 0
+    times_kept: int = 0
     insert_failures: int = 0
     commit_failures: int = 0
     partitions_seen: set[int] = field(default_factory=set)
@@ -158,6 +171,8 @@ class EventLoader:
         self.retry_backoff_s = retry_backoff_s
         self.stats = LoaderStats()
         self.pending = PendingBatch()
+        #: pseudonyms of erased people (their events are never stored again); kept current by the upkeep
+        self.erased: frozenset[str] = frozenset()
 
     @classmethod
     def from_settings(
@@ -239,20 +254,40 @@ class EventLoader:
         self.stats.dead_letters += len(letters)
 
     def _insert(self, pending: PendingBatch) -> None:
-        if not pending.rows:
+        rows, dropped = without_erased(pending.rows, self.erased)
+        self.stats.erased_dropped += dropped
+        if not rows:
             return
+        replaced = replacing_ids(rows)
+        if replaced:
+            self.stats.times_kept += keep_item_times(rows, self._stored_times(replaced))
         token = batch_insert_token(self.group_id, pending.spans)
         self.client.insert(
             TABLE,
-            pending.rows,
+            rows,
             column_names=list(COLUMNS),
             database=self.database,
             settings={"insert_deduplication_token": token},
         )
-        self.stats.rows_inserted += len(pending.rows)
+        # After the insert, so a rebuild that starts later sees these rows. If marking fails, the batch is retried
+        # (its insert then dropped by the token) and marked then.
+        mark_months(self.client, self.database, months_touched(rows))
+        self.stats.rows_inserted += len(rows)
         self.stats.batches_inserted += 1
         self.stats.partitions_seen.update(partition for _, partition in pending.spans)
-        logger.debug("inserted %d rows from %d partitions", len(pending.rows), len(pending.spans))
+        logger.debug("inserted %d rows from %d partitions", len(rows), len(pending.spans))
+
+    def _stored_times(self, event_ids: set[str]) -> dict[str, datetime]:
+        """The earliest stored occurrence time of each of these events (those stored at all)."""
+        result = self.client.query(
+            f"SELECT event_id, min(occurred_at) FROM {self.database}.{TABLE} "
+            "WHERE event_id IN {ids:Array(String)} GROUP BY event_id",
+            parameters={"ids": sorted(event_ids)},
+        )
+        return {  # the engine may hand DateTime64 back without its zone: the column is UTC
+            str(event_id): occurred_at if occurred_at.tzinfo else occurred_at.replace(tzinfo=UTC)
+            for event_id, occurred_at in result.result_rows
+        }
 
     def _commit(self) -> None:
         try:
@@ -267,21 +302,23 @@ class EventLoader:
         should_stop: Callable[[], bool],
         exit_when_idle_s: float | None = None,
         first_event_timeout_s: float | None = None,
-        periodic: Callable[[], object] | None = None,
-        period_s: float = 300.0,
+        tasks: Sequence[PeriodicTask] = (),
     ) -> LoaderStats:
-        """Load until `should_stop()`, or until idle for `exit_when_idle_s` after having loaded something; call
-        `periodic` (the directory's refresh) every `period_s` between batches.
+        """Load until `should_stop()`, or until idle for `exit_when_idle_s` after having loaded something; run each
+        of `tasks` (the directory's refresh, the trend tables' rebuild) when due, between batches, and those marked
+        `at_stop` once more after the last batch.
 
         What is pending when it stops is stored first. With `first_event_timeout_s`, raises NothingToLoad if no
         record at all arrived in that time.
         """
-        started = last_activity = last_periodic = time.monotonic()
+        started = last_activity = time.monotonic()
+        last_run = {task.name: started for task in tasks}
         loaded_any = False
         while not should_stop():
-            if periodic is not None and time.monotonic() - last_periodic >= period_s:
-                periodic()
-                last_periodic = time.monotonic()
+            for task in tasks:
+                if time.monotonic() - last_run[task.name] >= task.period_s:
+                    task.run()
+                    last_run[task.name] = time.monotonic()
             had_pending = self.pending.records
             if self.load_once() or self.pending.records > had_pending:
                 loaded_any = True
@@ -300,4 +337,17 @@ class EventLoader:
                     "(its log says why not)"
                 )
         self.flush()
+        for task in tasks:
+            if task.at_stop:
+                task.run()
         return self.stats
+
+
+@dataclass(frozen=True)
+class PeriodicTask:
+    """Upkeep the loader runs between batches every `period_s`, and (if `at_stop`) once when it stops."""
+
+    name: str
+    period_s: float
+    run: Callable[[], object]
+    at_stop: bool = False

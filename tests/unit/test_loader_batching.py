@@ -53,12 +53,18 @@ class RecordingClient:
     def __init__(self, log: list[tuple[object, ...]], fail: int = 0) -> None:
         self.log = log
         self.fail = fail
+        self.marks: list[str] = []
 
     def insert(self, table, rows, column_names, database, settings) -> None:
         if self.fail:
             self.fail -= 1
             raise DatabaseError("warehouse down")
         self.log.append(("insert", len(rows), settings["insert_deduplication_token"]))
+
+    def command(self, sql, parameters=None) -> None:
+        """The months marked for a rebuild after each insert (kept apart from the insert log)."""
+        assert "rollup_log" in sql
+        self.marks.append(sql)
 
 
 class NoDeadLetters:

@@ -15,7 +15,6 @@ from schemas import DeadLetterReason, LearningEvent, activity_id_for
 from warehouse.events_table import COLUMNS, event_row, insert_token
 from warehouse.loader import decode_records
 from warehouse.migrations import Migration, bundled_migrations
-from warehouse.trends import DailyTrend, daily_trends_sql, render_trend_table
 
 NOW = datetime(2024, 3, 5, 12, 0, tzinfo=UTC)
 
@@ -60,10 +59,11 @@ class TestMigrations:
             (1, "learning_events"),
             (2, "daily_trends"),
             (3, "team_memberships"),
+            (4, "events_by_id_and_trend_cells"),
         ]
 
     def test_statements_name_the_database(self):
-        first, second, third = bundled_migrations()
+        first, second, third, fourth = bundled_migrations()
         (create_events,) = first.statements("tenant_a")
         assert "CREATE TABLE IF NOT EXISTS tenant_a.learning_events" in create_events
         assert "{database}" not in create_events
@@ -77,15 +77,22 @@ class TestMigrations:
         assert "CREATE TABLE IF NOT EXISTS tenant_a.team_memberships" in table
         assert "FROM tenant_a.team_memberships FINAL" in current
         assert "ASOF LEFT JOIN tenant_a.current_team_memberships" in joined
+        rebuilt = fourth.statements("tenant_a")
+        assert "EXCHANGE TABLES tenant_a.learning_events AND tenant_a.learning_events_next" in rebuilt
+        assert all("{database}" not in statement for statement in rebuilt)
 
-    def test_every_statement_is_idempotent(self):
+    def test_every_create_and_drop_is_idempotent(self):
         statements = [statement for m in bundled_migrations() for statement in m.statements("db")]
-        assert len(statements) == 6
-        assert all("IF NOT EXISTS" in statement for statement in statements)
+        creates = [statement for statement in statements if statement.startswith("CREATE")]
+        drops = [statement for statement in statements if statement.startswith("DROP")]
+        assert len(creates) == 22 and len(drops) == 4
+        assert all("IF NOT EXISTS" in statement for statement in creates)
+        assert all("IF EXISTS" in statement for statement in drops)
         assert not any(statement.rstrip().endswith(";") for statement in statements)
 
     def test_events_table_has_no_text_column(self):
-        (create_events,) = bundled_migrations()[0].statements("db")
+        statements = bundled_migrations()[3].statements("db")
+        (create_events,) = [s for s in statements if s.startswith("CREATE TABLE IF NOT EXISTS db.learning_events_next")]
         code = "\n".join(line for line in create_events.splitlines() if not line.strip().startswith("--"))
         assert not re.search(r"^\s*text\s", code, re.MULTILINE)
         for column in COLUMNS:
@@ -113,40 +120,6 @@ class TestMigrations:
         assert one.checksum != Migration(version=1, name="a", sql="SELECT 2").checksum
 
 
-class TestTrends:
-    def test_sql_names_the_database_and_binds_the_dates(self):
-        sql = daily_trends_sql("tenant_a")
-        assert "FROM tenant_a.learning_events_daily" in sql
-        assert "uniqExactMerge(events)" in sql
-        assert "{since:Date}" in sql
-        assert "{until:Date}" in sql
-
-    def test_sql_rejects_a_bad_database(self):
-        with pytest.raises(ConfigError):
-            daily_trends_sql("x; DROP DATABASE y")
-
-    def test_empty_period(self):
-        assert render_trend_table([]) == "no learning events in this period"
-
-    def test_table_pivots_categories_and_totals(self):
-        trends = [
-            DailyTrend(date(2024, 3, 5), "asked", "slack", 4),
-            DailyTrend(date(2024, 3, 5), "answered", "slack", 3),
-            DailyTrend(date(2024, 3, 5), "documented", "mediawiki", 7),
-            DailyTrend(date(2024, 3, 4), "none", "slack", 10),
-        ]
-        lines = render_trend_table(trends).splitlines()
-        rows = [line.split() for line in lines]
-        header = ["day", "source", "asked", "answered", "shared", "documented", "taught", "acknowledged"]
-        assert rows[0] == [*header, "completed", "experienced", "none", "total"]
-        assert rows[1] == ["2024-03-04", "slack", "0", "0", "0", "0", "0", "0", "0", "0", "10", "10"]
-        assert rows[2] == ["2024-03-05", "mediawiki", "0", "0", "0", "7", "0", "0", "0", "0", "0", "7"]
-        assert rows[3] == ["2024-03-05", "slack", "4", "3", "0", "0", "0", "0", "0", "0", "0", "7"]
-        assert rows[4] == ["total", "4", "3", "0", "7", "0", "0", "0", "0", "10", "24"]
-        assert len(rows) == 5
-        assert len({len(line) for line in lines}) == 1, "columns are aligned"
-
-
 class TestEventRows:
     def test_row_follows_columns(self):
         event = make_event()
@@ -169,6 +142,8 @@ class TestEventRows:
             "classifier_version": "rules-1",
             "topics": ["kafka", "python"],
             "response_delay_seconds": 95.5,
+            "retracted": False,
+            "page_refs": [],
             "kafka_partition": 2,
             "kafka_offset": 1041,
         }
@@ -227,7 +202,7 @@ class TestDecodeRecords:
 
 
 def test_membership_rows_are_one_per_membership_stamped_with_the_load_time():
-    from datetime import UTC, date, datetime
+    from datetime import UTC, datetime
 
     from schemas.directory import DirectoryRecord, TeamMembership
     from warehouse.directory import membership_rows
