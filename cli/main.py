@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from cli.connect import connect
+from cli.erase import erase
 from cli.evaluate import evaluate
 from cli.explain import explain
 from cli.pipeline import loader, replay, worker
@@ -38,6 +39,7 @@ for command in (
     worker,
     loader,
     trends,
+    erase,
     connect,
     serve,
     simulate,

@@ -19,12 +19,17 @@ def warehouse_migrate() -> None:
     from warehouse.connection import connect
     from warehouse.dsn import parse_dsn
     from warehouse.migrations import migrate
+    from warehouse.rollup import apply_retention
 
     current = settings()
     target = parse_dsn(current.warehouse_dsn)
-    applied = migrate(connect(target), target.database, cluster=current.warehouse.cluster)
+    client = connect(target)
+    applied = migrate(client, target.database, cluster=current.warehouse.cluster)
     for migration in applied:
         click.echo(f"applied {migration.version:04d}_{migration.name}")
+    retained = apply_retention(client, target.database, current.warehouse.retention_days, current.warehouse.cluster)
+    if retained:
+        click.echo(f"retention of {len(retained)} tables set to {current.warehouse.retention_days} days")
     click.echo(f"warehouse {target.describe()} is up to date ({len(applied)} applied now)")
 
 
@@ -45,4 +50,58 @@ def warehouse_load_directory() -> None:
     check_broker(current.kafka)
     migrate(client, target.database, cluster=current.warehouse.cluster)
     people = load_directory(current.kafka, current.topics.names.directory, client, target.database)
-    click.echo(f"loaded the team memberships of {people} people into {target.describe()}")
+    click.echo(f"loaded the changed team memberships of {people} people into {target.describe()}")
+
+
+@warehouse.command("rebuild")
+@click.option("--all", "every_month", is_flag=True, help="Rebuild every month with events, not only those due.")
+@reports_errors
+def warehouse_rebuild(every_month: bool) -> None:
+    """Rebuild the trend tables of the months whose events changed (the loader does so every
+    LEARNSTREAM_WAREHOUSE__ROLLUP_INTERVAL_S and when it stops)."""
+    from warehouse.connection import connect
+    from warehouse.dsn import parse_dsn
+    from warehouse.rollup import mark_months, rebuild_due
+
+    current = settings()
+    target = parse_dsn(current.warehouse_dsn)
+    client = connect(target)
+    if every_month:
+        months = client.query(f"SELECT DISTINCT toYYYYMM(occurred_at) FROM {target.database}.learning_events")
+        mark_months(client, target.database, (int(row[0]) for row in months.result_rows))
+    report = rebuild_due(client, target.database, current.warehouse.cluster)
+    click.echo(f"rebuilt {len(report.months)} month(s) from {report.events} events in {report.seconds:.1f} s")
+
+
+@warehouse.command("versions")
+@reports_errors
+def warehouse_versions() -> None:
+    """List the classifier versions with stored events, and the one the trend queries read."""
+    from streams.classify.classifier import load_classifier
+    from warehouse.connection import connect
+    from warehouse.dsn import parse_dsn
+    from warehouse.versions import active_version, stored_versions
+
+    current = settings()
+    target = parse_dsn(current.warehouse_dsn)
+    client = connect(target)
+    configured = load_classifier(current.classifier.vocabulary_files).version
+    active = active_version(client, target.database, configured)
+    for version, events, newest in stored_versions(client, target.database):
+        marker = "*" if version == active else " "
+        click.echo(f"{marker} {version:32} {events:>12,} events  newest {newest:%Y-%m-%d %H:%M:%S}")
+    click.echo(f"trend queries read {active}" + (" (the configured classifier's)" if active == configured else ""))
+
+
+@warehouse.command("activate")
+@click.argument("version")
+@reports_errors
+def warehouse_activate(version: str) -> None:
+    """Make every trend query read classifier VERSION (after `learnstream reprocess` stored it)."""
+    from warehouse.connection import connect
+    from warehouse.dsn import parse_dsn
+    from warehouse.versions import activate
+
+    target = parse_dsn(settings().warehouse_dsn)
+    activate(connect(target), target.database, version)
+    click.echo(f"trend queries now read classifier version {version}")

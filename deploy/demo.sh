@@ -116,4 +116,8 @@ echo "== loading into ClickHouse"
   || { echo "demo: the loader got nothing; last lines of $LEARNSTREAM_DATA_DIR/worker.log:" >&2; tail -20 "$LEARNSTREAM_DATA_DIR/worker.log" >&2; exit 1; }
 
 echo
-"$BIN/learnstream" --log-level warning trends --days "$((${DEMO_DAYS:-14} + 4))"
+WEEKS=$(( (${DEMO_DAYS:-14} + 4) / 7 + 1 ))
+for query in activity time-to-answer knowledge-flow participation; do
+  "$BIN/learnstream" --log-level warning trends "$query" --last "$WEEKS"
+  echo
+done

@@ -22,7 +22,8 @@ SUPPORTED_ACTIVITY_SCHEMA_VERSIONS = (1, 2)
 DERIVED_ID: dict[str, bool] = {"derived_id": True}
 
 #: A pseudonymous person: `p_` and 24 hex digits of a keyed hash, made at the edge by the connector.
-Pseudonym = Annotated[str, StringConstraints(pattern=r"^p_[0-9a-f]{24}$")]
+PSEUDONYM_RE = r"^p_[0-9a-f]{24}$"
+Pseudonym = Annotated[str, StringConstraints(pattern=PSEUDONYM_RE)]
 ActivityId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 NonEmpty = Annotated[str, StringConstraints(min_length=1, max_length=512)]
 AttributeValue = str | int | float | bool

@@ -1,0 +1,182 @@
+"""The k rule as a property, on the real engine: random small teams, random activity, random filter combinations.
+
+For every released figure, the distinct people behind it (recomputed here from the generated events, not read
+from the warehouse) number at least k; no family with a released total has withheld members that together count
+fewer than k people; and a change between periods is released only when both periods are.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from warehouse.events_table import COLUMNS, TABLE
+from warehouse.privacy import TOTAL, derivable
+from warehouse.queries import QUERIES, Filters, Granularity, period_start, run_trend
+from warehouse.rollup import mark_months, rebuild_due
+
+K = 5
+VERSION = "rules-prop"
+CATEGORIES = ["asked", "answered", "shared", "documented", "completed"]
+SOURCES = ["slack", "mediawiki", "xapi"]
+TOPICS = ["kafka", "python", "sales"]
+START = date(2024, 4, 1)
+
+
+@dataclass(frozen=True)
+class Generated:
+    event_id: str
+    actor: str
+    team: str
+    day: date
+    category: str
+    source: str
+    topic: str
+
+
+def organisation(rng: random.Random) -> dict[str, str]:
+    """Four teams of 2 to 9 people: person -> team."""
+    people: dict[str, str] = {}
+    for team in range(4):
+        for member in range(rng.randint(2, 9)):
+            people[f"p_{team:02d}{member:022d}"] = f"team{team}"
+    return people
+
+
+def activity(rng: random.Random, people: dict[str, str], count: int) -> list[Generated]:
+    return [
+        Generated(
+            f"{n:032x}",
+            actor,
+            people[actor],
+            START + timedelta(days=rng.randrange(42)),
+            rng.choice(CATEGORIES),
+            rng.choice(SOURCES),
+            rng.choice(TOPICS),
+        )
+        for n, actor in enumerate(rng.choice(list(people)) for _ in range(count))
+    ]
+
+
+def store(client: Any, database: str, people: dict[str, str], events: list[Generated]) -> None:
+    client.command(f"TRUNCATE TABLE {database}.learning_events")
+    client.command(f"TRUNCATE TABLE {database}.team_memberships")
+    client.insert(
+        f"{database}.team_memberships",
+        [
+            [person, date(2024, 1, 1), team, "eng", None, datetime(2024, 1, 1, tzinfo=UTC)]
+            for person, team in people.items()
+        ],
+        column_names=["person", "valid_from", "team", "department", "manager", "record_at"],
+    )
+    rows = []
+    for offset, event in enumerate(events):
+        values = {
+            "event_id": event.event_id,
+            "activity_id": event.event_id,
+            "schema_version": 2,
+            "source": event.source,
+            "source_instance": "x",
+            "conversation_key": event.event_id,
+            "activity_kind": "message",
+            "occurred_at": datetime(event.day.year, event.day.month, event.day.day, 12, tzinfo=UTC),
+            "actor": event.actor,
+            "counterpart": None,
+            "category": event.category,
+            "formal": event.category == "completed",
+            "confidence": 1.0,
+            "decided_by": "test",
+            "classifier_version": VERSION,
+            "topics": [event.topic],
+            "response_delay_seconds": None,
+            "retracted": False,
+            "page_refs": [],
+            "kafka_partition": 0,
+            "kafka_offset": offset,
+        }
+        rows.append([values[column] for column in COLUMNS])
+    client.insert(f"{database}.{TABLE}", rows, column_names=list(COLUMNS))
+    mark_months(client, database, {event.day.year * 100 + event.day.month for event in events})
+    rebuild_due(client, database)
+
+
+def people_of(events: Iterable[Generated]) -> int:
+    return len({event.actor for event in events})
+
+
+def random_filters(rng: random.Random, people: dict[str, str]) -> Filters:
+    granularity = rng.choice([Granularity.DAY, Granularity.WEEK, Granularity.MONTH])
+    since = START + timedelta(days=rng.randrange(30))
+    teams = tuple(sorted(rng.sample(sorted(set(people.values())), rng.randint(1, 3)))) if rng.random() < 0.5 else ()
+    sources = (rng.choice(SOURCES),) if rng.random() < 0.3 else ()
+    topics = (rng.choice(TOPICS),) if rng.random() < 0.3 else ()
+    return Filters(since, since + timedelta(days=rng.randrange(1, 20)), granularity, teams, (), topics, sources)
+
+
+def matching(events: list[Generated], filters: Filters) -> list[Generated]:
+    return [
+        event
+        for event in events
+        if filters.since <= event.day <= filters.until
+        and (not filters.teams or event.team in filters.teams)
+        and (not filters.sources or event.source in filters.sources)
+        and (not filters.topics or event.topic in filters.topics)
+    ]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_no_released_figure_counts_fewer_than_k_people(warehouse, seed: int) -> None:
+    client, database = warehouse
+    rng = random.Random(seed)
+    people = organisation(rng)
+    events = activity(rng, people, rng.randint(80, 400))
+    store(client, database, people, events)
+    checked = 0
+    for _ in range(12):
+        filters = random_filters(rng, people)
+        for name in ("activity", "source-mix", "formal-ratio"):
+            if set(filters.named()) - QUERIES[name].filters:
+                continue  # refused with a clear error, tested elsewhere
+            result = run_trend(client, database, name, filters, VERSION, K)
+            aligned = result.filters
+            assert derivable(result.rows, "events", K) == []
+            for row in result.rows:
+                start = date.fromisoformat(row.dims["period"])
+                period_end = {
+                    Granularity.DAY: start,
+                    Granularity.WEEK: start + timedelta(days=6),
+                    Granularity.MONTH: (start + timedelta(days=32)).replace(day=1) - timedelta(days=1),
+                }[aligned.granularity]
+                within = [
+                    event
+                    for event in matching(events, aligned)
+                    if start <= event.day <= period_end and period_start(event.day, aligned.granularity) == start
+                ]
+                if "team" in row.dims:
+                    within = [event for event in within if event.team == row.dims["team"]]
+                if row.dims.get("category", TOTAL) != TOTAL:
+                    within = [event for event in within if event.category == row.dims["category"]]
+                if row.dims.get("source", TOTAL) != TOTAL:
+                    within = [event for event in within if event.source == row.dims["source"]]
+                if name == "formal-ratio":
+                    formal = [event for event in within if event.category == "completed"]
+                    informal = [event for event in within if event.category != "completed"]
+                    if row.values["formal_events"] is not None:
+                        assert people_of(formal) >= K and row.values["formal_events"] == len(formal)
+                    if row.values["informal_events"] is not None:
+                        assert people_of(informal) >= K and row.values["informal_events"] == len(informal)
+                    continue
+                if row.values["events"] is not None:
+                    checked += 1
+                    assert people_of(within) >= K, (name, row.dims)
+                    assert row.values["events"] == len(within), (name, row.dims)
+                else:
+                    assert "events" in row.withheld
+                if name == "activity" and row.values.get("change") is not None:
+                    assert row.values["events"] is not None  # a change only between released figures
+    assert checked > 0, "the random organisation released nothing at all: the property was not exercised"

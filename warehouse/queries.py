@@ -1,0 +1,545 @@
+"""The named trend queries: one library, read by the CLI (and later the HTTP API), never SQL from user strings.
+
+Every query reads the trend tables (rebuilt from the current events by warehouse/rollup.py) of one classifier
+version only, over a calendar-aligned range, with the same filters: team, department, topic, source, time range
+and granularity. Filter values are bound as query parameters; only fragments written here are joined into SQL.
+Each query returns `privacy.Row`s whose every measure names the distinct people behind it; `run_trend` withholds
+what counts fewer than k (warehouse/privacy.py) before anything leaves this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+from enum import StrEnum
+from typing import Any
+
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from learnstream.errors import UsageError, WarehouseError
+from schemas.taxonomy import FORMAL_CATEGORIES
+from warehouse.dsn import check_identifier
+from warehouse.privacy import TOTAL, Row, suppress
+from warehouse.rollup import ANY_PAGE, engine_message
+
+#: How a team or department the directory does not know is shown (and can be asked for in a filter).
+UNRESOLVED = "(unresolved)"
+FORMAL = tuple(sorted(category.value for category in FORMAL_CATEGORIES))
+#: Ranked queries (pages, topics) release at most this many rows.
+TOP = 50
+
+
+class Granularity(StrEnum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+    QUARTER = "quarter"
+
+
+PERIOD_SQL: dict[Granularity, str] = {
+    Granularity.DAY: "day",
+    Granularity.WEEK: "toMonday(day)",
+    Granularity.MONTH: "toStartOfMonth(day)",
+    Granularity.QUARTER: "toStartOfQuarter(day)",
+}
+
+
+def period_start(day: date, granularity: Granularity) -> date:
+    """The first day of the period holding `day` (weeks start on Monday)."""
+    if granularity is Granularity.DAY:
+        return day
+    if granularity is Granularity.WEEK:
+        return day - timedelta(days=day.weekday())
+    if granularity is Granularity.MONTH:
+        return day.replace(day=1)
+    return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+
+
+def next_period(start: date, granularity: Granularity) -> date:
+    """The first day of the period after the one starting at `start`."""
+    if granularity is Granularity.DAY:
+        return start + timedelta(days=1)
+    if granularity is Granularity.WEEK:
+        return start + timedelta(days=7)
+    months = 1 if granularity is Granularity.MONTH else 3
+    month = start.month - 1 + months
+    return date(start.year + month // 12, month % 12 + 1, 1)
+
+
+def previous_period(start: date, granularity: Granularity) -> date:
+    """The first day of the period before the one starting at `start`."""
+    return period_start(start - timedelta(days=1), granularity)
+
+
+def periods(since: date, until: date, granularity: Granularity) -> list[date]:
+    """The starts of every period from the one holding `since` to the one holding `until`."""
+    starts: list[date] = []
+    current = period_start(since, granularity)
+    while current <= until:
+        starts.append(current)
+        current = next_period(current, granularity)
+    return starts
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What a query is asked for. `aligned()` widens the range to whole periods."""
+
+    since: date
+    until: date
+    granularity: Granularity = Granularity.WEEK
+    teams: tuple[str, ...] = ()
+    departments: tuple[str, ...] = ()
+    topics: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+
+    def aligned(self) -> Filters:
+        if self.since > self.until:
+            raise UsageError(f"the range starts ({self.since}) after it ends ({self.until})")
+        last = next_period(period_start(self.until, self.granularity), self.granularity) - timedelta(days=1)
+        return replace(self, since=period_start(self.since, self.granularity), until=last)
+
+    def named(self) -> dict[str, tuple[str, ...]]:
+        """The set filters by name."""
+        given = {"team": self.teams, "department": self.departments, "topic": self.topics, "source": self.sources}
+        return {name: values for name, values in given.items() if values}
+
+
+def stored_label(value: str) -> str:
+    """A filter value as stored: the unresolved label is the empty string."""
+    return "" if value == UNRESOLVED else value
+
+
+def shown_label(value: str) -> str:
+    """A stored team or department as shown."""
+    return value or UNRESOLVED
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The SQL of a query's WHERE: version, range and filters, with their parameters."""
+
+    sql: str
+    parameters: dict[str, Any]
+
+
+def scope(
+    version: str, filters: Filters, columns: Mapping[str, Sequence[str]], query: str, since: date | None = None
+) -> Scope:
+    """The WHERE clause for a trend table. `columns` maps each filter the query supports to the column(s) it
+    matches (a team filter on knowledge flow matches either side); any other filter set is refused."""
+    clauses = ["classifier_version = {version:String}", "day >= {since:Date}", "day <= {until:Date}"]
+    parameters: dict[str, Any] = {"version": version, "since": since or filters.since, "until": filters.until}
+    for name, values in filters.named().items():
+        if name not in columns:
+            raise UsageError(f"the {query} query cannot be filtered by {name}")
+        parameters[name] = [stored_label(value) for value in values]
+        matches = [f"{column} IN {{{name}:Array(String)}}" for column in columns[name]]
+        clauses.append(matches[0] if len(matches) == 1 else "(" + " OR ".join(matches) + ")")
+    return Scope(" AND ".join(clauses), parameters)
+
+
+Runner = Callable[[Any, str, str, Filters], list[Row]]
+
+
+@dataclass(frozen=True)
+class TrendQuery:
+    """One named query: what it answers, its filters, dimensions and measures, and how it runs."""
+
+    name: str
+    title: str
+    filters: frozenset[str]
+    dims: tuple[str, ...]
+    measures: tuple[str, ...]
+    run: Runner
+    #: measures that add up over a family to its total row (they get complementary suppression)
+    additive: tuple[str, ...] = ()
+    #: measures computed from released figures only, after suppression (period-over-period change)
+    derived: Callable[[list[Row], Filters], list[Row]] | None = None
+
+
+@dataclass
+class TrendResult:
+    """A query's answer, suppressed."""
+
+    query: TrendQuery
+    filters: Filters
+    classifier_version: str
+    min_group_size: int
+    rows: list[Row] = field(default_factory=list)
+
+
+def _query(client: Any, sql: str, parameters: dict[str, Any]) -> list[tuple[Any, ...]]:
+    try:
+        return [tuple(row) for row in client.query(sql, parameters=parameters).result_rows]
+    except ClickHouseError as exc:
+        raise WarehouseError(
+            f"a trend query failed: {engine_message(exc)}; run `learnstream warehouse migrate` first"
+        ) from exc
+
+
+def _dims(**values: Any) -> dict[str, str]:
+    return {name: str(value) for name, value in values.items()}
+
+
+# --- the queries ------------------------------------------------------------------------------------------------
+
+
+def activity(client: Any, db: str, version: str, filters: Filters) -> list[Row]:
+    """Learning events (not `none`) by period, team and category, with each team's total per period. With a topic
+    filter, the events tagged with those topics."""
+    table = "topic_cells" if filters.topics else "activity_cells"
+    columns = {"team": ["team"], "department": ["department"], "source": ["source"], "topic": ["topic"]}
+    earlier = previous_period(filters.since, filters.granularity)  # for the first period's change
+    where = scope(version, filters, columns, "activity", since=earlier)
+    sql = f"""
+SELECT {PERIOD_SQL[filters.granularity]} AS period, team, category, grouping(category) AS is_total,
+    sum(events), uniqExactMerge(people)
+FROM {db}.{table}
+WHERE {where.sql} AND category != 'none'
+GROUP BY GROUPING SETS ((period, team, category), (period, team))
+ORDER BY period, team, is_total, category"""
+    rows: list[Row] = []
+    for period, team, category, is_total, events, people in _query(client, sql, where.parameters):
+        dims = _dims(period=period, team=shown_label(team), category=TOTAL if is_total else category)
+        values: dict[str, float | int | None] = {"events": int(events)}
+        rows.append(Row(dims, values, {"events": int(people)}, family=(period, team), is_total=bool(is_total)))
+    return rows
+
+
+def period_change(rows: list[Row], filters: Filters) -> list[Row]:
+    """Add each row's change in events against the same row one period earlier (both released), then drop the
+    period before the range that was read only for this."""
+    by_key = {
+        (*tuple(value for name, value in row.dims.items() if name != "period"), row.dims["period"]): row for row in rows
+    }
+    first = filters.since.isoformat()
+    kept: list[Row] = []
+    for row in rows:
+        if row.dims["period"] < first:
+            continue
+        start = date.fromisoformat(row.dims["period"])
+        key = tuple(value for name, value in row.dims.items() if name != "period")
+        before = by_key.get((*key, previous_period(start, filters.granularity).isoformat()))
+        now, then = row.values.get("events"), before.values.get("events") if before else None
+        row.values["change"] = None if now is None or then is None else int(now) - int(then)
+        row.values["change_pct"] = (
+            None if now is None or not then else round(100.0 * (int(now) - int(then)) / int(then), 1)
+        )
+        kept.append(row)
+    return kept
+
+
+def formal_ratio(client: Any, db: str, version: str, filters: Filters) -> list[Row]:
+    """Formal (courses, e-learning) against informal learning events by period and team."""
+    columns = {"team": ["team"], "department": ["department"], "source": ["source"]}
+    where = scope(version, filters, columns, "formal-ratio")
+    where.parameters["formal"] = list(FORMAL)
+    sql = f"""
+SELECT {PERIOD_SQL[filters.granularity]} AS period, team,
+    sumIf(events, category IN {{formal:Array(String)}}), uniqExactMergeIf(people, category IN {{formal:Array(String)}}),
+    sumIf(events, category NOT IN {{formal:Array(String)}}),
+    uniqExactMergeIf(people, category NOT IN {{formal:Array(String)}})
+FROM {db}.activity_cells
+WHERE {where.sql} AND category != 'none'
+GROUP BY period, team
+ORDER BY period, team"""
+    rows = []
+    for period, team, formal, formal_people, informal, informal_people in _query(client, sql, where.parameters):
+        values: dict[str, float | int | None] = {"formal_events": int(formal), "informal_events": int(informal)}
+        values["formal_share"] = round(formal / (formal + informal), 3) if formal + informal else None
+        people = {
+            "formal_events": int(formal_people),
+            "informal_events": int(informal_people),
+            "formal_share": min(int(formal_people), int(informal_people)),
+        }
+        rows.append(Row(_dims(period=period, team=shown_label(team)), values, people))
+    return rows
+
+
+def knowledge_flow(client: Any, db: str, version: str, filters: Filters) -> list[Row]:
+    """Answers over the whole range from the answerer's team to the asker's team (a team filter matches either)."""
+    columns = {
+        "team": ["asker_team", "answerer_team"],
+        "department": ["asker_department", "answerer_department"],
+        "source": ["source"],
+    }
+    where = scope(version, filters, columns, "knowledge-flow")
+    sql = f"""
+SELECT asker_team, answerer_team, sum(answers), uniqExactMerge(askers), uniqExactMerge(answerers)
+FROM {db}.flow_cells
+WHERE {where.sql}
+GROUP BY asker_team, answerer_team
+ORDER BY asker_team, answerer_team"""
+    rows = []
+    for asker_team, answerer_team, answers, askers, answerers in _query(client, sql, where.parameters):
+        dims = _dims(asker_team=shown_label(asker_team), answerer_team=shown_label(answerer_team))
+        values: dict[str, float | int | None] = {"answers": int(answers)}
+        rows.append(Row(dims, values, {"answers": min(int(askers), int(answerers))}))
+    return rows
+
+
+def time_to_answer(client: Any, db: str, version: str, filters: Filters) -> list[Row]:
+    """Questions by period and the asker's team: how many, the share unanswered (no answer from someone else
+    within 30 days), and the median and 90th percentile wait for the first answer in seconds."""
+    columns = {"team": ["team"], "department": ["department"], "source": ["source"], "topic": ["topic"]}
+    where = scope(version, filters, columns, "time-to-answer")
+    sql = f"""
+SELECT {PERIOD_SQL[filters.granularity]} AS period, team, sum(questions), sum(answered), uniqExactMerge(askers),
+    quantilesExactMerge(0.5, 0.9)(first_answer_s)
+FROM {db}.question_cells
+WHERE {where.sql}
+GROUP BY period, team
+ORDER BY period, team"""
+    rows = []
+    for period, team, questions, answered, askers, waits in _query(client, sql, where.parameters):
+        values: dict[str, float | int | None] = {
+            "questions": int(questions),
+            "unanswered_rate": round(1 - answered / questions, 3) if questions else None,
+            "median_wait_s": round(float(waits[0]), 1) if answered else None,
+            "p90_wait_s": round(float(waits[1]), 1) if answered else None,
+        }
+        people = {name: int(askers) for name in values}
+        rows.append(Row(_dims(period=period, team=shown_label(team)), values, people))
+    return rows
+
+
+def participation(client: Any, db: str, version: str, filters: Filters) -> list[Row]:
+    """The share of a team's people who took part in any learning, by period (team size: the people the
+    directory placed in the team at any time in the period)."""
+    columns = {"team": ["team"], "department": ["department"], "source": ["source"]}
+    where = scope(version, filters, columns, "participation")
+    sql = f"""
+SELECT {PERIOD_SQL[filters.granularity]} AS period, team, uniqExactMerge(people)
+FROM {db}.activity_cells
+WHERE {where.sql} AND category != 'none'
+GROUP BY period, team"""
+    took_part = {(str(period), team): int(people) for period, team, people in _query(client, sql, where.parameters)}
+    starts = periods(filters.since, filters.until, filters.granularity)
+    ends = [next_period(start, filters.granularity) for start in starts]
+    member_clauses = ["1"]
+    parameters: dict[str, Any] = {"starts": starts, "ends": ends}
+    for name in ("team", "department"):
+        wanted = filters.named().get(name)
+        if wanted:
+            member_clauses.append(f"ifNull({name}, '') IN {{{name}:Array(String)}}")
+            parameters[name] = [stored_label(value) for value in wanted]
+    sizes_sql = f"""
+SELECT tupleElement(span, 1) AS period, team, uniqExact(person)
+FROM
+(
+    SELECT person, team, department, valid_from,
+        leadInFrame(valid_from, 1, toDate('2149-06-06')) OVER
+            (PARTITION BY person ORDER BY valid_from ROWS BETWEEN CURRENT ROW AND 1 FOLLOWING) AS valid_until
+    FROM {db}.current_team_memberships
+) AS m
+CROSS JOIN (SELECT arrayJoin(arrayZip({{starts:Array(Date)}}, {{ends:Array(Date)}})) AS span) AS p
+WHERE m.valid_from < tupleElement(span, 2) AND m.valid_until > tupleElement(span, 1) AND {" AND ".join(member_clauses)}
+GROUP BY period, team
+ORDER BY period, team"""
+    rows = []
+    for period, team, size in _query(client, sizes_sql, parameters):
+        participants = took_part.get((str(period), team), 0)
+        values: dict[str, float | int | None] = {
+            "people": int(size),
+            "took_part": participants,
+            "share": round(participants / size, 3) if size else None,
+        }
+        protect = min(int(size), participants)
+        rows.append(Row(_dims(period=period, team=shown_label(team)), values, dict.fromkeys(values, protect)))
+    return rows
+
+
+def topics(client: Any, db: str, version: str, filters: Filters) -> list[Row]:
+    """Rising and falling topics: learning events per topic in the range's last period against the one before,
+    largest change first."""
+    columns = {"team": ["team"], "department": ["department"], "source": ["source"], "topic": ["topic"]}
+    last = period_start(filters.until, filters.granularity)
+    before = previous_period(last, filters.granularity)
+    where = scope(version, filters, columns, "topics", since=before)
+    where.parameters["last"] = last
+    sql = f"""
+SELECT topic,
+    sumIf(events, day >= {{last:Date}}), uniqExactMergeIf(people, day >= {{last:Date}}),
+    sumIf(events, day < {{last:Date}}), uniqExactMergeIf(people, day < {{last:Date}})
+FROM {db}.topic_cells
+WHERE {where.sql} AND category != 'none'
+GROUP BY topic"""
+    rows = []
+    for topic, now, now_people, then, then_people in _query(client, sql, where.parameters):
+        values: dict[str, float | int | None] = {"events": int(now), "previous": int(then)}
+        values["change"] = int(now) - int(then)
+        people = {"events": int(now_people), "previous": int(then_people)}
+        people["change"] = min(people["events"], people["previous"])
+        rows.append(Row(_dims(topic=topic, period=last), values, people))
+    return rows
+
+
+def ranked_topics(rows: list[Row], filters: Filters) -> list[Row]:
+    """Topics with a released change first, by how much they moved, then the rest; at most TOP."""
+    moved = sorted(
+        (row for row in rows if row.values.get("change") is not None), key=lambda row: -abs(row.values["change"] or 0)
+    )
+    rest = [row for row in rows if row.values.get("change") is None]
+    return (moved + rest)[:TOP]
+
+
+def source_mix(client: Any, db: str, version: str, filters: Filters) -> list[Row]:
+    """Learning events by period and source, with each period's total."""
+    columns = {"team": ["team"], "department": ["department"], "source": ["source"]}
+    where = scope(version, filters, columns, "source-mix")
+    sql = f"""
+SELECT {PERIOD_SQL[filters.granularity]} AS period, source, grouping(source) AS is_total, sum(events),
+    uniqExactMerge(people)
+FROM {db}.activity_cells
+WHERE {where.sql} AND category != 'none'
+GROUP BY GROUPING SETS ((period, source), (period))
+ORDER BY period, is_total, source"""
+    rows = []
+    for period, source, is_total, events, people in _query(client, sql, where.parameters):
+        dims = _dims(period=period, source=TOTAL if is_total else source)
+        values: dict[str, float | int | None] = {"events": int(events)}
+        rows.append(Row(dims, values, {"events": int(people)}, family=period, is_total=bool(is_total)))
+    return rows
+
+
+def knowledge_reuse(client: Any, db: str, version: str, filters: Filters) -> list[Row]:
+    """The wiki pages that answers link to, most used first, and (as page "(any page)") the answers linking any."""
+    columns = {"team": ["team"], "department": ["department"], "source": ["source"]}
+    where = scope(version, filters, columns, "knowledge-reuse")
+    where.parameters["any"] = ANY_PAGE
+    sql = f"""
+SELECT page, sum(answers) AS linked, uniqExactMerge(answerers)
+FROM {db}.reuse_cells
+WHERE {where.sql}
+GROUP BY page
+ORDER BY page = {{any:String}} DESC, linked DESC, page
+LIMIT {TOP + 1}"""
+    rows = []
+    for page, answers, answerers in _query(client, sql, where.parameters):
+        values: dict[str, float | int | None] = {"answers": int(answers)}
+        rows.append(Row(_dims(page="(any page)" if page == ANY_PAGE else page), values, {"answers": int(answerers)}))
+    return rows
+
+
+def documentation_gaps(client: Any, db: str, version: str, filters: Filters) -> list[Row]:
+    """Topics asked about again and again, with the share of their questions left unanswered: most asked first."""
+    columns = {"team": ["team"], "department": ["department"], "source": ["source"], "topic": ["topic"]}
+    where = scope(version, filters, columns, "documentation-gaps")
+    sql = f"""
+SELECT topic, sum(questions) AS asked, sum(answered), uniqExactMerge(askers)
+FROM {db}.question_cells
+WHERE {where.sql} AND topic != ''
+GROUP BY topic
+ORDER BY asked DESC, topic
+LIMIT {TOP}"""
+    rows = []
+    for topic, questions, answered, askers in _query(client, sql, where.parameters):
+        values: dict[str, float | int | None] = {
+            "questions": int(questions),
+            "unanswered": int(questions) - int(answered),
+            "unanswered_rate": round(1 - answered / questions, 3) if questions else None,
+        }
+        rows.append(Row(_dims(topic=topic), values, dict.fromkeys(values, int(askers))))
+    return rows
+
+
+ALL_FILTERS = frozenset({"team", "department", "topic", "source"})
+QUERIES: dict[str, TrendQuery] = {
+    query.name: query
+    for query in (
+        TrendQuery(
+            "activity",
+            "Learning activity by team, category and period, with the change on the period before",
+            ALL_FILTERS,
+            ("period", "team", "category"),
+            ("events", "change", "change_pct"),
+            activity,
+            additive=("events",),
+            derived=period_change,
+        ),
+        TrendQuery(
+            "formal-ratio",
+            "Formal against informal learning by team",
+            frozenset({"team", "department", "source"}),
+            ("period", "team"),
+            ("formal_events", "informal_events", "formal_share"),
+            formal_ratio,
+        ),
+        TrendQuery(
+            "knowledge-flow",
+            "Answers from the answerer's team to the asker's team",
+            frozenset({"team", "department", "source"}),
+            ("asker_team", "answerer_team"),
+            ("answers",),
+            knowledge_flow,
+        ),
+        TrendQuery(
+            "time-to-answer",
+            "Time to first answer (median, p90) and the unanswered rate by the asker's team",
+            ALL_FILTERS,
+            ("period", "team"),
+            ("questions", "unanswered_rate", "median_wait_s", "p90_wait_s"),
+            time_to_answer,
+        ),
+        TrendQuery(
+            "participation",
+            "Participation breadth: the share of a team's people who took part",
+            frozenset({"team", "department", "source"}),
+            ("period", "team"),
+            ("people", "took_part", "share"),
+            participation,
+        ),
+        TrendQuery(
+            "topics",
+            "Rising and falling topics: the range's last period against the one before",
+            ALL_FILTERS,
+            ("topic", "period"),
+            ("events", "previous", "change"),
+            topics,
+            derived=ranked_topics,
+        ),
+        TrendQuery(
+            "source-mix",
+            "Learning events by source",
+            frozenset({"team", "department", "source"}),
+            ("period", "source"),
+            ("events",),
+            source_mix,
+            additive=("events",),
+        ),
+        TrendQuery(
+            "knowledge-reuse",
+            "Wiki pages that answers point to",
+            frozenset({"team", "department", "source"}),
+            ("page",),
+            ("answers",),
+            knowledge_reuse,
+        ),
+        TrendQuery(
+            "documentation-gaps",
+            "Topics asked again and again, and how many of their questions go unanswered",
+            ALL_FILTERS,
+            ("topic",),
+            ("questions", "unanswered", "unanswered_rate"),
+            documentation_gaps,
+        ),
+    )
+}
+
+
+def run_trend(client: Any, database: str, name: str, filters: Filters, version: str, k: int) -> TrendResult:
+    """Run a named query over whole periods of one classifier version and withhold what counts fewer than k."""
+    query = QUERIES.get(name)
+    if query is None:
+        raise UsageError(f"no trend query named {name!r}; the queries are: {', '.join(QUERIES)}")
+    unsupported = set(filters.named()) - query.filters
+    if unsupported:
+        raise UsageError(f"the {name} query cannot be filtered by {', '.join(sorted(unsupported))}")
+    aligned = filters.aligned()
+    rows = query.run(client, check_identifier(database, "database"), version, aligned)
+    suppress(rows, k, query.additive)
+    if query.derived is not None:
+        rows = query.derived(rows, aligned)
+    return TrendResult(query, aligned, version, k, rows)
