@@ -26,6 +26,8 @@ def erase(person_id: str | None, pseudonym: str | None, yes: bool) -> None:
     from warehouse.dsn import parse_dsn
     from warehouse.erasure import erase_person
     from warehouse.migrations import migrate
+    from warehouse.remote import remote_erase
+    from warehouse.service import served_url
 
     if (person_id is None) == (pseudonym is None):
         raise UsageError("name the person with exactly one of --person ID or --pseudonym P")
@@ -38,11 +40,23 @@ def erase(person_id: str | None, pseudonym: str | None, yes: bool) -> None:
     target = parse_dsn(current.warehouse_dsn)
     if not yes:
         click.confirm(f"erase {pseudonym} from {target.describe()} for good?", abort=True)
-    client = connect(target)
-    migrate(client, target.database, cluster=current.warehouse.cluster)
-    report = erase_person(client, target.database, pseudonym, current.warehouse.cluster)
+    url = served_url(target)
+    if url is not None:
+        done = remote_erase(current, url, pseudonym)
+    else:
+        client = connect(target)
+        migrate(client, target.database, cluster=current.warehouse.cluster)
+        report = erase_person(client, target.database, pseudonym, current.warehouse.cluster)
+        done = {
+            "events_deleted": report.events_deleted,
+            "counterpart_cleared": report.counterpart_cleared,
+            "memberships_deleted": report.memberships_deleted,
+            "months_rebuilt": list(report.months_rebuilt),
+            "seconds": report.seconds,
+        }
     click.echo(
-        f"erased {pseudonym}: {report.events_deleted} events deleted, {report.counterpart_cleared} references as "
-        f"counterpart cleared, {report.memberships_deleted} team memberships deleted; "
-        f"{len(report.months_rebuilt)} month(s) of trend figures rebuilt in {report.seconds:.1f} s"
+        f"erased {pseudonym}{' (through serve)' if url else ''}: {done['events_deleted']} events deleted, "
+        f"{done['counterpart_cleared']} references as counterpart cleared, {done['memberships_deleted']} team "
+        f"memberships deleted; {len(done['months_rebuilt'])} month(s) of trend figures rebuilt in "
+        f"{done['seconds']:.1f} s"
     )

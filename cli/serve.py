@@ -17,14 +17,19 @@ logger = logging.getLogger(__name__)
 @click.option("--port", type=int, default=None, help="Port (default: LEARNSTREAM_SERVE__PORT, 8800).")
 @reports_errors
 def serve(host: str | None, port: int | None) -> None:
-    """Serve the receivers of the connector file, with /health and /ready, until SIGTERM or Ctrl-C."""
+    """Serve the receivers of the connector file, with /health and /ready, until SIGTERM or Ctrl-C.
+
+    With the embedded warehouse (and LEARNSTREAM_SERVE__WAREHOUSE, on by default), serve also owns chDB: it runs
+    the loader and answers `trends` and `erase` for the CLI."""
     from aiohttp import web
 
-    from learnstream.errors import BrokerUnavailable
+    from learnstream.errors import BrokerUnavailable, WarehouseUnavailable
     from learnstream.kafka import ensure_topics
     from producers.connector_config import load_connector_file
     from producers.registry import ConnectorContext, build_receivers, is_receiver
     from server.app import build_app
+    from warehouse.dsn import parse_dsn
+    from warehouse.service import WarehouseService
 
     current = settings()
     connectors = load_connector_file(current.connectors_file)
@@ -42,8 +47,19 @@ def serve(host: str | None, port: int | None) -> None:
     bound_host, bound_port = host or current.serve.host, port if port is not None else current.serve.port
     for receiver in receivers:
         logger.info("receiver %s at http://%s:%d%s", receiver.name, bound_host, bound_port, receiver.path)
+    warehouse = None
+    if current.serve.warehouse and parse_dsn(current.warehouse_dsn).engine == "chdb":
+        try:
+            warehouse = WarehouseService(current)
+        except WarehouseUnavailable as exc:
+            raise WarehouseUnavailable(
+                f"{exc}; is a `learnstream loader` or another serve using it? "
+                "(LEARNSTREAM_SERVE__WAREHOUSE=false serves the receivers only)"
+            ) from exc
+        logger.info("serve owns the embedded warehouse %s: the loader runs here", warehouse.target.describe())
+    local_host = "127.0.0.1" if bound_host in ("0.0.0.0", "::", "") else bound_host
     web.run_app(
-        build_app(current, receivers),
+        build_app(current, receivers, warehouse, f"http://{local_host}:{bound_port}" if bound_port else None),
         host=bound_host,
         port=bound_port,
         shutdown_timeout=current.serve.shutdown_timeout_s,

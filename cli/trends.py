@@ -7,23 +7,16 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import click
 
 from cli.common import reports_errors, settings
 
 T = TypeVar("T")
-#: Periods shown without --since, by granularity.
-DEFAULT_PERIODS = {"day": 30, "week": 12, "month": 12, "quarter": 8}
 #: A query running longer than this gets a progress line on a terminal.
 PROGRESS_AFTER_S = 1.0
-
-
-def query_names() -> list[str]:
-    from warehouse.queries import QUERIES
-
-    return list(QUERIES)
+GRANULARITIES = ("day", "week", "month", "quarter")
 
 
 @click.command()
@@ -32,9 +25,7 @@ def query_names() -> list[str]:
 @click.option("--since", type=click.DateTime(["%Y-%m-%d"]), default=None, help="First day (widened to its period).")
 @click.option("--until", type=click.DateTime(["%Y-%m-%d"]), default=None, help="Last day (default: today, UTC).")
 @click.option("--last", "last_periods", type=click.IntRange(min=1), default=None, help="Periods back, without --since.")
-@click.option(
-    "--granularity", type=click.Choice(list(DEFAULT_PERIODS)), default="week", show_default=True, help="Period length."
-)
+@click.option("--granularity", type=click.Choice(GRANULARITIES), default="week", show_default=True)
 @click.option("--team", "teams", multiple=True, help="Only these teams ((unresolved): people not in the directory).")
 @click.option("--department", "departments", multiple=True, help="Only these departments.")
 @click.option("--topic", "topics", multiple=True, help="Only events tagged with these topics.")
@@ -58,14 +49,11 @@ def trends(
 ) -> None:
     """Run a named trend query (default: activity) over whole days, weeks, months or quarters.
 
-    Every figure about fewer than LEARNSTREAM_WAREHOUSE__MIN_GROUP_SIZE people is withheld. `--list` names the
-    queries."""
-    from streams.classify.classifier import load_classifier
-    from warehouse.connection import connect
-    from warehouse.dsn import parse_dsn
-    from warehouse.queries import QUERIES, Filters, Granularity, period_start, previous_period, run_trend
+    Every figure about fewer than LEARNSTREAM_WAREHOUSE__MIN_GROUP_SIZE people is withheld. When `learnstream
+    serve` owns the embedded warehouse, the query runs there. `--list` names the queries."""
+    from warehouse.queries import QUERIES, Filters, Granularity
     from warehouse.render import render_csv, render_json, render_table
-    from warehouse.versions import active_version
+    from warehouse.requests import default_since
 
     if list_queries:
         for name, named in QUERIES.items():
@@ -74,27 +62,35 @@ def trends(
     current = settings()
     period = Granularity(granularity)
     last: date = until.date() if until else datetime.now(UTC).date()
-    if since is not None:
-        first = since.date()
-    else:
-        first = period_start(last, period)
-        for _ in range((last_periods or DEFAULT_PERIODS[granularity]) - 1):
-            first = previous_period(first, period)
+    first = since.date() if since else default_since(last, period, last_periods)
     filters = Filters(first, last, period, teams, departments, topics, sources)
-    target = parse_dsn(current.warehouse_dsn)
-    client = connect(target)
-    version = classifier_version or active_version(
-        client, target.database, load_classifier(current.classifier.vocabulary_files).version
-    )
-    result = with_progress(
-        query, lambda: run_trend(client, target.database, query, filters, version, current.warehouse.min_group_size)
-    )
+    document = with_progress(query, lambda: run_query(current, query, filters, classifier_version))
     if output == "json":
-        click.echo(render_json(result))
+        click.echo(render_json(document))
     elif output == "csv":
-        click.echo(render_csv(result), nl=False)
+        click.echo(render_csv(document), nl=False)
     else:
-        click.echo(render_table(result))
+        click.echo(render_table(document))
+
+
+def run_query(current: Any, query: str, filters: Any, version: str | None) -> dict[str, Any]:
+    """The query's JSON document: from the serve that owns the embedded warehouse, else from the engine here."""
+    from warehouse.connection import connect
+    from warehouse.dsn import parse_dsn
+    from warehouse.queries import run_trend
+    from warehouse.remote import remote_trends
+    from warehouse.render import result_document
+    from warehouse.service import configured_version, served_url
+    from warehouse.versions import active_version
+
+    target = parse_dsn(current.warehouse_dsn)
+    url = served_url(target)
+    if url is not None:
+        return remote_trends(current, url, query, filters, version)
+    client = connect(target)
+    chosen = version or active_version(client, target.database, configured_version(current))
+    result = run_trend(client, target.database, query, filters, chosen, current.warehouse.min_group_size)
+    return result_document(result)
 
 
 def with_progress(name: str, run: Callable[[], T]) -> T:

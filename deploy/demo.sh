@@ -14,6 +14,7 @@ export LEARNSTREAM_DATA_DIR=var/demo
 KAFKA_STATE="$LEARNSTREAM_DATA_DIR/kafka"
 # the simulated organisation: development keys and the simulator's own signing secret are fine here
 export LEARNSTREAM_DEVELOPMENT=true
+export LEARNSTREAM_WAREHOUSE__ROLLUP_INTERVAL_S=${LEARNSTREAM_WAREHOUSE__ROLLUP_INTERVAL_S:-2}  # figures within seconds of loading
 export SIMULATED_SLACK_SIGNING_SECRET="demo-signing-secret-$RANDOM$RANDOM"
 SIMULATION=(--people "${DEMO_PEOPLE:-150}" --days "${DEMO_DAYS:-14}" --seed 7 --out "$LEARNSTREAM_DATA_DIR/simulation")
 PIDS=()
@@ -92,28 +93,32 @@ echo "== Slack: the simulator posts signed Events API requests to serve"
 echo "== the wiki: connect run sim-wiki polls its recent changes"
 "$BIN/learnstream" --log-level warning connect run sim-wiki --once
 
-echo "== waiting for the worker to classify everything on the raw topic"
-"$BIN/python" - <<'PY' || { echo "demo: the worker did not catch up; last lines of $LEARNSTREAM_DATA_DIR/worker.log:" >&2; tail -20 "$LEARNSTREAM_DATA_DIR/worker.log" >&2; exit 1; }
+wait_group() {  # wait_group GROUP TOPIC WHAT LOG: until the consumer group has committed the whole topic
+  GROUP="$1" TOPIC="$2" WHAT="$3" "$BIN/python" - <<'PY' || { echo "demo: $3 did not catch up; last lines of $4:" >&2; tail -20 "$4" >&2; exit 1; }
 import os, sys, time
 from kafka import KafkaConsumer, TopicPartition
-bootstrap, topic = os.environ["LEARNSTREAM_KAFKA__BOOTSTRAP_SERVERS"], "learnstream.activity.raw"
-group = KafkaConsumer(bootstrap_servers=bootstrap, group_id="learnstream-worker", enable_auto_commit=False)
+bootstrap, topic = os.environ["LEARNSTREAM_KAFKA__BOOTSTRAP_SERVERS"], os.environ["TOPIC"]
+group = KafkaConsumer(bootstrap_servers=bootstrap, group_id=os.environ["GROUP"], enable_auto_commit=False)
 partitions = [TopicPartition(topic, p) for p in group.partitions_for_topic(topic)]
 ends = group.end_offsets(partitions)
 deadline, lag = time.monotonic() + 300, None
 while time.monotonic() < deadline:
     lag = sum(end - (group.committed(tp) or 0) for tp, end in ends.items())
     if lag <= 0:
-        print(f"worker caught up: {sum(ends.values()):,} activities classified")
+        print(f"{os.environ['WHAT']} caught up: {sum(ends.values()):,} records")
         sys.exit(0)
     time.sleep(1)
-print(f"{lag} activities still unclassified after 300 s", file=sys.stderr)
+print(f"{lag} records still waiting for {os.environ['WHAT']} after 300 s", file=sys.stderr)
 sys.exit(1)
 PY
+}
 
-echo "== loading into ClickHouse"
-"$BIN/learnstream" --log-level warning loader --exit-when-idle 10 --first-event-timeout 180 \
-  || { echo "demo: the loader got nothing; last lines of $LEARNSTREAM_DATA_DIR/worker.log:" >&2; tail -20 "$LEARNSTREAM_DATA_DIR/worker.log" >&2; exit 1; }
+echo "== waiting for the worker to classify everything on the raw topic"
+wait_group learnstream-worker learnstream.activity.raw "the worker" "$LEARNSTREAM_DATA_DIR/worker.log"
+
+echo "== waiting for the loader in serve to store every learning event in ClickHouse (chDB, owned by serve)"
+wait_group learnstream-loader learnstream.learning.events "the loader" "$LEARNSTREAM_DATA_DIR/serve.log"
+sleep $(( ${LEARNSTREAM_WAREHOUSE__ROLLUP_INTERVAL_S%.*} + 2 ))  # the next rebuild of the trend tables
 
 echo
 WEEKS=$(( (${DEMO_DAYS:-14} + 4) / 7 + 1 ))

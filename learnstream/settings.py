@@ -143,6 +143,15 @@ class ServeSettings(BaseModel):
     )
     shutdown_timeout_s: float = Field(default=10.0, gt=0, description="How long requests in flight get on SIGTERM.")
     linger_ms: int = Field(default=5, ge=0, description="How long the receivers' producer waits to fill a batch.")
+    warehouse: bool = Field(
+        default=True,
+        description="With the embedded engine, serve owns chDB: it runs the loader and answers the warehouse "
+        "commands (trends, erase) over HTTP; false: receivers only (run `learnstream loader` instead).",
+    )
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token for the warehouse routes; without one they answer loopback clients only.",
+    )
 
 
 class LoaderSettings(BaseModel):
@@ -166,8 +175,9 @@ class WarehouseSettings(BaseModel):
 
     retention_days: int = Field(
         default=730,
-        ge=1,
-        description="How long learning events (and the trend tables built from them) are kept, by occurrence time.",
+        ge=0,
+        description="How long learning events (and the trend tables built from them) are kept, counted from when "
+        "they happened; older events are not stored. 0 keeps everything (e.g. to load the 2016-2023 sample).",
     )
     rollup_interval_s: float = Field(
         default=30.0,

@@ -1,4 +1,4 @@
-"""One aiohttp app under one base URL: health, readiness and every component's routes.
+"""One aiohttp app under one base URL: health, readiness and every component's routes (receivers, warehouse).
 
 Routes live with their component (the receivers in `producers/`); this face only mounts them, so no route
 imports another component. `/health` says the process is alive; `/ready` says whether it can do its work now
@@ -7,6 +7,7 @@ imports another component. `/health` says the process is alive; `/ready` says wh
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 from aiohttp import web
@@ -14,24 +15,42 @@ from aiohttp import web
 from learnstream.settings import Settings
 from producers.contracts import PushReceiver
 from producers.receiving import Publisher, receiver_route
+from server.warehouse_routes import warehouse_routes
+from warehouse.service import WarehouseService
 
 PUBLISHER = web.AppKey("publisher", Publisher)
 
 
-def build_app(settings: Settings, receivers: Sequence[PushReceiver]) -> web.Application:
-    """The app with health, readiness and a POST route per receiver; the producer starts with the app."""
+def build_app(
+    settings: Settings,
+    receivers: Sequence[PushReceiver],
+    warehouse: WarehouseService | None = None,
+    address: str | None = None,
+) -> web.Application:
+    """The app with health, readiness and a POST route per receiver; the producer starts with the app. With a
+    warehouse (embedded mode), its routes too, its loader running while the app runs, and its `address` published
+    for the CLI."""
     app = web.Application()
     publisher = Publisher(settings)
     app[PUBLISHER] = publisher
     app.router.add_get("/health", health)
     app.router.add_get("/ready", ready)
     app.router.add_routes([receiver_route(receiver, publisher) for receiver in receivers])
+    if warehouse is not None:
+        app.router.add_routes(warehouse_routes(warehouse))
 
     async def start(_app: web.Application) -> None:
         publisher.start()
+        if warehouse is not None:
+            warehouse.start_loader()
+            if address is not None:
+                warehouse.publish_address(address)
 
     async def stop(_app: web.Application) -> None:
         await publisher.stop()
+        if warehouse is not None:
+            warehouse.withdraw_address()
+            await asyncio.to_thread(warehouse.stop)
 
     app.on_startup.append(start)
     app.on_cleanup.append(stop)

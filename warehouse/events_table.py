@@ -140,3 +140,12 @@ def without_erased(rows: list[list[Any]], erased: frozenset[str]) -> tuple[list[
             row[COUNTERPART] = None
         kept.append(row)
     return kept, len(rows) - len(kept)
+
+
+def without_expired(rows: list[list[Any]], oldest: datetime | None) -> tuple[list[list[Any]], int]:
+    """The rows that happened at or after `oldest` (the retention's start); returns (rows, dropped). The engine's
+    TTL would remove older rows at insert without a trace; the loader drops and counts them instead."""
+    if oldest is None:
+        return rows, 0
+    kept = [row for row in rows if row[OCCURRED_AT] >= oldest]
+    return kept, len(rows) - len(kept)

@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from clickhouse_connect.driver.exceptions import ClickHouseError
@@ -40,6 +40,7 @@ from warehouse.events_table import (
     months_touched,
     replacing_ids,
     without_erased,
+    without_expired,
 )
 from warehouse.rollup import mark_months
 
@@ -58,6 +59,8 @@ class LoaderStats:
     dead_letters: int = 0
     #: events of erased people dropped, and edits or deletions given their item's time
     erased_dropped: int = 0
+    #: events older than the warehouse's retention, not stored
+    expired_dropped: int = 0
     times_kept: int = 0
     insert_failures: int = 0
     commit_failures: int = 0
@@ -157,6 +160,7 @@ class EventLoader:
         retry_backoff_s: float,
         max_wait_s: float = 0.0,
         poll_records: int | None = None,
+        retention_days: int | None = None,
     ) -> None:
         self.consumer = consumer
         self.client = client
@@ -169,6 +173,7 @@ class EventLoader:
         self.poll_records = poll_records or batch_size
         self.poll_timeout_s = poll_timeout_s
         self.retry_backoff_s = retry_backoff_s
+        self.retention_days = retention_days
         self.stats = LoaderStats()
         self.pending = PendingBatch()
         #: pseudonyms of erased people (their events are never stored again); kept current by the upkeep
@@ -192,6 +197,7 @@ class EventLoader:
             retry_backoff_s=loader.retry_backoff_s,
             max_wait_s=loader.max_wait_s,
             poll_records=loader.poll_records,
+            retention_days=settings.warehouse.retention_days,
         )
 
     def load_once(self) -> int:
@@ -256,6 +262,16 @@ class EventLoader:
     def _insert(self, pending: PendingBatch) -> None:
         rows, dropped = without_erased(pending.rows, self.erased)
         self.stats.erased_dropped += dropped
+        days = self.retention_days
+        oldest = datetime.now(UTC) - timedelta(days=days) if days else None
+        rows, expired = without_expired(rows, oldest)
+        if expired:
+            self.stats.expired_dropped += expired
+            logger.warning(
+                "%d events older than the retention (%d days, LEARNSTREAM_WAREHOUSE__RETENTION_DAYS) not stored",
+                expired,
+                self.retention_days,
+            )
         if not rows:
             return
         replaced = replacing_ids(rows)

@@ -307,7 +307,8 @@ ORDER BY period, team"""
 
 def participation(client: Any, db: str, version: str, filters: Filters) -> list[Row]:
     """The share of a team's people who took part in any learning, by period (team size: the people the
-    directory placed in the team at any time in the period)."""
+    directory placed in the team at any time in the period). Released only when those who took part and those
+    who did not (if any) each number at least k."""
     columns = {"team": ["team"], "department": ["department"], "source": ["source"]}
     where = scope(version, filters, columns, "participation")
     sql = f"""
@@ -346,7 +347,9 @@ ORDER BY period, team"""
             "took_part": participants,
             "share": round(participants / size, 3) if size else None,
         }
-        protect = min(int(size), participants)
+        # The share also tells how many did not take part: that group, when not empty, must reach k too.
+        absent = int(size) - participants
+        protect = min(int(size), participants, absent if absent > 0 else int(size))
         rows.append(Row(_dims(period=period, team=shown_label(team)), values, dict.fromkeys(values, protect)))
     return rows
 

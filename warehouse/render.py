@@ -1,4 +1,6 @@
-"""A trend result as a text table, CSV or JSON. Pure. A withheld figure is shown as withheld, never dropped."""
+"""A trend result as a JSON document, a text table or CSV. Pure. A withheld figure is shown as withheld, never
+dropped. The table and CSV are made from the document, so the CLI renders a result the same way whether it ran
+the query itself or asked the serve that owns the warehouse."""
 
 from __future__ import annotations
 
@@ -10,67 +12,6 @@ from typing import Any
 from warehouse.queries import TrendResult
 
 WITHHELD = "withheld"
-
-
-def _columns(result: TrendResult) -> tuple[list[str], list[str]]:
-    return list(result.query.dims), list(result.query.measures)
-
-
-def _cell(value: float | int | None, withheld: bool) -> str:
-    if withheld:
-        return WITHHELD
-    if value is None:
-        return ""
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def render_table(result: TrendResult) -> str:
-    """Aligned columns: dimensions left, measures right; a header line and a footnote on what withheld means."""
-    dims, measures = _columns(result)
-    filters = result.filters
-    named = ", ".join(f"{name}={'|'.join(values)}" for name, values in filters.named().items())
-    lines = [
-        f"{result.query.name}: {result.query.title}",
-        f"{filters.since} to {filters.until} by {filters.granularity.value}"
-        + (f", {named}" if named else "")
-        + f"; classifier {result.classifier_version}; figures about fewer than {result.min_group_size} people withheld",
-    ]
-    if not result.rows:
-        return "\n".join([*lines, "no learning events match"])
-    grid = [[*dims, *measures]]
-    for row in result.rows:
-        grid.append(
-            [row.dims.get(name, "") for name in dims]
-            + [_cell(row.values.get(name), name in row.withheld) for name in measures]
-        )
-    widths = [max(len(line[index]) for line in grid) for index in range(len(grid[0]))]
-    for line in grid:
-        cells = [
-            cell.ljust(width) if index < len(dims) else cell.rjust(width)
-            for index, (cell, width) in enumerate(zip(line, widths, strict=True))
-        ]
-        lines.append("  ".join(cells).rstrip())
-    if any(row.withheld for row in result.rows):
-        lines.append(
-            f"withheld: counts fewer than {result.min_group_size} people, or would give such a figure away by "
-            "subtraction from a total"
-        )
-    return "\n".join(lines)
-
-
-def render_csv(result: TrendResult) -> str:
-    """One header line, one line per row; a withheld figure is empty and named in the `withheld` column."""
-    dims, measures = _columns(result)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([*dims, *measures, WITHHELD])
-    for row in result.rows:
-        writer.writerow(
-            [row.dims.get(name, "") for name in dims]
-            + [_cell(row.values.get(name), False) for name in measures]
-            + [" ".join(sorted(row.withheld))]
-        )
-    return out.getvalue()
 
 
 def result_document(result: TrendResult) -> dict[str, Any]:
@@ -98,5 +39,62 @@ def result_document(result: TrendResult) -> dict[str, Any]:
     }
 
 
-def render_json(result: TrendResult) -> str:
-    return json.dumps(result_document(result), indent=2)
+def render_json(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2)
+
+
+def _cell(value: Any, withheld: bool) -> str:
+    if withheld:
+        return WITHHELD
+    if value is None:
+        return ""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def render_table(document: dict[str, Any]) -> str:
+    """Aligned columns: dimensions left, measures right; a header line and a footnote on what withheld means."""
+    dims, measures = list(document["dimensions"]), list(document["measures"])
+    k = document["min_group_size"]
+    named = ", ".join(f"{name}={'|'.join(values)}" for name, values in document["filters"].items())
+    lines = [
+        f"{document['query']}: {document['title']}",
+        f"{document['since']} to {document['until']} by {document['granularity']}"
+        + (f", {named}" if named else "")
+        + f"; classifier {document['classifier_version']}; figures about fewer than {k} people withheld",
+    ]
+    rows = document["rows"]
+    if not rows:
+        return "\n".join([*lines, "no learning events match"])
+    grid = [[*dims, *measures]]
+    for row in rows:
+        grid.append(
+            [str(row.get(name) or "") for name in dims]
+            + [_cell(row.get(name), name in row["withheld"]) for name in measures]
+        )
+    widths = [max(len(line[index]) for line in grid) for index in range(len(grid[0]))]
+    for line in grid:
+        cells = [
+            cell.ljust(width) if index < len(dims) else cell.rjust(width)
+            for index, (cell, width) in enumerate(zip(line, widths, strict=True))
+        ]
+        lines.append("  ".join(cells).rstrip())
+    if any(row["withheld"] for row in rows):
+        lines.append(
+            f"withheld: counts fewer than {k} people, or would give such a figure away by subtraction from a total"
+        )
+    return "\n".join(lines)
+
+
+def render_csv(document: dict[str, Any]) -> str:
+    """One header line, one line per row; a withheld figure is empty and named in the `withheld` column."""
+    dims, measures = list(document["dimensions"]), list(document["measures"])
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([*dims, *measures, WITHHELD])
+    for row in document["rows"]:
+        writer.writerow(
+            [row.get(name) or "" for name in dims]
+            + [_cell(row.get(name), False) for name in measures]
+            + [" ".join(row["withheld"])]
+        )
+    return out.getvalue()

@@ -258,12 +258,10 @@ RETAINED: dict[str, str] = {"learning_events": "toDate(occurred_at)", **dict.fro
 
 
 def retention_sql(database: str, table: str, days: int, cluster: str | None = None) -> str:
-    """The statement that makes a table keep its rows `days` days (by occurrence), as the settings say."""
+    """The statement that makes a table keep its rows `days` days (by occurrence), or for ever with 0."""
     db = check_identifier(database, "database")
-    return (
-        f"ALTER TABLE {db}.{local_table(table, cluster)}{on_cluster(cluster)} "
-        f"MODIFY TTL {RETAINED[table]} + toIntervalDay({int(days)})"
-    )
+    change = f"MODIFY TTL {RETAINED[table]} + toIntervalDay({int(days)})" if days else "REMOVE TTL"
+    return f"ALTER TABLE {db}.{local_table(table, cluster)}{on_cluster(cluster)} {change}"
 
 
 def apply_retention(client: Any, database: str, days: int, cluster: str | None = None) -> list[str]:
@@ -280,7 +278,8 @@ def apply_retention(client: Any, database: str, days: int, cluster: str | None =
             ).result_rows
         except ClickHouseError as exc:
             raise WarehouseError(f"cannot read the retention of {table}: {engine_message(exc)}") from exc
-        if engine and wanted in str(engine[0][0]).replace(" ", ""):
+        current = str(engine[0][0]).replace(" ", "") if engine else ""
+        if (wanted in current) if days else ("TTL" not in current):
             continue
         _run(client, retention_sql(db, table, days, cluster), f"setting the retention of {table}")
         changed.append(table)

@@ -21,7 +21,14 @@ import pytest
 from pydantic import SecretStr
 
 from learnstream.kafka import ensure_topics
-from learnstream.settings import KafkaSettings, LoaderSettings, Settings, TopicSettings, WorkerSettings
+from learnstream.settings import (
+    KafkaSettings,
+    LoaderSettings,
+    Settings,
+    TopicSettings,
+    WarehouseSettings,
+    WorkerSettings,
+)
 from tests.integration.support import LOCAL_KAFKA, PROJECT_ROOT, free_port, learnstream_command, settings_env
 from warehouse.connection import connect
 from warehouse.dsn import parse_dsn
@@ -72,6 +79,7 @@ def settings(kafka_bootstrap: str, warehouse_path: Path, tmp_path: Path) -> Sett
         topics=topic_settings,
         worker=WorkerSettings(app_id=f"worker-{unique}", commit_interval_s=0.5, session_timeout_s=8),
         loader=LoaderSettings(group_id=f"loader-{unique}", poll_timeout_s=0.5, retry_backoff_s=0.5),
+        warehouse=WarehouseSettings(retention_days=0),  # the sample happened in 2016-2023: keep it all
     )
 
 

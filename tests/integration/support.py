@@ -37,6 +37,11 @@ def settings_env(settings: Settings) -> dict[str, str]:
             "LEARNSTREAM_WORKER__SESSION_TIMEOUT_S": str(settings.worker.session_timeout_s),
             "LEARNSTREAM_LOADER__GROUP_ID": settings.loader.group_id,
             "LEARNSTREAM_DATA_DIR": str(settings.data_dir),
+            # the test process holds the session's chDB directory open: a serve under test owns no warehouse
+            # unless the test gives it its own (tests/integration/test_serve_warehouse.py)
+            "LEARNSTREAM_SERVE__WAREHOUSE": "false",
+            # the bundled sample happened in 2016-2023: keep every event, whatever its age
+            "LEARNSTREAM_WAREHOUSE__RETENTION_DAYS": str(settings.warehouse.retention_days),
         }
     )
     if settings.clickhouse_dsn is not None:

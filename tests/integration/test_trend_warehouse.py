@@ -21,7 +21,7 @@ from warehouse.counts import cell_events, stored_events
 from warehouse.directory import load_directory
 from warehouse.erasure import erase_person, purge_erased
 from warehouse.queries import Filters, Granularity, run_trend
-from warehouse.rollup import due_months, rebuild_due
+from warehouse.rollup import RETAINED, apply_retention, due_months, rebuild_due
 from warehouse.upkeep import erased_people
 
 VERSION = "rules-test"
@@ -210,3 +210,19 @@ def test_queries_read_one_classifier_version(settings: Settings, warehouse) -> N
     assert {row.dims["category"] for row in old} == {"shared", "(all)"}
     assert {row.dims["category"] for row in new} == {"documented", "(all)"}
     assert all(row.values["events"] == 6 for row in old + new)
+
+
+def test_retention_is_set_from_the_setting_on_events_and_trend_tables(warehouse) -> None:
+    client, database = warehouse
+    assert apply_retention(client, database, 30) == list(RETAINED)
+    assert apply_retention(client, database, 30) == []  # already so: nothing rewritten
+    engines = dict(
+        client.query(f"SELECT name, engine_full FROM system.tables WHERE database = '{database}'").result_rows
+    )
+    assert "TTL toDate(occurred_at) + toIntervalDay(30)" in engines["learning_events"]
+    assert "TTL day + toIntervalDay(30)" in engines["activity_cells"]
+    assert apply_retention(client, database, 0) == list(RETAINED)
+    engines = dict(
+        client.query(f"SELECT name, engine_full FROM system.tables WHERE database = '{database}'").result_rows
+    )
+    assert all("TTL" not in engines[table] for table in RETAINED)

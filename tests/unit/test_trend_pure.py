@@ -12,7 +12,7 @@ from tests.unit.test_warehouse_pure import make_event
 from warehouse.events_table import COLUMNS, OCCURRED_AT, event_row, keep_item_times, months_touched, without_erased
 from warehouse.privacy import TOTAL, Row, derivable, suppress
 from warehouse.queries import QUERIES, Filters, Granularity, TrendResult, next_period, period_start, periods, scope
-from warehouse.render import render_csv, render_json, render_table
+from warehouse.render import render_csv, render_json, render_table, result_document
 from warehouse.rollup import month_bounds
 
 
@@ -124,17 +124,17 @@ class TestRendering:
         return TrendResult(query, Filters(date(2024, 3, 4), date(2024, 3, 10)), "v1", 5, rows)
 
     def test_table_marks_withheld_figures(self):
-        text = render_table(self.result())
+        text = render_table(result_document(self.result()))
         assert "withheld" in text.splitlines()[4]
         assert "figures about fewer than 5 people withheld" in text
 
     def test_csv_leaves_withheld_empty_and_names_them(self):
-        lines = render_csv(self.result()).splitlines()
+        lines = render_csv(result_document(self.result())).splitlines()
         assert lines[0] == "period,team,category,events,withheld"
         assert lines[2] == "2024-03-04,platform,shared,,events"
 
     def test_json_carries_the_rule(self):
-        document = json.loads(render_json(self.result()))
+        document = json.loads(render_json(result_document(self.result())))
         assert document["min_group_size"] == 5
         assert document["rows"][2] == {
             "period": "2024-03-04",
@@ -178,3 +178,22 @@ class TestBatchRows:
         assert without_erased(rows, frozenset({actor}))[1] == 1
         kept, dropped = without_erased([row_at("C01/2", datetime(2024, 4, 1, tzinfo=UTC))], frozenset({counterpart}))
         assert dropped == 0 and kept[0][COLUMNS.index("counterpart")] is None
+
+
+class TestRetention:
+    def test_the_ttl_follows_the_setting_and_zero_keeps_everything(self):
+        from warehouse.rollup import retention_sql
+
+        assert retention_sql("db", "learning_events", 730).endswith(
+            "MODIFY TTL toDate(occurred_at) + toIntervalDay(730)"
+        )
+        assert retention_sql("db", "activity_cells", 30).endswith("MODIFY TTL day + toIntervalDay(30)")
+        assert retention_sql("db", "topic_cells", 0).endswith("topic_cells REMOVE TTL")
+
+    def test_events_older_than_the_retention_are_dropped_and_counted(self):
+        from warehouse.events_table import without_expired
+
+        old = row_at("C01/1", datetime(2020, 1, 1, tzinfo=UTC))
+        new = row_at("C01/2", datetime(2024, 1, 1, tzinfo=UTC))
+        assert without_expired([old, new], datetime(2023, 1, 1, tzinfo=UTC)) == ([new], 1)
+        assert without_expired([old, new], None) == ([old, new], 0)

@@ -1,0 +1,106 @@
+"""The warehouse routes of `serve` (embedded mode): trends, erase and status, for the CLI on this machine.
+
+Without LEARNSTREAM_SERVE__ADMIN_TOKEN they answer loopback clients only; with it, a request must carry it as a
+Bearer token. The engine calls run in threads, so receivers keep answering while a query runs."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import re
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from learnstream.errors import LearnstreamError, UsageError, WarehouseError
+from schemas.activity import PSEUDONYM_RE
+from warehouse.render import render_csv, result_document
+from warehouse.requests import parse_filters
+from warehouse.service import WarehouseService
+
+SERVICE = web.AppKey("warehouse", WarehouseService)
+FORMATS = ("json", "csv")
+
+
+def warehouse_routes(service: WarehouseService) -> list[web.RouteDef]:
+    token = service.settings.serve.admin_token
+
+    def allowed(request: web.Request) -> web.Response | None:
+        if token is not None:
+            given = request.headers.get("Authorization", "")
+            expected = f"Bearer {token.get_secret_value()}"
+            if hmac.compare_digest(given.encode(), expected.encode()):
+                return None
+            return web.json_response({"error": "a valid admin token (Authorization: Bearer …) is required"}, status=401)
+        try:
+            if request.remote is not None and ipaddress.ip_address(request.remote).is_loopback:
+                return None
+        except ValueError:
+            pass
+        return web.json_response(
+            {"error": "the warehouse routes answer this machine only; set LEARNSTREAM_SERVE__ADMIN_TOKEN"}, status=403
+        )
+
+    async def trends(request: web.Request) -> web.StreamResponse:
+        refused = allowed(request)
+        if refused is not None:
+            return refused
+        params: dict[str, list[str]] = {}
+        for key, value in request.query.items():
+            params.setdefault(key, []).append(value)
+        output = (params.get("format") or ["json"])[-1]
+        versions = params.get("classifier_version")
+        version = versions[-1] if versions else None
+        try:
+            if output not in FORMATS:
+                raise UsageError(f"parameter format: {output!r} is not one of {', '.join(FORMATS)}")
+            filters = parse_filters(params, datetime.now(UTC).date())
+            result = await asyncio.to_thread(service.trends, request.match_info["name"], filters, version)
+        except LearnstreamError as exc:
+            return failure(exc)
+        document = result_document(result)
+        if output == "csv":
+            return web.Response(text=render_csv(document), content_type="text/csv")
+        return web.json_response(document)
+
+    async def erase(request: web.Request) -> web.StreamResponse:
+        refused = allowed(request)
+        if refused is not None:
+            return refused
+        try:
+            body = await request.json()
+            pseudonym = str(body["pseudonym"]) if isinstance(body, dict) and "pseudonym" in body else ""
+        except ValueError:
+            pseudonym = ""
+        if not re.fullmatch(PSEUDONYM_RE, pseudonym):
+            return failure(UsageError('the body must be {"pseudonym": "p_ and 24 hex digits"}'))
+        try:
+            report = await asyncio.to_thread(service.erase, pseudonym)
+        except LearnstreamError as exc:
+            return failure(exc)
+        return web.json_response(
+            {
+                "person": report.person,
+                "events_deleted": report.events_deleted,
+                "counterpart_cleared": report.counterpart_cleared,
+                "memberships_deleted": report.memberships_deleted,
+                "months_rebuilt": list(report.months_rebuilt),
+                "seconds": round(report.seconds, 3),
+            }
+        )
+
+    async def status(request: web.Request) -> web.StreamResponse:
+        refused = allowed(request)
+        return refused if refused is not None else web.json_response(service.status())
+
+    return [
+        web.get("/warehouse/trends/{name}", trends),
+        web.post("/warehouse/erase", erase),
+        web.get("/warehouse/status", status),
+    ]
+
+
+def failure(exc: LearnstreamError) -> web.Response:
+    status = 400 if isinstance(exc, UsageError) else 503 if not isinstance(exc, WarehouseError) else 500
+    return web.json_response({"error": str(exc)}, status=status)

@@ -1,0 +1,58 @@
+"""The CLI's side of the warehouse routes: ask the serve that owns the embedded warehouse."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+from learnstream.errors import UsageError, WarehouseError, WarehouseUnavailable
+from learnstream.settings import Settings
+from warehouse.queries import Filters
+from warehouse.requests import filter_params
+
+TIMEOUT_S = 600.0
+
+
+def _call(settings: Settings, request: urllib.request.Request) -> Any:
+    token = settings.serve.admin_token
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token.get_secret_value()}")
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        try:
+            message = str(json.loads(exc.read())["error"])
+        except (ValueError, KeyError, TypeError):
+            message = f"HTTP {exc.code}"
+        if exc.code == 400:
+            raise UsageError(message) from None
+        raise WarehouseError(f"serve answered {exc.code}: {message}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise WarehouseUnavailable(
+            f"the serve that owns the warehouse ({request.full_url.split('/warehouse')[0]}) does not answer: {exc}"
+        ) from None
+
+
+def remote_trends(settings: Settings, url: str, name: str, filters: Filters, version: str | None) -> dict[str, Any]:
+    """The JSON document of a named query, run by serve."""
+    params = [*filter_params(filters), ("format", "json")]
+    if version:
+        params.append(("classifier_version", version))
+    query = urllib.parse.urlencode(params)
+    path = urllib.parse.quote(name, safe="")
+    document: dict[str, Any] = _call(settings, urllib.request.Request(f"{url}/warehouse/trends/{path}?{query}"))
+    return document
+
+
+def remote_erase(settings: Settings, url: str, pseudonym: str) -> dict[str, Any]:
+    """Ask serve to erase one person; returns its report."""
+    body = json.dumps({"pseudonym": pseudonym}).encode()
+    request = urllib.request.Request(
+        f"{url}/warehouse/erase", data=body, method="POST", headers={"Content-Type": "application/json"}
+    )
+    report: dict[str, Any] = _call(settings, request)
+    return report
