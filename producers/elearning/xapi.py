@@ -10,6 +10,17 @@ from producers.pseudonymise import Pseudonymiser
 from schemas.activity import Activity, ActivityKind, ConversationKind, ConversationRef, SourceSystem
 
 
+#: The verb of a voiding statement: its object, a StatementRef, names the statement it takes back.
+VOIDED = "http://adlnet.gov/expapi/verbs/voided"
+
+
+def voided_statement(verb: str, target: dict[str, Any]) -> str | None:
+    """The id of the statement a voiding statement voids, or None for any other statement."""
+    if verb == VOIDED and target.get("objectType") == "StatementRef" and target.get("id"):
+        return str(target["id"])
+    return None
+
+
 def actor_identifier(actor: dict[str, Any]) -> str:
     """The inverse functional identifier of an xAPI agent (mbox, mbox_sha1sum, openid or account)."""
     for field in ("mbox", "mbox_sha1sum", "openid"):
@@ -50,6 +61,7 @@ def activity_from_statement(statement: dict[str, Any], instance: str, pseudonymi
     except (KeyError, TypeError, ValueError) as exc:
         raise ConnectorError(f"xAPI statement {statement.get('id', '?')} lacks a required part: {exc!r}") from exc
     attributes: dict[str, str | int | float | bool] = {"verb": verb, "object": str(target.get("id", ""))}
+    voided = voided_statement(verb, target)
     object_type = (target.get("definition") or {}).get("type")
     if object_type:
         attributes["object_type"] = str(object_type)
@@ -57,7 +69,8 @@ def activity_from_statement(statement: dict[str, Any], instance: str, pseudonymi
         source=SourceSystem.XAPI,
         source_instance=instance,
         native_id=statement_id,
-        kind=ActivityKind.STATEMENT,
+        kind=ActivityKind.ITEM_DELETED if voided else ActivityKind.STATEMENT,
+        in_reply_to=voided,
         occurred_at=when,
         actor=actor,
         conversation=ConversationRef(kind=ConversationKind.COURSE, id=course_of(statement)),

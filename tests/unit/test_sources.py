@@ -266,6 +266,31 @@ class TestMediaWiki:
 
 
 class TestXapi:
+    def test_a_voiding_statement_retracts_the_event_of_the_statement_it_voids(self, statements):
+        from streams.classify import default_classifier
+        from streams.processing import learning_event_for
+
+        original = statements[0]
+        voiding = {
+            "id": "f5a8b0a2-5d0e-4b1c-9a39-0d1b2c3d4e5f",
+            "actor": original["actor"],
+            "verb": {"id": "http://adlnet.gov/expapi/verbs/voided"},
+            "object": {"objectType": "StatementRef", "id": original["id"]},
+            "timestamp": "2024-03-05T10:00:00Z",
+        }
+        pseudonymise = pseudonymiser(KEY, "xapi", XAPI_INSTANCE)
+        stated = learning_event_for(
+            activity_from_statement(original, XAPI_INSTANCE, pseudonymise), default_classifier()
+        )
+        void = activity_from_statement(voiding, XAPI_INSTANCE, pseudonymise)
+        assert (void.kind, void.in_reply_to) == (ActivityKind.ITEM_DELETED, original["id"])
+        retraction = learning_event_for(void, default_classifier())
+        assert retraction.event_id == stated.event_id  # it replaces the voided statement's event ...
+        assert (retraction.category.value, retraction.decided_by) == (
+            "none",
+            "retraction.deleted",
+        )  # ... taking it back
+
     def test_statements_become_statement_activities(self, statements):
         activities = [
             activity_from_statement(statement, XAPI_INSTANCE, pseudonymiser(KEY, "xapi", XAPI_INSTANCE))
