@@ -42,6 +42,19 @@ class ErasureReport:
     seconds: float
 
 
+def erasure_statements(database: str, cluster: str | None = None) -> list[str]:
+    """The mutations that remove the person `{person:String}` from every table (their local tables on a cluster)."""
+    where = on_cluster(cluster)
+    events = f"{database}.{local_table('learning_events', cluster)}{where}"
+    memberships = f"{database}.{local_table('team_memberships', cluster)}{where}"
+    return [
+        f"ALTER TABLE {events} DELETE WHERE actor = {{person:String}} {SYNC}",
+        f"ALTER TABLE {events} UPDATE counterpart = NULL WHERE counterpart = {{person:String}} {SYNC}",
+        f"ALTER TABLE {memberships} DELETE WHERE person = {{person:String}} {SYNC}",
+        f"ALTER TABLE {memberships} UPDATE manager = NULL WHERE manager = {{person:String}} {SYNC}",
+    ]
+
+
 def _count(client: Any, sql: str, person: str) -> int:
     return int(client.query(sql, parameters={"person": person}).result_rows[0][0])
 
@@ -52,9 +65,6 @@ def erase_person(
     """Erase one pseudonymous person from every table, record the tombstone, and rebuild the affected months."""
     began = time.monotonic()
     db = check_identifier(database, "database")
-    where = on_cluster(cluster)
-    events = f"{db}.{local_table('learning_events', cluster)}"
-    memberships = f"{db}.{local_table('team_memberships', cluster)}"
     try:
         client.insert(
             "erased_people", [[person, now or datetime.now(UTC)]], column_names=["person", "erased_at"], database=db
@@ -72,13 +82,7 @@ def erase_person(
             client, f"SELECT count() FROM {db}.learning_events WHERE counterpart = {{person:String}}", person
         )
         removed = _count(client, f"SELECT count() FROM {db}.team_memberships WHERE person = {{person:String}}", person)
-        statements = [
-            f"ALTER TABLE {events}{where} DELETE WHERE actor = {{person:String}} {SYNC}",
-            f"ALTER TABLE {events}{where} UPDATE counterpart = NULL WHERE counterpart = {{person:String}} {SYNC}",
-            f"ALTER TABLE {memberships}{where} DELETE WHERE person = {{person:String}} {SYNC}",
-            f"ALTER TABLE {memberships}{where} UPDATE manager = NULL WHERE manager = {{person:String}} {SYNC}",
-        ]
-        for statement in statements:
+        for statement in erasure_statements(db, cluster):
             client.command(statement, parameters={"person": person})
         mark_months(client, db, months)
     except ClickHouseError as exc:

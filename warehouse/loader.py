@@ -161,6 +161,7 @@ class EventLoader:
         max_wait_s: float = 0.0,
         poll_records: int | None = None,
         retention_days: int | None = None,
+        cluster: str | None = None,
     ) -> None:
         self.consumer = consumer
         self.client = client
@@ -174,6 +175,8 @@ class EventLoader:
         self.poll_timeout_s = poll_timeout_s
         self.retry_backoff_s = retry_backoff_s
         self.retention_days = retention_days
+        #: on a cluster, inserts into the Distributed table reach the shards before the offsets are committed
+        self.insert_settings: dict[str, Any] = {"insert_distributed_sync": 1} if cluster else {}
         self.stats = LoaderStats()
         self.pending = PendingBatch()
         #: pseudonyms of erased people (their events are never stored again); kept current by the upkeep
@@ -198,6 +201,7 @@ class EventLoader:
             max_wait_s=loader.max_wait_s,
             poll_records=loader.poll_records,
             retention_days=settings.warehouse.retention_days,
+            cluster=settings.warehouse.cluster,
         )
 
     def load_once(self) -> int:
@@ -283,7 +287,7 @@ class EventLoader:
             rows,
             column_names=list(COLUMNS),
             database=self.database,
-            settings={"insert_deduplication_token": token},
+            settings={"insert_deduplication_token": token, **self.insert_settings},
         )
         # After the insert, so a rebuild that starts later sees these rows. If marking fails, the batch is retried
         # (its insert then dropped by the token) and marked then.

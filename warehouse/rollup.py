@@ -158,6 +158,23 @@ SETTINGS join_use_nulls = 1"""
     raise WarehouseError(f"no trend table named {table!r}")
 
 
+STAGING_TABLES: tuple[str, ...] = (EVENTS_STAGING, *(f"{table}_staging" for table in CELL_TABLES))
+
+
+def truncate_sql(database: str, table: str, cluster: str | None = None) -> str:
+    """Empty a staging table (its local tables on every shard in cluster mode)."""
+    return f"TRUNCATE TABLE IF EXISTS {database}.{local_table(table, cluster)}{on_cluster(cluster)}"
+
+
+def swap_sql(database: str, table: str, month: int, cluster: str | None = None, empty: bool = False) -> str:
+    """Put a trend table's rebuilt month in place of the old one (or drop the month when nothing is left)."""
+    target = f"{database}.{local_table(table, cluster)}{on_cluster(cluster)}"
+    if empty:
+        return f"ALTER TABLE {target} DROP PARTITION {int(month)}"
+    staging = f"{database}.{local_table(f'{table}_staging', cluster)}"
+    return f"ALTER TABLE {target} REPLACE PARTITION {int(month)} FROM {staging}"
+
+
 def on_cluster(cluster: str | None) -> str:
     """The ON CLUSTER clause of a statement on local tables, or nothing on a single server."""
     return f" ON CLUSTER {check_identifier(cluster, 'cluster')}" if cluster else ""
@@ -200,26 +217,22 @@ def rebuild_month(client: Any, database: str, month: int, cluster: str | None = 
     db = check_identifier(database, "database")
     first, following = month_bounds(month)
     started = client.query("SELECT now64(3, 'UTC')").result_rows[0][0]
-    where = on_cluster(cluster)
-    staging_tables = [EVENTS_STAGING, *(f"{table}_staging" for table in CELL_TABLES)]
-    for table in staging_tables:
-        _run(client, f"TRUNCATE TABLE IF EXISTS {db}.{local_table(table, cluster)}{where}", f"clearing {table}")
-    _run(client, events_staging_sql(db), f"staging the events of {month}", {"month": month})
+    for table in STAGING_TABLES:
+        _run(client, truncate_sql(db, table, cluster), f"clearing {table}")
+    # On a cluster, an insert into a Distributed table must reach the shards before the swap reads them.
+    sync = {"insert_distributed_sync": 1} if cluster else None
+    _run(client, events_staging_sql(db), f"staging the events of {month}", {"month": month}, sync)
     counted = int(client.query(f"SELECT count() FROM {db}.{EVENTS_STAGING}").result_rows[0][0])
     parameters = {"first": first, "answers_until": following + timedelta(days=ANSWER_WINDOW_DAYS)}
     for table in CELL_TABLES:
-        _run(client, cell_staging_sql(db, table), f"building {table} for {month}", parameters)
+        _run(client, cell_staging_sql(db, table), f"building {table} for {month}", parameters, sync)
     for table in CELL_TABLES:
-        target = f"{db}.{local_table(table, cluster)}"
-        staging = f"{db}.{local_table(f'{table}_staging', cluster)}"
-        if int(client.query(f"SELECT count() FROM {db}.{table}_staging").result_rows[0][0]):
-            swap = f"ALTER TABLE {target}{where} REPLACE PARTITION {int(month)} FROM {staging}"
-        else:  # nothing left in the month (all retracted or erased): the engine refuses to replace from nothing
-            swap = f"ALTER TABLE {target}{where} DROP PARTITION {int(month)}"
-        _run(client, swap, f"swapping {table}")
+        # nothing left in the month (all retracted or erased): the engine refuses to replace from nothing
+        empty = not int(client.query(f"SELECT count() FROM {db}.{table}_staging").result_rows[0][0])
+        _run(client, swap_sql(db, table, month, cluster, empty), f"swapping {table}")
     client.insert("rollup_log", [[month, REBUILT, started]], column_names=["month", "kind", "at"], database=database)
-    for table in staging_tables:  # the staged rows name people: keep them no longer than the rebuild
-        _run(client, f"TRUNCATE TABLE IF EXISTS {db}.{local_table(table, cluster)}{where}", f"clearing {table}")
+    for table in STAGING_TABLES:  # the staged rows name people: keep them no longer than the rebuild
+        _run(client, truncate_sql(db, table, cluster), f"clearing {table}")
     return counted
 
 
@@ -240,9 +253,11 @@ def rebuild_due(client: Any, database: str, cluster: str | None = None) -> Rebui
     return report
 
 
-def _run(client: Any, sql: str, what: str, parameters: dict[str, Any] | None = None) -> None:
+def _run(
+    client: Any, sql: str, what: str, parameters: dict[str, Any] | None = None, settings: dict[str, Any] | None = None
+) -> None:
     try:
-        client.command(sql, parameters=parameters)
+        client.command(sql, parameters=parameters, settings=settings)
     except ClickHouseError as exc:
         raise WarehouseError(f"{what} failed: {engine_message(exc)}") from exc
 

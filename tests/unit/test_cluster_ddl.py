@@ -318,3 +318,46 @@ def test_cluster_mode_refuses_an_unknown_statement_before_running_anything() -> 
     with pytest.raises(MigrationError, match=r"ALTER TABLE ls\.learning_events ADD COLUMN mood String"):
         migrate(client, DATABASE, [odd], cluster=CLUSTER)
     assert client.commands == []
+
+
+def test_the_rebuild_and_erasure_statements_of_cluster_mode_parse_and_name_local_tables() -> None:
+    from warehouse.erasure import erasure_statements
+    from warehouse.rollup import (
+        CELL_TABLES,
+        RETAINED,
+        STAGING_TABLES,
+        cell_staging_sql,
+        events_staging_sql,
+        retention_sql,
+        swap_sql,
+        truncate_sql,
+    )
+
+    statements = [truncate_sql(DATABASE, table, CLUSTER) for table in STAGING_TABLES]
+    statements += [
+        swap_sql(DATABASE, table, 202403, CLUSTER, empty) for table in CELL_TABLES for empty in (False, True)
+    ]
+    statements += [events_staging_sql(DATABASE)] + [cell_staging_sql(DATABASE, table) for table in CELL_TABLES]
+    statements += [retention_sql(DATABASE, table, 30, CLUSTER) for table in RETAINED]
+    statements += erasure_statements(DATABASE, CLUSTER)
+    done = subprocess.run(
+        [sys.executable, "-c", _FORMAT_QUERIES],
+        input=json.dumps(statements),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    for statement, (ok, answer) in zip(statements, json.loads(done.stdout), strict=True):
+        assert ok, f"the engine cannot parse {statement!r}: {answer}"
+        if statement.startswith(("ALTER", "TRUNCATE")):
+            assert f"ON CLUSTER {CLUSTER}" in answer
+    swap = swap_sql(DATABASE, "activity_cells", 202403, CLUSTER)
+    assert swap == (
+        f"ALTER TABLE {DATABASE}.activity_cells_local ON CLUSTER {CLUSTER} "
+        f"REPLACE PARTITION 202403 FROM {DATABASE}.activity_cells_staging_local"
+    )
+    assert "team_memberships ON CLUSTER" in erasure_statements(DATABASE, CLUSTER)[2]  # whole on every node
+    assert swap_sql(DATABASE, "activity_cells", 202403) == (
+        f"ALTER TABLE {DATABASE}.activity_cells REPLACE PARTITION 202403 FROM {DATABASE}.activity_cells_staging"
+    )

@@ -61,7 +61,7 @@ class RecordingClient:
             raise DatabaseError("warehouse down")
         self.log.append(("insert", len(rows), settings["insert_deduplication_token"]))
 
-    def command(self, sql, parameters=None) -> None:
+    def command(self, sql, parameters=None, settings=None) -> None:
         """The months marked for a rebuild after each insert (kept apart from the insert log)."""
         assert "rollup_log" in sql
         self.marks.append(sql)
