@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from datetime import date, timedelta
 
@@ -58,8 +59,6 @@ def test_the_organisation_is_varied_and_moves() -> None:
 
 
 def test_pseudonyms_are_valid_and_distinct() -> None:
-    import re
-
     names = {pseudonym(person) for person in range(1000)}
     assert len(names) == 1000
     assert all(re.match(PSEUDONYM_RE, name) for name in names)
