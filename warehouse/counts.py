@@ -26,12 +26,13 @@ GROUP BY classifier_version, source, category"""
 
 
 def cell_events(client: Any, database: str) -> dict[tuple[str, str, str], int]:
-    """The events the trend tables count (activity_cells), by classifier version, source and category: equal to
-    `stored_events` once every due month is rebuilt."""
+    """The events the trend tables count (activity_cells' day rows), by classifier version, source and category:
+    equal to `stored_events` once every due month is rebuilt."""
     db = check_identifier(database, "database")
     sql = f"""
 SELECT classifier_version, source, category, sum(events)
 FROM {db}.activity_cells
+WHERE grain = 'day'
 GROUP BY classifier_version, source, category"""
     return _counts(client, sql)
 

@@ -21,7 +21,7 @@ from learnstream.errors import UsageError, WarehouseError
 from schemas.taxonomy import FORMAL_CATEGORIES
 from warehouse.dsn import check_identifier
 from warehouse.privacy import TOTAL, Row, suppress
-from warehouse.rollup import ANY_PAGE, engine_message
+from warehouse.rollup import ALL_TOPICS, ANY_PAGE, engine_message
 
 #: How a team or department the directory does not know is shown (and can be asked for in a filter).
 UNRESOLVED = "(unresolved)"
@@ -124,13 +124,42 @@ class Scope:
     parameters: dict[str, Any]
 
 
+#: The rows a granularity reads: weeks from week rows, months and quarters from month rows.
+GRAIN: dict[Granularity, str] = {
+    Granularity.DAY: "day",
+    Granularity.WEEK: "week",
+    Granularity.MONTH: "month",
+    Granularity.QUARTER: "month",
+}
+
+
 def scope(
-    version: str, filters: Filters, columns: Mapping[str, Sequence[str]], query: str, since: date | None = None
+    version: str,
+    filters: Filters,
+    columns: Mapping[str, Sequence[str]],
+    query: str,
+    since: date | None = None,
+    all_topics: bool = False,
 ) -> Scope:
-    """The WHERE clause for a trend table. `columns` maps each filter the query supports to the column(s) it
-    matches (a team filter on knowledge flow matches either side); any other filter set is refused."""
-    clauses = ["classifier_version = {version:String}", "day >= {since:Date}", "day <= {until:Date}"]
-    parameters: dict[str, Any] = {"version": version, "since": since or filters.since, "until": filters.until}
+    """The WHERE clause for a trend table: version, grain, range and filters. `columns` maps each filter the query
+    supports to the column(s) it matches (a team filter on knowledge flow matches either side); any other filter
+    set is refused. With `all_topics` (a table whose rows of topic '*' count every event once), no topic filter
+    reads those rows."""
+    clauses = [
+        "classifier_version = {version:String}",
+        "grain = {grain:String}",
+        "day >= {since:Date}",
+        "day <= {until:Date}",
+    ]
+    parameters: dict[str, Any] = {
+        "version": version,
+        "grain": GRAIN[filters.granularity],
+        "since": since or filters.since,
+        "until": filters.until,
+    }
+    if all_topics and not filters.topics:
+        clauses.append("topic = {all_topics:String}")
+        parameters["all_topics"] = ALL_TOPICS
     for name, values in filters.named().items():
         if name not in columns:
             raise UsageError(f"the {query} query cannot be filtered by {name}")
@@ -141,6 +170,18 @@ def scope(
 
 
 Runner = Callable[[Any, str, str, Filters], list[Row]]
+#: The columns of the filters on the tables whose rows carry a team, department, topic and source.
+EVERY_FILTER: Mapping[str, Sequence[str]] = {
+    "team": ["team"],
+    "department": ["department"],
+    "source": ["source"],
+    "topic": ["topic"],
+}
+
+
+def activity_table(filters: Filters) -> str:
+    """activity_cells, or topic_cells (one row per topic of an event) when topics are asked for."""
+    return "topic_cells" if filters.topics else "activity_cells"
 
 
 @dataclass(frozen=True)
@@ -189,10 +230,9 @@ def _dims(**values: Any) -> dict[str, str]:
 def activity(client: Any, db: str, version: str, filters: Filters) -> list[Row]:
     """Learning events (not `none`) by period, team and category, with each team's total per period. With a topic
     filter, the events tagged with those topics."""
-    table = "topic_cells" if filters.topics else "activity_cells"
-    columns = {"team": ["team"], "department": ["department"], "source": ["source"], "topic": ["topic"]}
+    table = activity_table(filters)
     earlier = previous_period(filters.since, filters.granularity)  # for the first period's change
-    where = scope(version, filters, columns, "activity", since=earlier)
+    where = scope(version, filters, EVERY_FILTER, "activity", since=earlier)
     sql = f"""
 SELECT {PERIOD_SQL[filters.granularity]} AS period, team, category, grouping(category) AS is_total,
     sum(events), uniqExactMerge(people)
@@ -211,17 +251,20 @@ ORDER BY period, team, is_total, category"""
 def period_change(rows: list[Row], filters: Filters) -> list[Row]:
     """Add each row's change in events against the same row one period earlier (both released), then drop the
     period before the range that was read only for this."""
-    by_key = {
-        (*tuple(value for name, value in row.dims.items() if name != "period"), row.dims["period"]): row for row in rows
-    }
+    previous: dict[str, str] = {}  # each period's predecessor, worked out once per period
+    by_key: dict[tuple[str, ...], Row] = {}
+    for row in rows:
+        period = row.dims["period"]
+        if period not in previous:
+            previous[period] = previous_period(date.fromisoformat(period), filters.granularity).isoformat()
+        by_key[(period, *row.dims.values())] = row
     first = filters.since.isoformat()
     kept: list[Row] = []
     for row in rows:
-        if row.dims["period"] < first:
+        period = row.dims["period"]
+        if period < first:
             continue
-        start = date.fromisoformat(row.dims["period"])
-        key = tuple(value for name, value in row.dims.items() if name != "period")
-        before = by_key.get((*key, previous_period(start, filters.granularity).isoformat()))
+        before = by_key.get((previous[period], *{**row.dims, "period": previous[period]}.values()))
         now, then = row.values.get("events"), before.values.get("events") if before else None
         row.values["change"] = None if now is None or then is None else int(now) - int(then)
         row.values["change_pct"] = (
@@ -233,15 +276,14 @@ def period_change(rows: list[Row], filters: Filters) -> list[Row]:
 
 def formal_ratio(client: Any, db: str, version: str, filters: Filters) -> list[Row]:
     """Formal (courses, e-learning) against informal learning events by period and team."""
-    columns = {"team": ["team"], "department": ["department"], "source": ["source"]}
-    where = scope(version, filters, columns, "formal-ratio")
+    where = scope(version, filters, EVERY_FILTER, "formal-ratio")
     where.parameters["formal"] = list(FORMAL)
     sql = f"""
 SELECT {PERIOD_SQL[filters.granularity]} AS period, team,
     sumIf(events, category IN {{formal:Array(String)}}), uniqExactMergeIf(people, category IN {{formal:Array(String)}}),
     sumIf(events, category NOT IN {{formal:Array(String)}}),
     uniqExactMergeIf(people, category NOT IN {{formal:Array(String)}})
-FROM {db}.activity_cells
+FROM {db}.{activity_table(filters)}
 WHERE {where.sql} AND category != 'none'
 GROUP BY period, team
 ORDER BY period, team"""
@@ -264,8 +306,9 @@ def knowledge_flow(client: Any, db: str, version: str, filters: Filters) -> list
         "team": ["asker_team", "answerer_team"],
         "department": ["asker_department", "answerer_department"],
         "source": ["source"],
+        "topic": ["topic"],
     }
-    where = scope(version, filters, columns, "knowledge-flow")
+    where = scope(version, filters, columns, "knowledge-flow", all_topics=True)
     sql = f"""
 SELECT asker_team, answerer_team, sum(answers), uniqExactMerge(askers), uniqExactMerge(answerers)
 FROM {db}.flow_cells
@@ -283,8 +326,7 @@ ORDER BY asker_team, answerer_team"""
 def time_to_answer(client: Any, db: str, version: str, filters: Filters) -> list[Row]:
     """Questions by period and the asker's team: how many, the share unanswered (no answer from someone else
     within 30 days), and the median and 90th percentile wait for the first answer in seconds."""
-    columns = {"team": ["team"], "department": ["department"], "source": ["source"], "topic": ["topic"]}
-    where = scope(version, filters, columns, "time-to-answer")
+    where = scope(version, filters, EVERY_FILTER, "time-to-answer", all_topics=True)
     sql = f"""
 SELECT {PERIOD_SQL[filters.granularity]} AS period, team, sum(questions), sum(answered), uniqExactMerge(askers),
     quantilesExactMerge(0.5, 0.9)(first_answer_s)
@@ -309,11 +351,10 @@ def participation(client: Any, db: str, version: str, filters: Filters) -> list[
     """The share of a team's people who took part in any learning, by period (team size: the people the
     directory placed in the team at any time in the period). Released only when those who took part and those
     who did not (if any) each number at least k."""
-    columns = {"team": ["team"], "department": ["department"], "source": ["source"]}
-    where = scope(version, filters, columns, "participation")
+    where = scope(version, filters, EVERY_FILTER, "participation")
     sql = f"""
 SELECT {PERIOD_SQL[filters.granularity]} AS period, team, uniqExactMerge(people)
-FROM {db}.activity_cells
+FROM {db}.{activity_table(filters)}
 WHERE {where.sql} AND category != 'none'
 GROUP BY period, team"""
     took_part = {(str(period), team): int(people) for period, team, people in _query(client, sql, where.parameters)}
@@ -357,10 +398,9 @@ ORDER BY period, team"""
 def topics(client: Any, db: str, version: str, filters: Filters) -> list[Row]:
     """Rising and falling topics: learning events per topic in the range's last period against the one before,
     largest change first."""
-    columns = {"team": ["team"], "department": ["department"], "source": ["source"], "topic": ["topic"]}
     last = period_start(filters.until, filters.granularity)
     before = previous_period(last, filters.granularity)
-    where = scope(version, filters, columns, "topics", since=before)
+    where = scope(version, filters, EVERY_FILTER, "topics", since=before)
     where.parameters["last"] = last
     sql = f"""
 SELECT topic,
@@ -390,12 +430,11 @@ def ranked_topics(rows: list[Row], filters: Filters) -> list[Row]:
 
 def source_mix(client: Any, db: str, version: str, filters: Filters) -> list[Row]:
     """Learning events by period and source, with each period's total."""
-    columns = {"team": ["team"], "department": ["department"], "source": ["source"]}
-    where = scope(version, filters, columns, "source-mix")
+    where = scope(version, filters, EVERY_FILTER, "source-mix")
     sql = f"""
 SELECT {PERIOD_SQL[filters.granularity]} AS period, source, grouping(source) AS is_total, sum(events),
     uniqExactMerge(people)
-FROM {db}.activity_cells
+FROM {db}.{activity_table(filters)}
 WHERE {where.sql} AND category != 'none'
 GROUP BY GROUPING SETS ((period, source), (period))
 ORDER BY period, is_total, source"""
@@ -409,8 +448,7 @@ ORDER BY period, is_total, source"""
 
 def knowledge_reuse(client: Any, db: str, version: str, filters: Filters) -> list[Row]:
     """The wiki pages that answers link to, most used first, and (as page "(any page)") the answers linking any."""
-    columns = {"team": ["team"], "department": ["department"], "source": ["source"]}
-    where = scope(version, filters, columns, "knowledge-reuse")
+    where = scope(version, filters, EVERY_FILTER, "knowledge-reuse", all_topics=True)
     where.parameters["any"] = ANY_PAGE
     sql = f"""
 SELECT page, sum(answers) AS linked, uniqExactMerge(answerers)
@@ -428,12 +466,12 @@ LIMIT {TOP + 1}"""
 
 def documentation_gaps(client: Any, db: str, version: str, filters: Filters) -> list[Row]:
     """Topics asked about again and again, with the share of their questions left unanswered: most asked first."""
-    columns = {"team": ["team"], "department": ["department"], "source": ["source"], "topic": ["topic"]}
-    where = scope(version, filters, columns, "documentation-gaps")
+    where = scope(version, filters, EVERY_FILTER, "documentation-gaps")
+    where.parameters["all_topics"] = ALL_TOPICS
     sql = f"""
 SELECT topic, sum(questions) AS asked, sum(answered), uniqExactMerge(askers)
 FROM {db}.question_cells
-WHERE {where.sql} AND topic != ''
+WHERE {where.sql} AND topic != {{all_topics:String}}
 GROUP BY topic
 ORDER BY asked DESC, topic
 LIMIT {TOP}"""
@@ -465,7 +503,7 @@ QUERIES: dict[str, TrendQuery] = {
         TrendQuery(
             "formal-ratio",
             "Formal against informal learning by team",
-            frozenset({"team", "department", "source"}),
+            ALL_FILTERS,
             ("period", "team"),
             ("formal_events", "informal_events", "formal_share"),
             formal_ratio,
@@ -473,7 +511,7 @@ QUERIES: dict[str, TrendQuery] = {
         TrendQuery(
             "knowledge-flow",
             "Answers from the answerer's team to the asker's team",
-            frozenset({"team", "department", "source"}),
+            ALL_FILTERS,
             ("asker_team", "answerer_team"),
             ("answers",),
             knowledge_flow,
@@ -489,7 +527,7 @@ QUERIES: dict[str, TrendQuery] = {
         TrendQuery(
             "participation",
             "Participation breadth: the share of a team's people who took part",
-            frozenset({"team", "department", "source"}),
+            ALL_FILTERS,
             ("period", "team"),
             ("people", "took_part", "share"),
             participation,
@@ -506,7 +544,7 @@ QUERIES: dict[str, TrendQuery] = {
         TrendQuery(
             "source-mix",
             "Learning events by source",
-            frozenset({"team", "department", "source"}),
+            ALL_FILTERS,
             ("period", "source"),
             ("events",),
             source_mix,
@@ -515,7 +553,7 @@ QUERIES: dict[str, TrendQuery] = {
         TrendQuery(
             "knowledge-reuse",
             "Wiki pages that answers point to",
-            frozenset({"team", "department", "source"}),
+            ALL_FILTERS,
             ("page",),
             ("answers",),
             knowledge_reuse,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -55,6 +55,31 @@ def month_bounds(month: int) -> tuple[date, date]:
     return first, following
 
 
+def current_events_sql(database: str, where: str, columns: Sequence[str]) -> str:
+    """The current row of each event matching `where` (a filter on columns every row of an event shares, such as
+    its occurrence time): the latest by `ingested_at` of each column, and whether any row of it was retracted.
+
+    What `FINAL` does, at a tenth of its cost on unmerged parts (measured: 0.27 s against 3.3 s for a month of
+    800,000 events), because the loader gives every row of an event the same occurrence time."""
+    db = check_identifier(database, "database")
+    latest = ", ".join(f"argMax({column}, ingested_at) AS {column}" for column in columns)
+    return f"""SELECT classifier_version, event_id, {latest}, max(retracted) AS ever_retracted
+FROM (SELECT * FROM {db}.learning_events WHERE {where})
+GROUP BY classifier_version, event_id"""
+
+
+STAGED_COLUMNS = (
+    "occurred_at",
+    "actor",
+    "counterpart",
+    "category",
+    "source",
+    "topics",
+    "conversation_key",
+    "page_refs",
+)
+
+
 def events_staging_sql(database: str) -> str:
     """One month of current events, with the team of the actor and of the counterpart on the day they acted.
 
@@ -62,6 +87,7 @@ def events_staging_sql(database: str) -> str:
     if a row of it arrived later (a voided statement loaded before the statement it voids). Erased people are
     left out as actors and as counterparts."""
     db = check_identifier(database, "database")
+    current = current_events_sql(db, "toYYYYMM(occurred_at) = {month:UInt32}", STAGED_COLUMNS)
     return f"""
 INSERT INTO {db}.{EVENTS_STAGING}
 SELECT
@@ -75,9 +101,8 @@ FROM
         event_id, classifier_version, occurred_at, actor,
         if(counterpart IN (SELECT person FROM {db}.erased_people), '', ifNull(counterpart, '')) AS counterpart_key,
         category, source, topics, conversation_key, page_refs
-    FROM {db}.learning_events FINAL
-    WHERE toYYYYMM(occurred_at) = {{month:UInt32}}
-      AND NOT retracted
+    FROM ({current})
+    WHERE NOT ever_retracted
       AND event_id NOT IN (SELECT event_id FROM {db}.learning_events WHERE retracted)
       AND actor NOT IN (SELECT person FROM {db}.erased_people)
 ) AS e
@@ -88,43 +113,109 @@ ASOF LEFT JOIN {db}.current_team_memberships AS c
 """
 
 
-def cell_staging_sql(database: str, table: str) -> str:
-    """The INSERT that builds one trend table's staging month from the staged events (no parameters but `month`
-    for question_cells, whose answers may come in the following weeks)."""
+@dataclass(frozen=True)
+class CellTable:
+    """One trend table: its dimensions besides classifier_version, grain and day, and its measures with how each
+    merges from day rows into week and month rows."""
+
+    name: str
+    dims: tuple[str, ...]
+    measures: tuple[tuple[str, str], ...]
+
+    @property
+    def columns(self) -> list[str]:
+        return ["classifier_version", "grain", "day", *self.dims, *(name for name, _ in self.measures)]
+
+
+SUM = "sum({0})"
+PEOPLE = "uniqExactMergeState({0})"
+CELLS: dict[str, CellTable] = {
+    table.name: table
+    for table in (
+        CellTable(
+            "activity_cells",
+            ("team", "department", "category", "source"),
+            (("events", SUM), ("people", PEOPLE)),
+        ),
+        CellTable(
+            "topic_cells",
+            ("topic", "team", "department", "category", "source"),
+            (("events", SUM), ("people", PEOPLE)),
+        ),
+        CellTable(
+            "flow_cells",
+            ("topic", "asker_team", "asker_department", "answerer_team", "answerer_department", "source"),
+            (("answers", SUM), ("askers", PEOPLE), ("answerers", PEOPLE)),
+        ),
+        CellTable(
+            "question_cells",
+            ("topic", "team", "department", "source"),
+            (
+                ("questions", SUM),
+                ("answered", SUM),
+                ("askers", PEOPLE),
+                ("first_answer_s", "quantilesExactMergeState(0.5, 0.9)({0})"),
+            ),
+        ),
+        CellTable(
+            "reuse_cells",
+            ("topic", "page", "team", "department", "source"),
+            (("answers", SUM), ("answerers", PEOPLE)),
+        ),
+    )
+}
+#: The periods of the trend rows: 'day' rows from the events, 'week' and 'month' rows merged from the day rows.
+GRAINS: dict[str, str] = {"day": "day", "week": "toMonday(day)", "month": "toStartOfMonth(day)"}
+#: The topic of the rows of flow, question and reuse cells that count every event once, whatever its topics.
+ALL_TOPICS = "*"
+
+
+def day_cells_sql(database: str, table: str) -> str:
+    """The INSERT that builds one trend table's day rows of a month from the staged events (parameters: `first`
+    and `answers_until` for question_cells, whose answers may come in the following weeks)."""
     db = check_identifier(database, "database")
     staged = f"{db}.{EVENTS_STAGING}"
-    into = f"INSERT INTO {db}.{table}_staging"
+    cells = CELLS.get(table)
+    if cells is None:
+        raise WarehouseError(f"no trend table named {table!r}")
+    into = f"INSERT INTO {db}.{table}_staging ({', '.join(cells.columns)})"
+    every = f"arrayPushFront(topics, '{ALL_TOPICS}')"
     if table == "activity_cells":
         return f"""{into}
-SELECT classifier_version, day, team, department, category, source, count() AS events, uniqExactState(actor)
+SELECT classifier_version, 'day', day, team, department, category, source, count(), uniqExactState(actor)
 FROM {staged}
 GROUP BY classifier_version, day, team, department, category, source"""
     if table == "topic_cells":
         return f"""{into}
-SELECT classifier_version, day, topic, team, department, category, source, count() AS events,
-    uniqExactState(actor)
+SELECT classifier_version, 'day', day, topic, team, department, category, source, count(), uniqExactState(actor)
 FROM {staged}
 ARRAY JOIN topics AS topic
 GROUP BY classifier_version, day, topic, team, department, category, source"""
     if table == "flow_cells":
         return f"""{into}
-SELECT classifier_version, day, counterpart_team, counterpart_department, team, department, source,
-    count() AS answers, uniqExactState(assumeNotNull(counterpart)), uniqExactState(actor)
+SELECT classifier_version, 'day', day, topic, counterpart_team, counterpart_department, team, department, source,
+    count(), uniqExactState(assumeNotNull(counterpart)), uniqExactState(actor)
 FROM {staged}
+ARRAY JOIN {every} AS topic
 WHERE category = 'answered' AND counterpart IS NOT NULL
-GROUP BY classifier_version, day, counterpart_team, counterpart_department, team, department, source"""
+GROUP BY classifier_version, day, topic, counterpart_team, counterpart_department, team, department, source"""
     if table == "reuse_cells":
         return f"""{into}
-SELECT classifier_version, day, page, team, department, source, count() AS answers, uniqExactState(actor)
+SELECT classifier_version, 'day', day, topic, page, team, department, source, count(), uniqExactState(actor)
 FROM {staged}
+ARRAY JOIN {every} AS topic
 ARRAY JOIN arrayPushFront(page_refs, '{ANY_PAGE}') AS page
 WHERE category = 'answered' AND notEmpty(page_refs)
-GROUP BY classifier_version, day, page, team, department, source"""
-    if table == "question_cells":
-        # Each question's first answer by someone else in its conversation, after it and within the window.
-        return f"""{into}
+GROUP BY classifier_version, day, topic, page, team, department, source"""
+    # question_cells: each question's first answer by someone else in its conversation, after it and in the window
+    answers = current_events_sql(
+        db,
+        "occurred_at >= {first:Date} AND occurred_at < {answers_until:Date}",
+        ("occurred_at", "counterpart", "category", "conversation_key"),
+    )
+    return f"""{into}
 SELECT
-    q.classifier_version, q.day, q.team, q.department, if(empty(q.topics), '', q.topics[1]) AS topic, q.source,
+    q.classifier_version, 'day', q.day, topic, q.team, q.department, q.source,
     count() AS questions,
     countIf(f.first_answer_at IS NOT NULL) AS answered,
     uniqExactState(q.actor),
@@ -141,9 +232,8 @@ LEFT JOIN
     INNER JOIN
     (
         SELECT classifier_version, conversation_key, counterpart, occurred_at
-        FROM {db}.learning_events FINAL
-        WHERE category = 'answered' AND NOT retracted
-          AND occurred_at >= {{first:Date}} AND occurred_at < {{answers_until:Date}}
+        FROM ({answers})
+        WHERE category = 'answered' AND NOT ever_retracted
           AND conversation_key IN (SELECT conversation_key FROM {staged} WHERE category = 'asked')
     ) AS answer
         ON answer.conversation_key = question.conversation_key
@@ -153,9 +243,26 @@ LEFT JOIN
       AND answer.occurred_at <= question.occurred_at + toIntervalDay({ANSWER_WINDOW_DAYS})
     GROUP BY question.event_id, question.classifier_version
 ) AS f ON f.question_id = q.event_id AND f.version = q.classifier_version
-GROUP BY q.classifier_version, q.day, q.team, q.department, topic, q.source
+ARRAY JOIN arrayPushFront(q.topics, '{ALL_TOPICS}') AS topic
+GROUP BY q.classifier_version, q.day, topic, q.team, q.department, q.source
 SETTINGS join_use_nulls = 1"""
-    raise WarehouseError(f"no trend table named {table!r}")
+
+
+def period_cells_sql(database: str, table: str, grain: str) -> str:
+    """The INSERT that merges a trend table's day rows into `grain` ('week' or 'month') rows for the periods
+    starting in the months `{months:Array(UInt32)}`, reading the day rows from `{first:Date}` to before
+    `{until:Date}`."""
+    db = check_identifier(database, "database")
+    cells = CELLS[table]
+    period = GRAINS[grain]
+    dims = ", ".join(cells.dims)
+    merged = ", ".join(template.format(name) for name, template in cells.measures)
+    return f"""INSERT INTO {db}.{table}_staging ({", ".join(cells.columns)})
+SELECT classifier_version, '{grain}', {period} AS period, {dims}, {merged}
+FROM {db}.{table}
+WHERE grain = 'day' AND day >= {{first:Date}} AND day < {{until:Date}}
+  AND toYYYYMM({period}) IN {{months:Array(UInt32)}}
+GROUP BY classifier_version, period, {dims}"""
 
 
 STAGING_TABLES: tuple[str, ...] = (EVENTS_STAGING, *(f"{table}_staging" for table in CELL_TABLES))
@@ -166,13 +273,19 @@ def truncate_sql(database: str, table: str, cluster: str | None = None) -> str:
     return f"TRUNCATE TABLE IF EXISTS {database}.{local_table(table, cluster)}{on_cluster(cluster)}"
 
 
-def swap_sql(database: str, table: str, month: int, cluster: str | None = None, empty: bool = False) -> str:
-    """Put a trend table's rebuilt month in place of the old one (or drop the month when nothing is left)."""
+def swap_sql(
+    database: str, table: str, month: int, cluster: str | None = None, empty: bool = False, grain: str = "day"
+) -> str:
+    """Put a trend table's rebuilt rows of one grain and month in place of the old ones (or drop them when nothing
+    is left: the engine refuses to replace from nothing)."""
+    if grain not in GRAINS:
+        raise WarehouseError(f"no grain named {grain!r}")
     target = f"{database}.{local_table(table, cluster)}{on_cluster(cluster)}"
+    partition = f"('{grain}', {int(month)})"
     if empty:
-        return f"ALTER TABLE {target} DROP PARTITION {int(month)}"
+        return f"ALTER TABLE {target} DROP PARTITION {partition}"
     staging = f"{database}.{local_table(f'{table}_staging', cluster)}"
-    return f"ALTER TABLE {target} REPLACE PARTITION {int(month)} FROM {staging}"
+    return f"ALTER TABLE {target} REPLACE PARTITION {partition} FROM {staging}"
 
 
 def on_cluster(cluster: str | None) -> str:
@@ -213,27 +326,46 @@ def due_months(client: Any, database: str) -> list[int]:
 
 
 def rebuild_month(client: Any, database: str, month: int, cluster: str | None = None) -> int:
-    """Recompute every trend table's partition for one month and swap it in; returns the events counted."""
+    """Recompute every trend table's rows of one month (its days, its month, and the weeks whose days it holds)
+    and swap them in; returns the events counted."""
     db = check_identifier(database, "database")
     first, following = month_bounds(month)
     started = client.query("SELECT now64(3, 'UTC')").result_rows[0][0]
-    for table in STAGING_TABLES:
-        _run(client, truncate_sql(db, table, cluster), f"clearing {table}")
     # On a cluster, an insert into a Distributed table must reach the shards before the swap reads them.
     sync = {"insert_distributed_sync": 1} if cluster else None
+    _run(client, truncate_sql(db, EVENTS_STAGING, cluster), "clearing the staged events")
     _run(client, events_staging_sql(db), f"staging the events of {month}", {"month": month}, sync)
     counted = int(client.query(f"SELECT count() FROM {db}.{EVENTS_STAGING}").result_rows[0][0])
-    parameters = {"first": first, "answers_until": following + timedelta(days=ANSWER_WINDOW_DAYS)}
+    day_parameters = {"first": first, "answers_until": following + timedelta(days=ANSWER_WINDOW_DAYS)}
+    # The weeks whose Monday lies in this month or (for the week this month starts in) the month before.
+    week_months = sorted({month_of(first - timedelta(days=first.weekday())), month})
+    weeks_from, _ = month_bounds(week_months[0])
+    week_parameters = {"first": weeks_from, "until": following + timedelta(days=7), "months": week_months}
+    month_parameters = {"first": first, "until": following, "months": [month]}
     for table in CELL_TABLES:
-        _run(client, cell_staging_sql(db, table), f"building {table} for {month}", parameters, sync)
-    for table in CELL_TABLES:
-        # nothing left in the month (all retracted or erased): the engine refuses to replace from nothing
-        empty = not int(client.query(f"SELECT count() FROM {db}.{table}_staging").result_rows[0][0])
-        _run(client, swap_sql(db, table, month, cluster, empty), f"swapping {table}")
+        staging = f"{table}_staging"
+        _run(client, truncate_sql(db, staging, cluster), f"clearing {staging}")
+        _run(client, day_cells_sql(db, table), f"building the days of {table} for {month}", day_parameters, sync)
+        _swap(client, db, table, "day", [month], cluster)
+        _run(client, truncate_sql(db, staging, cluster), f"clearing {staging}")
+        _run(client, period_cells_sql(db, table, "week"), f"merging the weeks of {table}", week_parameters, sync)
+        _run(client, period_cells_sql(db, table, "month"), f"merging the month of {table}", month_parameters, sync)
+        _swap(client, db, table, "week", week_months, cluster)
+        _swap(client, db, table, "month", [month], cluster)
     client.insert("rollup_log", [[month, REBUILT, started]], column_names=["month", "kind", "at"], database=database)
     for table in STAGING_TABLES:  # the staged rows name people: keep them no longer than the rebuild
         _run(client, truncate_sql(db, table, cluster), f"clearing {table}")
     return counted
+
+
+def _swap(client: Any, db: str, table: str, grain: str, months: Sequence[int], cluster: str | None) -> None:
+    for month in months:
+        staged = client.query(
+            f"SELECT count() FROM {db}.{table}_staging "
+            "WHERE grain = {grain:String} AND toYYYYMM(day) = {month:UInt32}",
+            parameters={"grain": grain, "month": month},
+        ).result_rows[0][0]
+        _run(client, swap_sql(db, table, month, cluster, not int(staged), grain), f"swapping {table} ({grain})")
 
 
 def rebuild_due(client: Any, database: str, cluster: str | None = None) -> RebuildReport:

@@ -226,3 +226,27 @@ def test_retention_is_set_from_the_setting_on_events_and_trend_tables(warehouse)
         client.query(f"SELECT name, engine_full FROM system.tables WHERE database = '{database}'").result_rows
     )
     assert all("TTL" not in engines[table] for table in RETAINED)
+
+
+def test_week_and_month_rows_hold_what_their_days_hold(settings: Settings, warehouse) -> None:
+    client, database = warehouse
+    # A week that spans two months (Mon 2024-04-29 .. Sun 2024-05-05), loaded in two steps: April, then May.
+    april = [
+        learning_event(f"w{n}", PLATFORM[n], "shared", datetime(2024, 4, 29 + n % 2, 9, tzinfo=UTC)) for n in range(6)
+    ]
+    may = [
+        learning_event(f"m{n}", PLATFORM[n], "shared", datetime(2024, 5, 2 + n % 3, 9, tzinfo=UTC)) for n in range(6)
+    ]
+    load(settings, client, database, april)
+    load(settings, client, database, may)
+    by_grain = dict(
+        client.query(
+            f"SELECT grain, sum(events) FROM {database}.activity_cells GROUP BY grain",
+        ).result_rows
+    )
+    assert by_grain == {"day": 12, "week": 12, "month": 12}
+    week = Filters(date(2024, 4, 29), date(2024, 5, 5), Granularity.WEEK)
+    assert cell(client, database, "activity", week, team="(unresolved)", category="shared")["events"] == 12
+    for month, events in ((date(2024, 4, 1), 6), (date(2024, 5, 1), 6)):
+        filters = Filters(month, month, Granularity.MONTH)
+        assert cell(client, database, "activity", filters, team="(unresolved)", category="shared")["events"] == events

@@ -324,10 +324,12 @@ def test_the_rebuild_and_erasure_statements_of_cluster_mode_parse_and_name_local
     from warehouse.erasure import erasure_statements
     from warehouse.rollup import (
         CELL_TABLES,
+        GRAINS,
         RETAINED,
         STAGING_TABLES,
-        cell_staging_sql,
+        day_cells_sql,
         events_staging_sql,
+        period_cells_sql,
         retention_sql,
         swap_sql,
         truncate_sql,
@@ -335,9 +337,13 @@ def test_the_rebuild_and_erasure_statements_of_cluster_mode_parse_and_name_local
 
     statements = [truncate_sql(DATABASE, table, CLUSTER) for table in STAGING_TABLES]
     statements += [
-        swap_sql(DATABASE, table, 202403, CLUSTER, empty) for table in CELL_TABLES for empty in (False, True)
+        swap_sql(DATABASE, table, 202403, CLUSTER, empty, grain)
+        for table in CELL_TABLES
+        for empty in (False, True)
+        for grain in GRAINS
     ]
-    statements += [events_staging_sql(DATABASE)] + [cell_staging_sql(DATABASE, table) for table in CELL_TABLES]
+    statements += [events_staging_sql(DATABASE)] + [day_cells_sql(DATABASE, table) for table in CELL_TABLES]
+    statements += [period_cells_sql(DATABASE, table, grain) for table in CELL_TABLES for grain in ("week", "month")]
     statements += [retention_sql(DATABASE, table, 30, CLUSTER) for table in RETAINED]
     statements += erasure_statements(DATABASE, CLUSTER)
     done = subprocess.run(
@@ -355,9 +361,10 @@ def test_the_rebuild_and_erasure_statements_of_cluster_mode_parse_and_name_local
     swap = swap_sql(DATABASE, "activity_cells", 202403, CLUSTER)
     assert swap == (
         f"ALTER TABLE {DATABASE}.activity_cells_local ON CLUSTER {CLUSTER} "
-        f"REPLACE PARTITION 202403 FROM {DATABASE}.activity_cells_staging_local"
+        f"REPLACE PARTITION ('day', 202403) FROM {DATABASE}.activity_cells_staging_local"
     )
     assert "team_memberships ON CLUSTER" in erasure_statements(DATABASE, CLUSTER)[2]  # whole on every node
-    assert swap_sql(DATABASE, "activity_cells", 202403) == (
-        f"ALTER TABLE {DATABASE}.activity_cells REPLACE PARTITION 202403 FROM {DATABASE}.activity_cells_staging"
+    assert swap_sql(DATABASE, "activity_cells", 202403, grain="week") == (
+        f"ALTER TABLE {DATABASE}.activity_cells REPLACE PARTITION ('week', 202403) "
+        f"FROM {DATABASE}.activity_cells_staging"
     )

@@ -98,12 +98,16 @@ CREATE TABLE IF NOT EXISTS {database}.rollup_log
 ENGINE = ReplacingMergeTree(at)
 ORDER BY (month, kind);
 
--- The trend tables: one row per cell of a day, each counting events (a sum over deduplicated rows) and the
--- distinct people in it (a uniqExact state, so cells merge into weeks, months and totals without counting a
--- person twice). A team or department of '' means the directory does not know the person (counted, never named).
+-- The trend tables: one row per cell of a period, each counting events (a sum over deduplicated rows) and the
+-- distinct people in it (a uniqExact state, so cells merge into longer periods and totals without counting a
+-- person twice). `grain` is the period: 'day' rows are built from the events, 'week' rows (day = the Monday) and
+-- 'month' rows (day = the 1st) from the day rows, so a query reads about a sixth or a thirtieth of the rows it would
+-- merge from days. Partitioned by grain and month (a week by the month of its Monday). A team or department of ''
+-- means the directory does not know the person (counted, never named).
 CREATE TABLE IF NOT EXISTS {database}.activity_cells
 (
     classifier_version LowCardinality(String),
+    grain              LowCardinality(String),
     day                Date,
     team               LowCardinality(String),
     department         LowCardinality(String),
@@ -113,13 +117,14 @@ CREATE TABLE IF NOT EXISTS {database}.activity_cells
     people             AggregateFunction(uniqExact, String)
 )
 ENGINE = AggregatingMergeTree
-PARTITION BY toYYYYMM(day)
-ORDER BY (classifier_version, day, team, department, category, source);
+PARTITION BY (grain, toYYYYMM(day))
+ORDER BY (classifier_version, grain, day, team, department, category, source);
 
 -- One row per topic an event was tagged with (an event with two topics is in two rows: sum per topic only).
 CREATE TABLE IF NOT EXISTS {database}.topic_cells
 (
     classifier_version LowCardinality(String),
+    grain              LowCardinality(String),
     day                Date,
     topic              LowCardinality(String),
     team               LowCardinality(String),
@@ -130,13 +135,16 @@ CREATE TABLE IF NOT EXISTS {database}.topic_cells
     people             AggregateFunction(uniqExact, String)
 )
 ENGINE = AggregatingMergeTree
-PARTITION BY toYYYYMM(day)
-ORDER BY (classifier_version, day, topic, team, department, category, source);
+PARTITION BY (grain, toYYYYMM(day))
+ORDER BY (classifier_version, grain, topic, day, team, department, category, source);
 
--- Answers by the asker's team and the answerer's team (knowledge flow), on the day of the answer.
+-- Answers by the asker's team and the answerer's team (knowledge flow), on the day of the answer. Each answer is in
+-- the row of topic '*' (every answer once) and in one row per topic it was tagged with (for a topic filter).
 CREATE TABLE IF NOT EXISTS {database}.flow_cells
 (
     classifier_version LowCardinality(String),
+    grain              LowCardinality(String),
+    topic              LowCardinality(String),
     day                Date,
     asker_team         LowCardinality(String),
     asker_department   LowCardinality(String),
@@ -148,18 +156,19 @@ CREATE TABLE IF NOT EXISTS {database}.flow_cells
     answerers          AggregateFunction(uniqExact, String)
 )
 ENGINE = AggregatingMergeTree
-PARTITION BY toYYYYMM(day)
-ORDER BY (classifier_version, day, asker_team, answerer_team, asker_department, answerer_department, source);
+PARTITION BY (grain, toYYYYMM(day))
+ORDER BY (classifier_version, grain, topic, day, asker_team, answerer_team, asker_department, answerer_department, source);
 
--- Questions on the day they were asked, by the asker's team and the question's first topic ('' for none): how
--- many, how many got an answer from someone else, and the wait for the first answer (quantile states).
+-- Questions on the day they were asked, by the asker's team, in topic '*' and in each of their topics: how many, how
+-- many got an answer from someone else, and the wait for the first answer (quantile states).
 CREATE TABLE IF NOT EXISTS {database}.question_cells
 (
     classifier_version LowCardinality(String),
+    grain              LowCardinality(String),
+    topic              LowCardinality(String),
     day                Date,
     team               LowCardinality(String),
     department         LowCardinality(String),
-    topic              LowCardinality(String),
     source             LowCardinality(String),
     questions          SimpleAggregateFunction(sum, UInt64),
     answered           SimpleAggregateFunction(sum, UInt64),
@@ -167,13 +176,16 @@ CREATE TABLE IF NOT EXISTS {database}.question_cells
     first_answer_s     AggregateFunction(quantilesExact(0.5, 0.9), Float64)
 )
 ENGINE = AggregatingMergeTree
-PARTITION BY toYYYYMM(day)
-ORDER BY (classifier_version, day, team, department, topic, source);
+PARTITION BY (grain, toYYYYMM(day))
+ORDER BY (classifier_version, grain, topic, day, team, department, source);
 
--- Answers that link to a wiki page (knowledge reuse): which pages answer questions, and for which teams.
+-- Answers that link to a wiki page (knowledge reuse): which pages answer questions, and for which teams; page '*'
+-- counts every answer linking any page once; topics as in flow_cells.
 CREATE TABLE IF NOT EXISTS {database}.reuse_cells
 (
     classifier_version LowCardinality(String),
+    grain              LowCardinality(String),
+    topic              LowCardinality(String),
     day                Date,
     page               String,
     team               LowCardinality(String),
@@ -183,8 +195,8 @@ CREATE TABLE IF NOT EXISTS {database}.reuse_cells
     answerers          AggregateFunction(uniqExact, String)
 )
 ENGINE = AggregatingMergeTree
-PARTITION BY toYYYYMM(day)
-ORDER BY (classifier_version, day, page, team, department, source);
+PARTITION BY (grain, toYYYYMM(day))
+ORDER BY (classifier_version, grain, topic, day, page, team, department, source);
 
 -- One month of current events with their actor's and counterpart's teams, filled at the start of each rebuild.
 CREATE TABLE IF NOT EXISTS {database}.rollup_events_staging
