@@ -9,7 +9,6 @@ from learnstream.errors import ConnectorError
 from producers.pseudonymise import Pseudonymiser
 from schemas.activity import Activity, ActivityKind, ConversationKind, ConversationRef, SourceSystem
 
-
 #: The verb of a voiding statement: its object, a StatementRef, names the statement it takes back.
 VOIDED = "http://adlnet.gov/expapi/verbs/voided"
 
