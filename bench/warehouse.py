@@ -11,7 +11,8 @@ load      a simulated organisation (5,180 people, 5,000 of them in ~100 teams of
           question threads with answers (counterpart = the asker, a response delay, 20 % linking wiki pages),
           skewed categories, sources that fit them, Zipf-like topics and actors, then a few edits and retractions
           (a second row of an event id). This is the bulk path: the pipeline itself is measured by bench/stages.py.
-rebuild   `mark_months` of every month, then `rebuild_due`, as the loader runs it: total and per month.
+rebuild   `mark_days` of every day, then `rebuild_due`, as the loader runs it (a month's days at a time): total
+          and per chunk; then the upkeep: the newest day marked and rebuilt, as under live load.
 queries   every query in `warehouse.queries.QUERIES` through `run_trend` as `learnstream trends` calls it (k=5):
           the CLI's default (last 12 weeks, weekly, no filters, until the newest day) and one filtered variant
           (a team, a source, a topic where the query takes topics); one warm-up, then `--runs` timed runs each,
@@ -52,7 +53,7 @@ from warehouse.dsn import parse_dsn  # noqa: E402
 from warehouse.events_table import COLUMNS, TABLE  # noqa: E402
 from warehouse.migrations import migrate  # noqa: E402
 from warehouse.queries import QUERIES, Filters, Granularity, period_start, previous_period, run_trend  # noqa: E402
-from warehouse.rollup import REBUILT, mark_months, rebuild_due  # noqa: E402
+from warehouse.rollup import REBUILT, days_of, mark_days, rebuild_due  # noqa: E402
 from warehouse.versions import active_version  # noqa: E402
 
 #: The goal of issue 9: every named query's p95 at 10M events, on this machine.
@@ -437,7 +438,8 @@ class SizeFigures:
 
 
 class MonthClock:
-    """The client as rebuild_due uses it, noting when each month's rebuild is recorded (its end)."""
+    """The client as rebuild_due uses it, noting when each chunk's rebuild is recorded (its end), by the month of
+    its first day."""
 
     def __init__(self, client: Any) -> None:
         self.client = client
@@ -449,7 +451,9 @@ class MonthClock:
     def insert(self, table: str, rows: Sequence[Sequence[Any]], *args: Any, **kwargs: Any) -> Any:
         result = self.client.insert(table, rows, *args, **kwargs)
         if table == "rollup_log":
-            self.done_at.extend((int(row[0]), time.perf_counter()) for row in rows if row[1] == REBUILT)
+            rebuilt = [row[0] for row in rows if row[1] == REBUILT]
+            if rebuilt:
+                self.done_at.append((rebuilt[0].year * 100 + rebuilt[0].month, time.perf_counter()))
         return result
 
 
@@ -568,23 +572,21 @@ def load_and_query(client: Any, database: str, events: int, runs: int, seed: int
     figures.rows = int(client.query(f"SELECT count() FROM {database}.{TABLE}").result_rows[0][0])
     say_shape(client, database, org, figures)
 
-    distinct = client.query(f"SELECT DISTINCT toYYYYMM(occurred_at) FROM {database}.{TABLE}").result_rows
-    months = [int(row[0]) for row in distinct]
+    days = sorted(days_of(client, database, "1", {}))
     clock = MonthClock(client)
     started = time.perf_counter()
-    mark_months(client, database, months)
+    mark_days(client, database, days)
     report = rebuild_due(clock, database)
     figures.rebuild_s = time.perf_counter() - started
     previous = started
     for month, at in clock.done_at:
         figures.rebuild_months[month] = at - previous
         previous = at
-    newest_month = max(months)
     started = time.perf_counter()
-    mark_months(client, database, [newest_month])
+    mark_days(client, database, [days[-1]])
     rebuild_due(client, database)
     figures.upkeep_s = time.perf_counter() - started
-    say(f"   rebuilt {len(report.months)} months from {report.events:,} current events in {figures.rebuild_s:.1f} s")
+    say(f"   rebuilt {len(report.days)} days from {report.events:,} current events in {figures.rebuild_s:.1f} s")
     say_cells(client, database)
 
     newest = client.query(f"SELECT toDate(max(occurred_at)) FROM {database}.{TABLE}").result_rows[0][0]
@@ -684,8 +686,8 @@ def print_sizes(figures: Sequence[SizeFigures]) -> None:
     print()
     print("-- load (bulk SQL path) and rebuild of the trend tables")
     print(
-        f"{'size':>12} {'rows':>12} {'insert s':>9} {'rows/s':>11} {'rebuild s':>10} {'s/month':>8}"
-        f" {'max month s':>11} {'upkeep s':>9} {'peak RSS MiB':>12}"
+        f"{'size':>12} {'rows':>12} {'insert s':>9} {'rows/s':>11} {'rebuild s':>10} {'s/chunk':>8}"
+        f" {'max chunk s':>11} {'upkeep s':>9} {'peak RSS MiB':>12}"
     )
     for size in figures:
         inserted = sum(size.load_s.values())
@@ -697,8 +699,8 @@ def print_sizes(figures: Sequence[SizeFigures]) -> None:
         )
     for size in figures:
         per_month = ", ".join(f"{month} {seconds:.2f}" for month, seconds in size.rebuild_months.items())
-        print(f"  rebuild per month at {size.events:,} (s): {per_month}")
-    print("  upkeep: mark the newest month and rebuild_due, as the loader does every rollup interval under load")
+        print(f"  rebuild per chunk (31 days, by the month it starts in) at {size.events:,} (s): {per_month}")
+    print("  upkeep: mark the newest day and rebuild_due, as the loader does every rollup interval under live load")
     print()
     largest = figures[-1]
     header = f"{'query':<26} {'variant':<9}"

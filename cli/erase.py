@@ -51,12 +51,12 @@ def erase(person_id: str | None, pseudonym: str | None, yes: bool) -> None:
             "events_deleted": report.events_deleted,
             "counterpart_cleared": report.counterpart_cleared,
             "memberships_deleted": report.memberships_deleted,
-            "months_rebuilt": list(report.months_rebuilt),
+            "days_rebuilt": [day.isoformat() for day in report.days_rebuilt],
             "seconds": report.seconds,
         }
     click.echo(
         f"erased {pseudonym}{' (through serve)' if url else ''}: {done['events_deleted']} events deleted, "
         f"{done['counterpart_cleared']} references as counterpart cleared, {done['memberships_deleted']} team "
-        f"memberships deleted; {len(done['months_rebuilt'])} month(s) of trend figures rebuilt in "
+        f"memberships deleted; {len(done['days_rebuilt'])} day(s) of trend figures rebuilt in "
         f"{done['seconds']:.1f} s"
     )

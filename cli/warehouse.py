@@ -54,23 +54,22 @@ def warehouse_load_directory() -> None:
 
 
 @warehouse.command("rebuild")
-@click.option("--all", "every_month", is_flag=True, help="Rebuild every month with events, not only those due.")
+@click.option("--all", "every_month", is_flag=True, help="Rebuild every day with events, not only those due.")
 @reports_errors
 def warehouse_rebuild(every_month: bool) -> None:
-    """Rebuild the trend tables of the months whose events changed (the loader does so every
+    """Rebuild the trend tables of the days whose events changed (the loader does so every
     LEARNSTREAM_WAREHOUSE__ROLLUP_INTERVAL_S and when it stops)."""
     from warehouse.connection import connect
     from warehouse.dsn import parse_dsn
-    from warehouse.rollup import mark_months, rebuild_due
+    from warehouse.rollup import days_of, mark_days, rebuild_due
 
     current = settings()
     target = parse_dsn(current.warehouse_dsn)
     client = connect(target)
     if every_month:
-        months = client.query(f"SELECT DISTINCT toYYYYMM(occurred_at) FROM {target.database}.learning_events")
-        mark_months(client, target.database, (int(row[0]) for row in months.result_rows))
+        mark_days(client, target.database, days_of(client, target.database, "1", {}))
     report = rebuild_due(client, target.database, current.warehouse.cluster)
-    click.echo(f"rebuilt {len(report.months)} month(s) from {report.events} events in {report.seconds:.1f} s")
+    click.echo(f"rebuilt {len(report.days)} day(s) from {report.events} events in {report.seconds:.1f} s")
 
 
 @warehouse.command("versions")

@@ -182,7 +182,12 @@ class WarehouseSettings(BaseModel):
     rollup_interval_s: float = Field(
         default=30.0,
         gt=0,
-        description="How often the loader rebuilds the trend tables of the months whose events changed.",
+        description="How often the loader rebuilds the trend tables of the days whose events changed.",
+    )
+    rebuild_budget_s: float = Field(
+        default=20.0,
+        gt=0,
+        description="How long one rebuild may run before the loader goes back to loading (the rest stays due).",
     )
     min_group_size: int = Field(
         default=5, ge=2, description="k: a released figure about people counts at least this many distinct people."

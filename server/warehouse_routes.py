@@ -85,7 +85,7 @@ def warehouse_routes(service: WarehouseService) -> list[web.RouteDef]:
                 "events_deleted": report.events_deleted,
                 "counterpart_cleared": report.counterpart_cleared,
                 "memberships_deleted": report.memberships_deleted,
-                "months_rebuilt": list(report.months_rebuilt),
+                "days_rebuilt": [day.isoformat() for day in report.days_rebuilt],
                 "seconds": round(report.seconds, 3),
             }
         )

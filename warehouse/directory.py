@@ -20,7 +20,7 @@ from learnstream.kafka import read_latest
 from learnstream.settings import KafkaSettings
 from schemas.directory import DirectoryRecord
 from warehouse.dsn import check_identifier
-from warehouse.rollup import mark_months
+from warehouse.rollup import days_of, mark_days
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def changed_people(stored: Iterable[tuple[Any, ...]], loaded: Iterable[tuple[Any
 
 
 def load_directory(kafka: KafkaSettings, topic: str, client: Any, database: str, now: datetime | None = None) -> int:
-    """Load the directory's memberships into `team_memberships`, leaving erased people out, and mark the months
+    """Load the directory's memberships into `team_memberships`, leaving erased people out, and mark the days
     of the events of everyone whose teams changed for a rebuild; returns the people whose memberships changed."""
     records = read_directory(kafka, topic)
     db = check_identifier(database, "database")
@@ -72,13 +72,14 @@ def load_directory(kafka: KafkaSettings, topic: str, client: Any, database: str,
         if not changed:
             return 0
         client.insert(table, [row for row in rows if row[0] in changed], column_names=list(COLUMNS))
-        months = client.query(
-            f"SELECT DISTINCT toYYYYMM(occurred_at) FROM {db}.learning_events "
-            "WHERE actor IN {people:Array(String)} OR counterpart IN {people:Array(String)}",
-            parameters={"people": sorted(changed)},
-        ).result_rows
-        mark_months(client, database, (int(row[0]) for row in months))
+        days = days_of(
+            client,
+            database,
+            "actor IN {people:Array(String)} OR counterpart IN {people:Array(String)}",
+            {"people": sorted(changed)},
+        )
+        mark_days(client, database, days)
     except ClickHouseError as exc:
         raise WarehouseError(f"loading the directory into {table} failed: {exc}") from exc
-    logger.info("loaded the memberships of %d changed people into %s (%d months due)", len(changed), table, len(months))
+    logger.info("loaded the memberships of %d changed people into %s (%d days due)", len(changed), table, len(days))
     return len(changed)

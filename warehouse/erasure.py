@@ -3,10 +3,11 @@
 `erase_person` records a tombstone in `erased_people` first (so the loader stops storing the person's events and
 every rebuild leaves them out, whatever arrives meanwhile), then deletes the person's events, forgets them as the
 counterpart of other people's events (the event stays, without them), deletes their team memberships and clears
-them as a manager, and rebuilds the trend months they appeared in. Distinct-count states cannot be subtracted, so
-those months are recomputed whole from the remaining rows (warehouse/rollup.py): when `erase_person` returns, every
-figure already reflects the erasure. A loader running elsewhere picks the tombstone up at its next rebuild
-(LEARNSTREAM_WAREHOUSE__ROLLUP_INTERVAL_S) and removes anything of the person it stored in between.
+them as a manager, and rebuilds the trend days they appeared in. Distinct-count states cannot be subtracted, so
+those days (and their weeks and months) are recomputed whole from the remaining rows (warehouse/rollup.py): when
+`erase_person` returns, every figure already reflects the erasure. A loader running elsewhere picks the tombstone
+up at its next rebuild (LEARNSTREAM_WAREHOUSE__ROLLUP_INTERVAL_S) and removes anything of the person it stored in
+between.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from clickhouse_connect.driver.exceptions import ClickHouseError
@@ -22,7 +23,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from learnstream.errors import WarehouseError
 from warehouse.cluster import local_table
 from warehouse.dsn import check_identifier
-from warehouse.rollup import engine_message, mark_months, on_cluster, rebuild_due
+from warehouse.rollup import days_of, engine_message, mark_days, on_cluster, rebuild_days
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ class ErasureReport:
     events_deleted: int
     counterpart_cleared: int
     memberships_deleted: int
-    months_rebuilt: tuple[int, ...]
+    days_rebuilt: tuple[date, ...]
     seconds: float
 
 
@@ -62,21 +63,14 @@ def _count(client: Any, sql: str, person: str) -> int:
 def erase_person(
     client: Any, database: str, person: str, cluster: str | None = None, now: datetime | None = None
 ) -> ErasureReport:
-    """Erase one pseudonymous person from every table, record the tombstone, and rebuild the affected months."""
+    """Erase one pseudonymous person from every table, record the tombstone, and rebuild the affected days."""
     began = time.monotonic()
     db = check_identifier(database, "database")
     try:
         client.insert(
             "erased_people", [[person, now or datetime.now(UTC)]], column_names=["person", "erased_at"], database=db
         )
-        months = [
-            int(row[0])
-            for row in client.query(
-                f"SELECT DISTINCT toYYYYMM(occurred_at) FROM {db}.learning_events "
-                "WHERE actor = {person:String} OR counterpart = {person:String}",
-                parameters={"person": person},
-            ).result_rows
-        ]
+        days = days_of(client, db, "actor = {person:String} OR counterpart = {person:String}", {"person": person})
         deleted = _count(client, f"SELECT count() FROM {db}.learning_events WHERE actor = {{person:String}}", person)
         cleared = _count(
             client, f"SELECT count() FROM {db}.learning_events WHERE counterpart = {{person:String}}", person
@@ -84,15 +78,15 @@ def erase_person(
         removed = _count(client, f"SELECT count() FROM {db}.team_memberships WHERE person = {{person:String}}", person)
         for statement in erasure_statements(db, cluster):
             client.command(statement, parameters={"person": person})
-        mark_months(client, db, months)
+        mark_days(client, db, days)
     except ClickHouseError as exc:
         raise WarehouseError(
             f"erasing {person} failed part way: {engine_message(exc)}; the tombstone is recorded if this came after "
             "it, and running erase again completes the rest"
         ) from exc
-    report = rebuild_due(client, db, cluster)
+    rebuild_days(client, db, days, cluster)
     logger.info("erased %s: %d events, %d counterpart references, %d memberships", person, deleted, cleared, removed)
-    return ErasureReport(person, deleted, cleared, removed, report.months, time.monotonic() - began)
+    return ErasureReport(person, deleted, cleared, removed, tuple(sorted(days)), time.monotonic() - began)
 
 
 def purge_erased(client: Any, database: str, erased: frozenset[str], cluster: str | None = None) -> int:
@@ -112,18 +106,14 @@ def purge_erased(client: Any, database: str, erased: frozenset[str], cluster: st
         )
         if not found:
             return 0
-        months = client.query(
-            f"SELECT DISTINCT toYYYYMM(occurred_at) FROM {db}.learning_events "
-            "WHERE actor IN {people:Array(String)} OR counterpart IN {people:Array(String)}",
-            parameters=people,
-        ).result_rows
+        days = days_of(client, db, "actor IN {people:Array(String)} OR counterpart IN {people:Array(String)}", people)
         events = f"{db}.{local_table('learning_events', cluster)}{on_cluster(cluster)}"
         client.command(f"ALTER TABLE {events} DELETE WHERE actor IN {{people:Array(String)}} {SYNC}", parameters=people)
         client.command(
             f"ALTER TABLE {events} UPDATE counterpart = NULL WHERE counterpart IN {{people:Array(String)}} {SYNC}",
             parameters=people,
         )
-        mark_months(client, db, (int(row[0]) for row in months))
+        mark_days(client, db, days)
     except ClickHouseError as exc:
         raise WarehouseError(f"removing late events of erased people failed: {engine_message(exc)}") from exc
     logger.warning("removed %d late rows of erased people", found)

@@ -4,7 +4,7 @@ touches; all pure."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from schemas.activity import ActivityKind
@@ -114,18 +114,17 @@ def keep_item_times(rows: Sequence[list[Any]], stored: Mapping[str, datetime]) -
     return changed
 
 
-def months_touched(rows: Iterable[list[Any]]) -> set[int]:
-    """The YYYYMM months whose trend cells these rows change: each row's own, and for an answer also the month of
-    the question it answers (whose time to first answer it may set)."""
-    months: set[int] = set()
+def days_touched(rows: Iterable[list[Any]]) -> set[date]:
+    """The days whose trend cells these rows change: each row's own, and for an answer also the day of the
+    question it answers (whose time to first answer it may set)."""
+    days: set[date] = set()
     for row in rows:
         occurred_at: datetime = row[OCCURRED_AT]
-        months.add(occurred_at.year * 100 + occurred_at.month)
+        days.add(occurred_at.date())
         delay = row[RESPONSE_DELAY]
         if delay is not None:
-            asked = occurred_at - timedelta(seconds=delay)
-            months.add(asked.year * 100 + asked.month)
-    return months
+            days.add((occurred_at - timedelta(seconds=delay)).date())
+    return days
 
 
 def without_erased(rows: list[list[Any]], erased: frozenset[str]) -> tuple[list[list[Any]], int]:

@@ -35,14 +35,14 @@ from warehouse.events_table import (
     COLUMNS,
     TABLE,
     batch_insert_token,
+    days_touched,
     event_row,
     keep_item_times,
-    months_touched,
     replacing_ids,
     without_erased,
     without_expired,
 )
-from warehouse.rollup import mark_months
+from warehouse.rollup import mark_days
 
 logger = logging.getLogger(__name__)
 
@@ -291,7 +291,7 @@ class EventLoader:
         )
         # After the insert, so a rebuild that starts later sees these rows. If marking fails, the batch is retried
         # (its insert then dropped by the token) and marked then.
-        mark_months(self.client, self.database, months_touched(rows))
+        mark_days(self.client, self.database, days_touched(rows))
         self.stats.rows_inserted += len(rows)
         self.stats.batches_inserted += 1
         self.stats.partitions_seen.update(partition for _, partition in pending.spans)

@@ -1,17 +1,19 @@
-"""The trend tables, rebuilt month by month from the current learning events.
+"""The trend tables, rebuilt day by day from the current learning events.
 
-The trend tables hold sums of events and uniqExact states of people per cell of a day. A state cannot be
-subtracted, so when an event changes (an edit reclassifies it, a deletion or a voided statement retracts it, an
-erasure removes a person, the directory moves someone to another team) the cells it was counted in cannot be
-corrected in place. Instead every change marks the month it belongs to in `rollup_log`, and a rebuild recomputes
-each marked month from `learning_events FINAL` (latest row of each event, retracted rows and erased people left
-out) into staging tables, then swaps each month in whole with `ALTER TABLE … REPLACE PARTITION`. A re-delivered
-event is one row after FINAL, so it is counted once; a month counts only the rows it holds when its rebuild starts,
-and a mark made during a rebuild keeps the month due for the next one.
+The trend tables hold sums of events and uniqExact states of people per cell of a day, a week and a month. A state
+cannot be subtracted, so when an event changes (an edit reclassifies it, a deletion or a voided statement retracts
+it, an erasure removes a person, the directory moves someone to another team) the cells it was counted in cannot be
+corrected in place. Instead every change marks its day in `rollup_log`, and a rebuild recomputes each marked day
+from the current rows (the latest row of each event, retracted events and erased people left out) into staging
+tables and swaps the day in whole with `ALTER TABLE … REPLACE PARTITION`; then the weeks and months holding those
+days are merged again from their day rows and swapped the same way. A re-delivered event is one current row, so it
+is counted once; a day counts only the rows it holds when its rebuild starts, and a mark made during a rebuild
+keeps the day due for the next one.
 
-The loader marks the months of every batch it inserts and rebuilds the due months every
-`LEARNSTREAM_WAREHOUSE__ROLLUP_INTERVAL_S` and when it stops, so the trend tables trail the events by at most that
-interval plus one rebuild. The SQL builders are pure; `rebuild_month` and friends are the thin I/O around them.
+The loader marks the days of every batch it inserts and rebuilds the due days every
+`LEARNSTREAM_WAREHOUSE__ROLLUP_INTERVAL_S` and when it stops (oldest first, within a time budget, so a large
+change such as a directory correction never stops loading for long), so the trend tables trail the events by at
+most that interval plus the rebuild. The SQL builders are pure; `rebuild_days` and friends are the I/O around them.
 """
 
 from __future__ import annotations
@@ -81,13 +83,17 @@ STAGED_COLUMNS = (
 
 
 def events_staging_sql(database: str) -> str:
-    """One month of current events, with the team of the actor and of the counterpart on the day they acted.
+    """The current events of some days, with the team of the actor and of the counterpart on the day they acted.
 
-    Parameters: month (UInt32). A retraction is final: an event with a retracted row anywhere is left out, even
-    if a row of it arrived later (a voided statement loaded before the statement it voids). Erased people are
-    left out as actors and as counterparts."""
+    Parameters: days (Array(Date)), and first and until (Date) bounding them for partition pruning. A retraction
+    is final: an event with a retracted row anywhere is left out, even if a row of it arrived later (a voided
+    statement loaded before the statement it voids). Erased people are left out as actors and as counterparts."""
     db = check_identifier(database, "database")
-    current = current_events_sql(db, "toYYYYMM(occurred_at) = {month:UInt32}", STAGED_COLUMNS)
+    current = current_events_sql(
+        db,
+        "occurred_at >= {first:Date} AND occurred_at < {until:Date} AND toDate(occurred_at) IN {days:Array(Date)}",
+        STAGED_COLUMNS,
+    )
     return f"""
 INSERT INTO {db}.{EVENTS_STAGING}
 SELECT
@@ -250,8 +256,7 @@ SETTINGS join_use_nulls = 1"""
 
 def period_cells_sql(database: str, table: str, grain: str) -> str:
     """The INSERT that merges a trend table's day rows into `grain` ('week' or 'month') rows for the periods
-    starting in the months `{months:Array(UInt32)}`, reading the day rows from `{first:Date}` to before
-    `{until:Date}`."""
+    starting on `{periods:Array(Date)}`, reading the day rows from `{first:Date}` to before `{until:Date}`."""
     db = check_identifier(database, "database")
     cells = CELLS[table]
     period = GRAINS[grain]
@@ -260,8 +265,7 @@ def period_cells_sql(database: str, table: str, grain: str) -> str:
     return f"""INSERT INTO {db}.{table}_staging ({", ".join(cells.columns)})
 SELECT classifier_version, '{grain}', {period} AS period, {dims}, {merged}
 FROM {db}.{table}
-WHERE grain = 'day' AND day >= {{first:Date}} AND day < {{until:Date}}
-  AND toYYYYMM({period}) IN {{months:Array(UInt32)}}
+WHERE grain = 'day' AND day >= {{first:Date}} AND day < {{until:Date}} AND {period} IN {{periods:Array(Date)}}
 GROUP BY classifier_version, period, {dims}"""
 
 
@@ -274,14 +278,14 @@ def truncate_sql(database: str, table: str, cluster: str | None = None) -> str:
 
 
 def swap_sql(
-    database: str, table: str, month: int, cluster: str | None = None, empty: bool = False, grain: str = "day"
+    database: str, table: str, period: date, cluster: str | None = None, empty: bool = False, grain: str = "day"
 ) -> str:
-    """Put a trend table's rebuilt rows of one grain and month in place of the old ones (or drop them when nothing
-    is left: the engine refuses to replace from nothing)."""
+    """Put a trend table's rebuilt rows of one day, week or month in place of the old ones (or drop them when
+    nothing is left: the engine refuses to replace from nothing)."""
     if grain not in GRAINS:
         raise WarehouseError(f"no grain named {grain!r}")
     target = f"{database}.{local_table(table, cluster)}{on_cluster(cluster)}"
-    partition = f"('{grain}', {int(month)})"
+    partition = f"('{grain}', '{period.isoformat()}')"
     if empty:
         return f"ALTER TABLE {target} DROP PARTITION {partition}"
     staging = f"{database}.{local_table(f'{table}_staging', cluster)}"
@@ -295,92 +299,127 @@ def on_cluster(cluster: str | None) -> str:
 
 @dataclass(frozen=True)
 class RebuildReport:
-    """What one rebuild did."""
+    """What one rebuild did: the days rebuilt, the events they hold, and the days still due (over the budget)."""
 
-    months: tuple[int, ...]
+    days: tuple[date, ...]
     events: int
     seconds: float
+    still_due: int = 0
 
 
-def mark_months(client: Any, database: str, months: Iterable[int]) -> None:
-    """Record that these months' events changed (their trend cells are due for a rebuild)."""
-    distinct = sorted(set(months))
+def mark_days(client: Any, database: str, days: Iterable[date]) -> None:
+    """Record that these days' events changed (their trend cells are due for a rebuild)."""
+    distinct = sorted(set(days))
     if not distinct:
         return
     db = check_identifier(database, "database")
-    values = ", ".join(f"({int(month)}, '{MARKED}', now64(3, 'UTC'))" for month in distinct)
-    _run(client, f"INSERT INTO {db}.rollup_log (month, kind, at) VALUES {values}", "marking months for a rebuild")
+    sql = (
+        f"INSERT INTO {db}.rollup_log (day, kind, at) "
+        f"SELECT arrayJoin({{days:Array(Date)}}), '{MARKED}', now64(3, 'UTC')"
+    )
+    _run(client, sql, "marking days for a rebuild", {"days": distinct})
 
 
-def due_months(client: Any, database: str) -> list[int]:
-    """The months whose latest mark is newer than their latest rebuild, oldest first."""
+def days_of(client: Any, database: str, where: str, parameters: dict[str, Any]) -> list[date]:
+    """The days of the stored events matching `where` (for marking what an erasure or a move changes)."""
+    db = check_identifier(database, "database")
+    sql = f"SELECT DISTINCT toDate(occurred_at) FROM {db}.learning_events WHERE {where}"
+    try:
+        return [row[0] for row in client.query(sql, parameters=parameters).result_rows]
+    except ClickHouseError as exc:
+        raise WarehouseError(f"cannot read the days of events: {engine_message(exc)}") from exc
+
+
+def due_days(client: Any, database: str) -> list[date]:
+    """The days whose latest mark is newer than their latest rebuild, oldest first."""
     db = check_identifier(database, "database")
     sql = (
-        f"SELECT month FROM {db}.rollup_log GROUP BY month "
-        f"HAVING maxIf(at, kind = '{MARKED}') > maxIf(at, kind = '{REBUILT}') ORDER BY month"
+        f"SELECT day FROM {db}.rollup_log GROUP BY day "
+        f"HAVING maxIf(at, kind = '{MARKED}') > maxIf(at, kind = '{REBUILT}') ORDER BY day"
     )
     try:
-        return [int(row[0]) for row in client.query(sql).result_rows]
+        return [row[0] for row in client.query(sql).result_rows]
     except ClickHouseError as exc:
-        raise WarehouseError(f"cannot read which trend months are due: {exc}") from exc
+        raise WarehouseError(f"cannot read which trend days are due: {engine_message(exc)}") from exc
 
 
-def rebuild_month(client: Any, database: str, month: int, cluster: str | None = None) -> int:
-    """Recompute every trend table's rows of one month (its days, its month, and the weeks whose days it holds)
-    and swap them in; returns the events counted."""
+def rebuild_days(client: Any, database: str, days: Sequence[date], cluster: str | None = None) -> int:
+    """Recompute every trend table's rows of these days, then of the weeks and months holding them, and swap them
+    in; returns the events counted."""
+    if not days:
+        return 0
     db = check_identifier(database, "database")
-    first, following = month_bounds(month)
+    chosen = sorted(set(days))
     started = client.query("SELECT now64(3, 'UTC')").result_rows[0][0]
     # On a cluster, an insert into a Distributed table must reach the shards before the swap reads them.
     sync = {"insert_distributed_sync": 1} if cluster else None
+    first, until = chosen[0], chosen[-1] + timedelta(days=1)
     _run(client, truncate_sql(db, EVENTS_STAGING, cluster), "clearing the staged events")
-    _run(client, events_staging_sql(db), f"staging the events of {month}", {"month": month}, sync)
+    staged = {"days": chosen, "first": first, "until": until}
+    _run(client, events_staging_sql(db), f"staging the events of {len(chosen)} day(s)", staged, sync)
     counted = int(client.query(f"SELECT count() FROM {db}.{EVENTS_STAGING}").result_rows[0][0])
-    day_parameters = {"first": first, "answers_until": following + timedelta(days=ANSWER_WINDOW_DAYS)}
-    # The weeks whose Monday lies in this month or (for the week this month starts in) the month before.
-    week_months = sorted({month_of(first - timedelta(days=first.weekday())), month})
-    weeks_from, _ = month_bounds(week_months[0])
-    week_parameters = {"first": weeks_from, "until": following + timedelta(days=7), "months": week_months}
-    month_parameters = {"first": first, "until": following, "months": [month]}
+    day_parameters = {"first": first, "answers_until": until + timedelta(days=ANSWER_WINDOW_DAYS)}
+    weeks = sorted({day - timedelta(days=day.weekday()) for day in chosen})
+    months = sorted({day.replace(day=1) for day in chosen})
+    week_parameters = {"periods": weeks, "first": weeks[0], "until": weeks[-1] + timedelta(days=7)}
+    month_parameters = {"periods": months, "first": months[0], "until": month_bounds(month_of(months[-1]))[1]}
     for table in CELL_TABLES:
         staging = f"{table}_staging"
         _run(client, truncate_sql(db, staging, cluster), f"clearing {staging}")
-        _run(client, day_cells_sql(db, table), f"building the days of {table} for {month}", day_parameters, sync)
-        _swap(client, db, table, "day", [month], cluster)
+        _run(client, day_cells_sql(db, table), f"building the days of {table}", day_parameters, sync)
+        _swap(client, db, table, "day", chosen, cluster)
         _run(client, truncate_sql(db, staging, cluster), f"clearing {staging}")
         _run(client, period_cells_sql(db, table, "week"), f"merging the weeks of {table}", week_parameters, sync)
-        _run(client, period_cells_sql(db, table, "month"), f"merging the month of {table}", month_parameters, sync)
-        _swap(client, db, table, "week", week_months, cluster)
-        _swap(client, db, table, "month", [month], cluster)
-    client.insert("rollup_log", [[month, REBUILT, started]], column_names=["month", "kind", "at"], database=database)
+        _run(client, period_cells_sql(db, table, "month"), f"merging the months of {table}", month_parameters, sync)
+        _swap(client, db, table, "week", weeks, cluster)
+        _swap(client, db, table, "month", months, cluster)
+    client.insert(
+        "rollup_log", [[day, REBUILT, started] for day in chosen], column_names=["day", "kind", "at"], database=db
+    )
     for table in STAGING_TABLES:  # the staged rows name people: keep them no longer than the rebuild
         _run(client, truncate_sql(db, table, cluster), f"clearing {table}")
     return counted
 
 
-def _swap(client: Any, db: str, table: str, grain: str, months: Sequence[int], cluster: str | None) -> None:
-    for month in months:
-        staged = client.query(
-            f"SELECT count() FROM {db}.{table}_staging "
-            "WHERE grain = {grain:String} AND toYYYYMM(day) = {month:UInt32}",
-            parameters={"grain": grain, "month": month},
-        ).result_rows[0][0]
-        _run(client, swap_sql(db, table, month, cluster, not int(staged), grain), f"swapping {table} ({grain})")
+def _swap(client: Any, db: str, table: str, grain: str, periods: Sequence[date], cluster: str | None) -> None:
+    staged = dict(
+        client.query(
+            f"SELECT day, count() FROM {db}.{table}_staging WHERE grain = {{grain:String}} GROUP BY day",
+            parameters={"grain": grain},
+        ).result_rows
+    )
+    for period in periods:
+        empty = not staged.get(period)
+        _run(client, swap_sql(db, table, period, cluster, empty, grain), f"swapping {table} ({grain} {period})")
 
 
-def rebuild_due(client: Any, database: str, cluster: str | None = None) -> RebuildReport:
-    """Rebuild every due month."""
+#: Days rebuilt together (one pass over their events, one swap per day): a month at most.
+CHUNK_DAYS = 31
+
+
+def rebuild_due(client: Any, database: str, cluster: str | None = None, budget_s: float | None = None) -> RebuildReport:
+    """Rebuild the due days, oldest first, a month's worth at a time; with `budget_s`, start no further chunk once
+    that much time has passed (the rest stays due for the next call)."""
     began = time.monotonic()
-    months = due_months(client, database)
-    events = sum(rebuild_month(client, database, month, cluster) for month in months)
-    report = RebuildReport(tuple(months), events, time.monotonic() - began)
-    if months:
+    due = due_days(client, database)
+    done: list[date] = []
+    events = 0
+    chunks = [due[index : index + CHUNK_DAYS] for index in range(0, len(due), CHUNK_DAYS)]
+    for chunk in chunks:
+        if budget_s is not None and done and time.monotonic() - began >= budget_s:
+            break
+        events += rebuild_days(client, database, chunk, cluster)
+        done.extend(chunk)
+    report = RebuildReport(tuple(done), events, time.monotonic() - began, len(due) - len(done))
+    if done:
         logger.info(
-            "rebuilt the trend tables of %d month(s) (%s) from %d events in %.2f s",
-            len(months),
-            ", ".join(str(month) for month in months),
+            "rebuilt the trend tables of %d day(s) (%s to %s) from %d events in %.2f s%s",
+            len(done),
+            done[0],
+            done[-1],
             events,
             report.seconds,
+            f"; {report.still_due} day(s) still due" if report.still_due else "",
         )
     return report
 

@@ -29,7 +29,7 @@ def erased_people(client: Any, database: str) -> frozenset[str]:
 
 class Upkeep:
     """The loader's periodic tasks. A failure is logged and tried again at the next period: the loader keeps
-    loading (figures are then late, never wrong, as each month stays due until a rebuild of it succeeds)."""
+    loading (figures are then late, never wrong, as each day stays due until a rebuild of it succeeds)."""
 
     def __init__(self, settings: Settings, client: Any, database: str, loader: EventLoader) -> None:
         self.settings = settings
@@ -38,7 +38,7 @@ class Upkeep:
         self.loader = loader
 
     def refresh_directory(self) -> None:
-        """Load the people directory into the team dimension (months of people who moved become due)."""
+        """Load the people directory into the team dimension (the days of people who moved become due)."""
         names = self.settings.topics.names
         self._guarded(
             "directory refresh",
@@ -46,12 +46,13 @@ class Upkeep:
         )
 
     def rebuild(self) -> None:
-        """Refresh the erased people, then rebuild the trend tables of the months due."""
+        """Refresh the erased people, then rebuild the trend tables of the days due (within the rebuild budget)."""
 
         def run() -> None:
             self.loader.erased = erased_people(self.client, self.database)
             purge_erased(self.client, self.database, self.loader.erased, self.settings.warehouse.cluster)
-            rebuild_due(self.client, self.database, self.settings.warehouse.cluster)
+            warehouse = self.settings.warehouse
+            rebuild_due(self.client, self.database, warehouse.cluster, warehouse.rebuild_budget_s)
 
         self._guarded("trend table rebuild", run)
 

@@ -18,7 +18,7 @@ import pytest
 from warehouse.events_table import COLUMNS, TABLE
 from warehouse.privacy import TOTAL, derivable
 from warehouse.queries import QUERIES, Filters, Granularity, period_start, run_trend
-from warehouse.rollup import mark_months, rebuild_due
+from warehouse.rollup import mark_days, rebuild_due
 
 K = 5
 VERSION = "rules-prop"
@@ -101,7 +101,7 @@ def store(client: Any, database: str, people: dict[str, str], events: list[Gener
         }
         rows.append([values[column] for column in COLUMNS])
     client.insert(f"{database}.{TABLE}", rows, column_names=list(COLUMNS))
-    mark_months(client, database, {event.day.year * 100 + event.day.month for event in events})
+    mark_days(client, database, {event.day for event in events})
     rebuild_due(client, database)
 
 

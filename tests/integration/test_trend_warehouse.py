@@ -21,7 +21,7 @@ from warehouse.counts import cell_events, stored_events
 from warehouse.directory import load_directory
 from warehouse.erasure import erase_person, purge_erased
 from warehouse.queries import Filters, Granularity, run_trend
-from warehouse.rollup import RETAINED, apply_retention, due_months, rebuild_due
+from warehouse.rollup import RETAINED, apply_retention, due_days, rebuild_due
 from warehouse.upkeep import erased_people
 
 VERSION = "rules-test"
@@ -152,7 +152,7 @@ def test_figures_follow_redelivery_edits_deletions_moves_and_erasure(settings: S
 
     # Erasure: platform person 5 leaves every table; the figures are rebuilt before erase returns.
     report = erase_person(client, database, PLATFORM[5])
-    assert (report.events_deleted, report.memberships_deleted, report.months_rebuilt) == (1, 1, (202403,))
+    assert (report.events_deleted, report.memberships_deleted, report.days_rebuilt) == (1, 1, (DAY.date(),))
     assert cell(client, database, "activity", team="platform", category="asked")["events"] is None  # 4 < k
     for table, column in (("learning_events", "actor"), ("team_memberships", "person")):
         found = client.query(
@@ -167,7 +167,7 @@ def test_figures_follow_redelivery_edits_deletions_moves_and_erasure(settings: S
     rebuild_due(client, database)
     assert cell_events(client, database) == stored_events(client, database)
     assert sum(count for (_, _, category), count in cell_events(client, database).items() if category == "asked") == 4
-    assert not due_months(client, database)
+    assert not due_days(client, database)
 
 
 def test_a_move_between_teams_rebuilds_the_months_of_the_person(settings: Settings, warehouse) -> None:
@@ -193,7 +193,7 @@ def test_a_move_between_teams_rebuilds_the_months_of_the_person(settings: Settin
         ],
     )
     assert load_directory(settings.kafka, settings.topics.names.directory, client, database) == 5
-    assert due_months(client, database) == [202403]
+    assert due_days(client, database) == [DAY.date()]
     assert load_directory(settings.kafka, settings.topics.names.directory, client, database) == 0  # nothing changed
     rebuild_due(client, database)
     assert cell(client, database, "activity", team="platform", category="shared")["events"] == 6

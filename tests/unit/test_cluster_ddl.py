@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import pytest
@@ -337,7 +338,7 @@ def test_the_rebuild_and_erasure_statements_of_cluster_mode_parse_and_name_local
 
     statements = [truncate_sql(DATABASE, table, CLUSTER) for table in STAGING_TABLES]
     statements += [
-        swap_sql(DATABASE, table, 202403, CLUSTER, empty, grain)
+        swap_sql(DATABASE, table, date(2024, 3, 4), CLUSTER, empty, grain)
         for table in CELL_TABLES
         for empty in (False, True)
         for grain in GRAINS
@@ -358,13 +359,13 @@ def test_the_rebuild_and_erasure_statements_of_cluster_mode_parse_and_name_local
         assert ok, f"the engine cannot parse {statement!r}: {answer}"
         if statement.startswith(("ALTER", "TRUNCATE")):
             assert f"ON CLUSTER {CLUSTER}" in answer
-    swap = swap_sql(DATABASE, "activity_cells", 202403, CLUSTER)
+    swap = swap_sql(DATABASE, "activity_cells", date(2024, 3, 5), CLUSTER)
     assert swap == (
         f"ALTER TABLE {DATABASE}.activity_cells_local ON CLUSTER {CLUSTER} "
-        f"REPLACE PARTITION ('day', 202403) FROM {DATABASE}.activity_cells_staging_local"
+        f"REPLACE PARTITION ('day', '2024-03-05') FROM {DATABASE}.activity_cells_staging_local"
     )
     assert "team_memberships ON CLUSTER" in erasure_statements(DATABASE, CLUSTER)[2]  # whole on every node
-    assert swap_sql(DATABASE, "activity_cells", 202403, grain="week") == (
-        f"ALTER TABLE {DATABASE}.activity_cells REPLACE PARTITION ('week', 202403) "
+    assert swap_sql(DATABASE, "activity_cells", date(2024, 3, 4), grain="week") == (
+        f"ALTER TABLE {DATABASE}.activity_cells REPLACE PARTITION ('week', '2024-03-04') "
         f"FROM {DATABASE}.activity_cells_staging"
     )

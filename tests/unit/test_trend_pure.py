@@ -9,7 +9,7 @@ import pytest
 
 from learnstream.errors import UsageError
 from tests.unit.test_warehouse_pure import make_event
-from warehouse.events_table import COLUMNS, OCCURRED_AT, event_row, keep_item_times, months_touched, without_erased
+from warehouse.events_table import COLUMNS, OCCURRED_AT, days_touched, event_row, keep_item_times, without_erased
 from warehouse.privacy import TOTAL, Row, derivable, suppress
 from warehouse.queries import QUERIES, Filters, Granularity, TrendResult, next_period, period_start, periods, scope
 from warehouse.render import render_csv, render_json, render_table, result_document
@@ -168,9 +168,9 @@ class TestBatchRows:
         edit = row_at("C01/1", datetime(2024, 4, 2, tzinfo=UTC), kind="message_edited")
         assert keep_item_times([edit], {}) == 0
 
-    def test_an_answer_touches_the_month_of_its_question(self):
+    def test_an_answer_touches_the_day_of_its_question(self):
         answer = row_at("C01/1", datetime(2024, 4, 1, 0, 10, tzinfo=UTC), delay=3600.0)
-        assert months_touched([answer]) == {202404, 202403}
+        assert days_touched([answer]) == {date(2024, 4, 1), date(2024, 3, 31)}
 
     def test_erased_people_are_dropped_and_forgotten_as_counterparts(self):
         actor, counterpart = "p_" + "a" * 24, "p_" + "b" * 24

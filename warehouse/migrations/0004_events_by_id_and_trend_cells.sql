@@ -5,7 +5,7 @@
 -- item or a voided statement: it stays as the latest row of its id, so nothing brings the event back, and no
 -- figure counts it. `page_refs` are the wiki pages an activity links to (knowledge reuse), never message text.
 -- The trend tables below are no longer materialized views: distinct-count states cannot be subtracted when an
--- event is edited, retracted or erased, so they are rebuilt month by month from these rows (warehouse/rollup.py).
+-- event is edited, retracted or erased, so they are rebuilt day by day from these rows (warehouse/rollup.py).
 DROP VIEW IF EXISTS {database}.learning_events_with_team;
 DROP VIEW IF EXISTS {database}.learning_events_daily_mv;
 DROP TABLE IF EXISTS {database}.learning_events_daily;
@@ -87,23 +87,23 @@ CREATE TABLE IF NOT EXISTS {database}.classifier_activations
 ENGINE = MergeTree
 ORDER BY activated_at;
 
--- Which months of trend tables are out of date: `marked` when their events changed, `rebuilt` with the time a
--- rebuild started. A month is due when its latest mark is newer than its latest rebuild.
+-- Which days of the trend tables are out of date: `marked` when their events changed, `rebuilt` with the time a
+-- rebuild started. A day is due when its latest mark is newer than its latest rebuild.
 CREATE TABLE IF NOT EXISTS {database}.rollup_log
 (
-    month UInt32,
-    kind  LowCardinality(String),
-    at    DateTime64(3, 'UTC')
+    day  Date,
+    kind LowCardinality(String),
+    at   DateTime64(3, 'UTC')
 )
 ENGINE = ReplacingMergeTree(at)
-ORDER BY (month, kind);
+ORDER BY (day, kind);
 
 -- The trend tables: one row per cell of a period, each counting events (a sum over deduplicated rows) and the
 -- distinct people in it (a uniqExact state, so cells merge into longer periods and totals without counting a
 -- person twice). `grain` is the period: 'day' rows are built from the events, 'week' rows (day = the Monday) and
 -- 'month' rows (day = the 1st) from the day rows, so a query reads about a sixth or a thirtieth of the rows it would
--- merge from days. Partitioned by grain and month (a week by the month of its Monday). A team or department of ''
--- means the directory does not know the person (counted, never named).
+-- merge from days. Partitioned by grain and period, so a rebuild swaps exactly the days, weeks and months that changed.
+-- A team or department of '' means the directory does not know the person (counted, never named).
 CREATE TABLE IF NOT EXISTS {database}.activity_cells
 (
     classifier_version LowCardinality(String),
@@ -117,7 +117,7 @@ CREATE TABLE IF NOT EXISTS {database}.activity_cells
     people             AggregateFunction(uniqExact, String)
 )
 ENGINE = AggregatingMergeTree
-PARTITION BY (grain, toYYYYMM(day))
+PARTITION BY (grain, day)
 ORDER BY (classifier_version, grain, day, team, department, category, source);
 
 -- One row per topic an event was tagged with (an event with two topics is in two rows: sum per topic only).
@@ -135,7 +135,7 @@ CREATE TABLE IF NOT EXISTS {database}.topic_cells
     people             AggregateFunction(uniqExact, String)
 )
 ENGINE = AggregatingMergeTree
-PARTITION BY (grain, toYYYYMM(day))
+PARTITION BY (grain, day)
 ORDER BY (classifier_version, grain, topic, day, team, department, category, source);
 
 -- Answers by the asker's team and the answerer's team (knowledge flow), on the day of the answer. Each answer is in
@@ -156,7 +156,7 @@ CREATE TABLE IF NOT EXISTS {database}.flow_cells
     answerers          AggregateFunction(uniqExact, String)
 )
 ENGINE = AggregatingMergeTree
-PARTITION BY (grain, toYYYYMM(day))
+PARTITION BY (grain, day)
 ORDER BY (classifier_version, grain, topic, day, asker_team, answerer_team, asker_department, answerer_department, source);
 
 -- Questions on the day they were asked, by the asker's team, in topic '*' and in each of their topics: how many, how
@@ -176,7 +176,7 @@ CREATE TABLE IF NOT EXISTS {database}.question_cells
     first_answer_s     AggregateFunction(quantilesExact(0.5, 0.9), Float64)
 )
 ENGINE = AggregatingMergeTree
-PARTITION BY (grain, toYYYYMM(day))
+PARTITION BY (grain, day)
 ORDER BY (classifier_version, grain, topic, day, team, department, source);
 
 -- Answers that link to a wiki page (knowledge reuse): which pages answer questions, and for which teams; page '*'
@@ -195,10 +195,10 @@ CREATE TABLE IF NOT EXISTS {database}.reuse_cells
     answerers          AggregateFunction(uniqExact, String)
 )
 ENGINE = AggregatingMergeTree
-PARTITION BY (grain, toYYYYMM(day))
+PARTITION BY (grain, day)
 ORDER BY (classifier_version, grain, topic, day, page, team, department, source);
 
--- One month of current events with their actor's and counterpart's teams, filled at the start of each rebuild.
+-- The current events of the days being rebuilt, with their actor's and counterpart's teams.
 CREATE TABLE IF NOT EXISTS {database}.rollup_events_staging
 (
     event_id               String,
@@ -218,16 +218,15 @@ CREATE TABLE IF NOT EXISTS {database}.rollup_events_staging
     counterpart_department LowCardinality(String)
 )
 ENGINE = MergeTree
-PARTITION BY toYYYYMM(day)
 ORDER BY (classifier_version, category, conversation_key);
 
--- Where a month is rebuilt before it replaces the month in the table above (ALTER TABLE … REPLACE PARTITION).
+-- Where the rows of a day, week or month are rebuilt before they replace theirs above (ALTER TABLE … REPLACE PARTITION).
 CREATE TABLE IF NOT EXISTS {database}.activity_cells_staging AS {database}.activity_cells;
 CREATE TABLE IF NOT EXISTS {database}.topic_cells_staging AS {database}.topic_cells;
 CREATE TABLE IF NOT EXISTS {database}.flow_cells_staging AS {database}.flow_cells;
 CREATE TABLE IF NOT EXISTS {database}.question_cells_staging AS {database}.question_cells;
 CREATE TABLE IF NOT EXISTS {database}.reuse_cells_staging AS {database}.reuse_cells;
 
--- Every month already loaded is due for its first build.
-INSERT INTO {database}.rollup_log (month, kind, at)
-SELECT DISTINCT toYYYYMM(occurred_at), 'marked', now64(3, 'UTC') FROM {database}.learning_events;
+-- Every day already loaded is due for its first build.
+INSERT INTO {database}.rollup_log (day, kind, at)
+SELECT DISTINCT toDate(occurred_at), 'marked', now64(3, 'UTC') FROM {database}.learning_events;
