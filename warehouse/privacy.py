@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 TOTAL = "(all)"
 
 
-@dataclass
+@dataclass(slots=True)
 class Row:
     """One row of a trend result: its dimension values, its measures and the people that protect each measure.
 
@@ -45,12 +45,12 @@ class Row:
 
 def suppress(rows: Sequence[Row], k: int, additive: Sequence[str] = ()) -> None:
     """Withhold, in place, every measure below k, then complete each family for the `additive` measures."""
+    families: dict[Hashable, list[Row]] = defaultdict(list)
     for row in rows:
         for measure, people in row.people.items():
             if people < k:
-                row.withhold(measure)
-    families: dict[Hashable, list[Row]] = defaultdict(list)
-    for row in rows:
+                row.withheld.add(measure)
+                row.values[measure] = None
         if row.family is not None:
             families[row.family].append(row)
     for members in families.values():

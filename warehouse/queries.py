@@ -220,8 +220,8 @@ def _query(client: Any, sql: str, parameters: dict[str, Any]) -> list[tuple[Any,
         ) from exc
 
 
-def _dims(**values: Any) -> dict[str, str]:
-    return {name: str(value) for name, value in values.items()}
+def _dims(**values: str) -> dict[str, str]:
+    return values
 
 
 # --- the queries ------------------------------------------------------------------------------------------------
@@ -234,42 +234,48 @@ def activity(client: Any, db: str, version: str, filters: Filters) -> list[Row]:
     earlier = previous_period(filters.since, filters.granularity)  # for the first period's change
     where = scope(version, filters, EVERY_FILTER, "activity", since=earlier)
     sql = f"""
-SELECT {PERIOD_SQL[filters.granularity]} AS period, team, category, grouping(category) AS is_total,
+SELECT toString({PERIOD_SQL[filters.granularity]}) AS period, team, category, grouping(category) AS is_total,
     sum(events), uniqExactMerge(people)
 FROM {db}.{table}
 WHERE {where.sql} AND category != 'none'
 GROUP BY GROUPING SETS ((period, team, category), (period, team))
 ORDER BY period, team, is_total, category"""
-    rows: list[Row] = []
-    for period, team, category, is_total, events, people in _query(client, sql, where.parameters):
-        dims = _dims(period=period, team=shown_label(team), category=TOTAL if is_total else category)
-        values: dict[str, float | int | None] = {"events": int(events)}
-        rows.append(Row(dims, values, {"events": int(people)}, family=(period, team), is_total=bool(is_total)))
-    return rows
+    return [
+        Row(
+            {"period": period, "team": team or UNRESOLVED, "category": TOTAL if is_total else category},
+            {"events": events},
+            {"events": people},
+            (period, team),
+            bool(is_total),
+        )
+        for period, team, category, is_total, events, people in _query(client, sql, where.parameters)
+    ]
 
 
 def period_change(rows: list[Row], filters: Filters) -> list[Row]:
     """Add each row's change in events against the same row one period earlier (both released), then drop the
     period before the range that was read only for this."""
     previous: dict[str, str] = {}  # each period's predecessor, worked out once per period
-    by_key: dict[tuple[str, ...], Row] = {}
+    events: dict[tuple[str, ...], int | float | None] = {}
+    keys: list[tuple[str, ...]] = []
     for row in rows:
-        period = row.dims["period"]
+        key = tuple(row.dims.values())  # the period first, as every query with a change puts it
+        keys.append(key)
+        events[key] = row.values.get("events")
+        period = key[0]
         if period not in previous:
             previous[period] = previous_period(date.fromisoformat(period), filters.granularity).isoformat()
-        by_key[(period, *row.dims.values())] = row
     first = filters.since.isoformat()
     kept: list[Row] = []
-    for row in rows:
-        period = row.dims["period"]
-        if period < first:
+    for row, key in zip(rows, keys, strict=True):
+        if key[0] < first:
             continue
-        before = by_key.get((previous[period], *{**row.dims, "period": previous[period]}.values()))
-        now, then = row.values.get("events"), before.values.get("events") if before else None
-        row.values["change"] = None if now is None or then is None else int(now) - int(then)
-        row.values["change_pct"] = (
-            None if now is None or not then else round(100.0 * (int(now) - int(then)) / int(then), 1)
-        )
+        now, then = events[key], events.get((previous[key[0]], *key[1:]))
+        if now is None or then is None:
+            row.values["change"] = row.values["change_pct"] = None
+        else:
+            row.values["change"] = int(now) - int(then)
+            row.values["change_pct"] = round(100.0 * (int(now) - int(then)) / int(then), 1) if then else None
         kept.append(row)
     return kept
 
@@ -279,7 +285,7 @@ def formal_ratio(client: Any, db: str, version: str, filters: Filters) -> list[R
     where = scope(version, filters, EVERY_FILTER, "formal-ratio")
     where.parameters["formal"] = list(FORMAL)
     sql = f"""
-SELECT {PERIOD_SQL[filters.granularity]} AS period, team,
+SELECT toString({PERIOD_SQL[filters.granularity]}) AS period, team,
     sumIf(events, category IN {{formal:Array(String)}}), uniqExactMergeIf(people, category IN {{formal:Array(String)}}),
     sumIf(events, category NOT IN {{formal:Array(String)}}),
     uniqExactMergeIf(people, category NOT IN {{formal:Array(String)}})
@@ -328,8 +334,8 @@ def time_to_answer(client: Any, db: str, version: str, filters: Filters) -> list
     within 30 days), and the median and 90th percentile wait for the first answer in seconds."""
     where = scope(version, filters, EVERY_FILTER, "time-to-answer", all_topics=True)
     sql = f"""
-SELECT {PERIOD_SQL[filters.granularity]} AS period, team, sum(questions), sum(answered), uniqExactMerge(askers),
-    quantilesExactMerge(0.5, 0.9)(first_answer_s)
+SELECT toString({PERIOD_SQL[filters.granularity]}) AS period, team, sum(questions), sum(answered),
+    uniqExactMerge(askers), quantilesExactMerge(0.5, 0.9)(first_answer_s)
 FROM {db}.question_cells
 WHERE {where.sql}
 GROUP BY period, team
@@ -353,11 +359,11 @@ def participation(client: Any, db: str, version: str, filters: Filters) -> list[
     who did not (if any) each number at least k."""
     where = scope(version, filters, EVERY_FILTER, "participation")
     sql = f"""
-SELECT {PERIOD_SQL[filters.granularity]} AS period, team, uniqExactMerge(people)
+SELECT toString({PERIOD_SQL[filters.granularity]}) AS period, team, uniqExactMerge(people)
 FROM {db}.{activity_table(filters)}
 WHERE {where.sql} AND category != 'none'
 GROUP BY period, team"""
-    took_part = {(str(period), team): int(people) for period, team, people in _query(client, sql, where.parameters)}
+    took_part = {(period, team): int(people) for period, team, people in _query(client, sql, where.parameters)}
     starts = periods(filters.since, filters.until, filters.granularity)
     ends = [next_period(start, filters.granularity) for start in starts]
     member_clauses = ["1"]
@@ -368,7 +374,7 @@ GROUP BY period, team"""
             member_clauses.append(f"ifNull({name}, '') IN {{{name}:Array(String)}}")
             parameters[name] = [stored_label(value) for value in wanted]
     sizes_sql = f"""
-SELECT tupleElement(span, 1) AS period, team, uniqExact(person)
+SELECT toString(tupleElement(span, 1)) AS period, team, uniqExact(person)
 FROM
 (
     SELECT person, team, department, valid_from,
@@ -382,7 +388,7 @@ GROUP BY period, team
 ORDER BY period, team"""
     rows = []
     for period, team, size in _query(client, sizes_sql, parameters):
-        participants = took_part.get((str(period), team), 0)
+        participants = took_part.get((period, team), 0)
         values: dict[str, float | int | None] = {
             "people": int(size),
             "took_part": participants,
@@ -415,7 +421,7 @@ GROUP BY topic"""
         values["change"] = int(now) - int(then)
         people = {"events": int(now_people), "previous": int(then_people)}
         people["change"] = min(people["events"], people["previous"])
-        rows.append(Row(_dims(topic=topic, period=last), values, people))
+        rows.append(Row(_dims(topic=topic, period=last.isoformat()), values, people))
     return rows
 
 
@@ -432,7 +438,7 @@ def source_mix(client: Any, db: str, version: str, filters: Filters) -> list[Row
     """Learning events by period and source, with each period's total."""
     where = scope(version, filters, EVERY_FILTER, "source-mix")
     sql = f"""
-SELECT {PERIOD_SQL[filters.granularity]} AS period, source, grouping(source) AS is_total, sum(events),
+SELECT toString({PERIOD_SQL[filters.granularity]}) AS period, source, grouping(source) AS is_total, sum(events),
     uniqExactMerge(people)
 FROM {db}.{activity_table(filters)}
 WHERE {where.sql} AND category != 'none'
