@@ -70,6 +70,12 @@ def formatted() -> dict[str, tuple[bool, str]]:
             "checksum String, applied_at DateTime64(3, 'UTC')) ENGINE = MergeTree ORDER BY version",
         ]
     )
+    return format_queries(statements)
+
+
+def format_queries(statements: list[str]) -> dict[str, tuple[bool, str]]:
+    """Each statement with whether the engine parsed it and its answer (in a child process: chDB opens one path
+    per process)."""
     done = subprocess.run(
         [sys.executable, "-c", _FORMAT_QUERIES],
         input=json.dumps(statements),
@@ -347,15 +353,7 @@ def test_the_rebuild_and_erasure_statements_of_cluster_mode_parse_and_name_local
     statements += [period_cells_sql(DATABASE, table, grain) for table in CELL_TABLES for grain in ("week", "month")]
     statements += [retention_sql(DATABASE, table, 30, CLUSTER) for table in RETAINED]
     statements += erasure_statements(DATABASE, CLUSTER)
-    done = subprocess.run(
-        [sys.executable, "-c", _FORMAT_QUERIES],
-        input=json.dumps(statements),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
-    for statement, (ok, answer) in zip(statements, json.loads(done.stdout), strict=True):
+    for statement, (ok, answer) in format_queries(statements).items():
         assert ok, f"the engine cannot parse {statement!r}: {answer}"
         if statement.startswith(("ALTER", "TRUNCATE")):
             assert f"ON CLUSTER {CLUSTER}" in answer
