@@ -321,12 +321,14 @@ FROM {db}.flow_cells
 WHERE {where.sql}
 GROUP BY asker_team, answerer_team
 ORDER BY asker_team, answerer_team"""
-    rows = []
-    for asker_team, answerer_team, answers, askers, answerers in _query(client, sql, where.parameters):
-        dims = _dims(asker_team=shown_label(asker_team), answerer_team=shown_label(answerer_team))
-        values: dict[str, float | int | None] = {"answers": int(answers)}
-        rows.append(Row(dims, values, {"answers": min(int(askers), int(answerers))}))
-    return rows
+    return [
+        Row(
+            {"asker_team": asker_team or UNRESOLVED, "answerer_team": answerer_team or UNRESOLVED},
+            {"answers": answers},
+            {"answers": min(askers, answerers)},
+        )
+        for asker_team, answerer_team, answers, askers, answerers in _query(client, sql, where.parameters)
+    ]
 
 
 def time_to_answer(client: Any, db: str, version: str, filters: Filters) -> list[Row]:

@@ -188,26 +188,27 @@ def day_cells_sql(database: str, table: str) -> str:
     every = f"arrayPushFront(topics, '{ALL_TOPICS}')"
     if table == "activity_cells":
         return f"""{into}
-SELECT classifier_version, 'day', day, team, department, category, source, count(), uniqExactState(actor)
+SELECT classifier_version, 'day', day, team, department, category, source, count(), uniqExactState(cityHash64(actor))
 FROM {staged}
 GROUP BY classifier_version, day, team, department, category, source"""
     if table == "topic_cells":
         return f"""{into}
-SELECT classifier_version, 'day', day, topic, team, department, category, source, count(), uniqExactState(actor)
+SELECT classifier_version, 'day', day, topic, team, department, category, source, count(),
+    uniqExactState(cityHash64(actor))
 FROM {staged}
 ARRAY JOIN topics AS topic
 GROUP BY classifier_version, day, topic, team, department, category, source"""
     if table == "flow_cells":
         return f"""{into}
 SELECT classifier_version, 'day', day, topic, counterpart_team, counterpart_department, team, department, source,
-    count(), uniqExactState(assumeNotNull(counterpart)), uniqExactState(actor)
+    count(), uniqExactState(cityHash64(assumeNotNull(counterpart))), uniqExactState(cityHash64(actor))
 FROM {staged}
 ARRAY JOIN {every} AS topic
 WHERE category = 'answered' AND counterpart IS NOT NULL
 GROUP BY classifier_version, day, topic, counterpart_team, counterpart_department, team, department, source"""
     if table == "reuse_cells":
         return f"""{into}
-SELECT classifier_version, 'day', day, topic, page, team, department, source, count(), uniqExactState(actor)
+SELECT classifier_version, 'day', day, topic, page, team, department, source, count(), uniqExactState(cityHash64(actor))
 FROM {staged}
 ARRAY JOIN {every} AS topic
 ARRAY JOIN arrayPushFront(page_refs, '{ANY_PAGE}') AS page
@@ -224,7 +225,7 @@ SELECT
     q.classifier_version, 'day', q.day, topic, q.team, q.department, q.source,
     count() AS questions,
     countIf(f.first_answer_at IS NOT NULL) AS answered,
-    uniqExactState(q.actor),
+    uniqExactState(cityHash64(q.actor)),
     quantilesExactStateIf(0.5, 0.9)(
         toFloat64(dateDiff('millisecond', q.occurred_at, assumeNotNull(f.first_answer_at))) / 1000,
         f.first_answer_at IS NOT NULL)

@@ -99,8 +99,9 @@ ENGINE = ReplacingMergeTree(at)
 ORDER BY (day, kind);
 
 -- The trend tables: one row per cell of a period, each counting events (a sum over deduplicated rows) and the
--- distinct people in it (a uniqExact state, so cells merge into longer periods and totals without counting a
--- person twice). `grain` is the period: 'day' rows are built from the events, 'week' rows (day = the Monday) and
+-- distinct people in it (a uniqExact state of each pseudonym's 64-bit cityHash64, so cells merge into longer periods
+-- and totals without counting a person twice; two people share a hash with a chance below one in a billion at
+-- 100,000 people, and would then be counted once: never more people than there are). `grain` is the period: 'day' rows are built from the events, 'week' rows (day = the Monday) and
 -- 'month' rows (day = the 1st) from the day rows, so a query reads about a sixth or a thirtieth of the rows it would
 -- merge from days. Partitioned by grain and period, so a rebuild swaps exactly the days, weeks and months that changed.
 -- A team or department of '' means the directory does not know the person (counted, never named).
@@ -114,7 +115,7 @@ CREATE TABLE IF NOT EXISTS {database}.activity_cells
     category           LowCardinality(String),
     source             LowCardinality(String),
     events             SimpleAggregateFunction(sum, UInt64),
-    people             AggregateFunction(uniqExact, String)
+    people             AggregateFunction(uniqExact, UInt64)
 )
 ENGINE = AggregatingMergeTree
 PARTITION BY (grain, day)
@@ -132,7 +133,7 @@ CREATE TABLE IF NOT EXISTS {database}.topic_cells
     category           LowCardinality(String),
     source             LowCardinality(String),
     events             SimpleAggregateFunction(sum, UInt64),
-    people             AggregateFunction(uniqExact, String)
+    people             AggregateFunction(uniqExact, UInt64)
 )
 ENGINE = AggregatingMergeTree
 PARTITION BY (grain, day)
@@ -152,8 +153,8 @@ CREATE TABLE IF NOT EXISTS {database}.flow_cells
     answerer_department LowCardinality(String),
     source             LowCardinality(String),
     answers            SimpleAggregateFunction(sum, UInt64),
-    askers             AggregateFunction(uniqExact, String),
-    answerers          AggregateFunction(uniqExact, String)
+    askers             AggregateFunction(uniqExact, UInt64),
+    answerers          AggregateFunction(uniqExact, UInt64)
 )
 ENGINE = AggregatingMergeTree
 PARTITION BY (grain, day)
@@ -172,7 +173,7 @@ CREATE TABLE IF NOT EXISTS {database}.question_cells
     source             LowCardinality(String),
     questions          SimpleAggregateFunction(sum, UInt64),
     answered           SimpleAggregateFunction(sum, UInt64),
-    askers             AggregateFunction(uniqExact, String),
+    askers             AggregateFunction(uniqExact, UInt64),
     first_answer_s     AggregateFunction(quantilesExact(0.5, 0.9), Float64)
 )
 ENGINE = AggregatingMergeTree
@@ -192,7 +193,7 @@ CREATE TABLE IF NOT EXISTS {database}.reuse_cells
     department         LowCardinality(String),
     source             LowCardinality(String),
     answers            SimpleAggregateFunction(sum, UInt64),
-    answerers          AggregateFunction(uniqExact, String)
+    answerers          AggregateFunction(uniqExact, UInt64)
 )
 ENGINE = AggregatingMergeTree
 PARTITION BY (grain, day)
