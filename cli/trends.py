@@ -77,20 +77,15 @@ def run_query(current: Any, query: str, filters: Any, version: str | None) -> di
     """The query's JSON document: from the serve that owns the embedded warehouse, else from the engine here."""
     from warehouse.connection import connect
     from warehouse.dsn import parse_dsn
-    from warehouse.queries import run_trend
     from warehouse.remote import remote_trends
     from warehouse.render import result_document
-    from warehouse.service import configured_version, served_url
-    from warehouse.versions import active_version
+    from warehouse.service import run_named_query, served_url
 
     target = parse_dsn(current.warehouse_dsn)
     url = served_url(target)
     if url is not None:
         return remote_trends(current, url, query, filters, version)
-    client = connect(target)
-    chosen = version or active_version(client, target.database, configured_version(current))
-    result = run_trend(client, target.database, query, filters, chosen, current.warehouse.min_group_size)
-    return result_document(result)
+    return result_document(run_named_query(connect(target), target.database, current, query, filters, version))
 
 
 def with_progress(name: str, run: Callable[[], T]) -> T:

@@ -76,15 +76,15 @@ def warehouse_rebuild(every_month: bool) -> None:
 @reports_errors
 def warehouse_versions() -> None:
     """List the classifier versions with stored events, and the one the trend queries read."""
-    from streams.classify.classifier import load_classifier
     from warehouse.connection import connect
     from warehouse.dsn import parse_dsn
+    from warehouse.service import configured_version
     from warehouse.versions import active_version, stored_versions
 
     current = settings()
     target = parse_dsn(current.warehouse_dsn)
     client = connect(target)
-    configured = load_classifier(current.classifier.vocabulary_files).version
+    configured = configured_version(current)
     active = active_version(client, target.database, configured)
     for version, events, newest in stored_versions(client, target.database):
         marker = "*" if version == active else " "

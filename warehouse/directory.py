@@ -20,6 +20,7 @@ from learnstream.kafka import read_latest
 from learnstream.settings import KafkaSettings
 from schemas.directory import DirectoryRecord
 from warehouse.dsn import check_identifier
+from warehouse.erasure import erased_people
 from warehouse.rollup import days_of, mark_days
 
 logger = logging.getLogger(__name__)
@@ -63,7 +64,7 @@ def load_directory(kafka: KafkaSettings, topic: str, client: Any, database: str,
     db = check_identifier(database, "database")
     table = f"{db}.team_memberships"
     try:
-        erased = {str(row[0]) for row in client.query(f"SELECT person FROM {db}.erased_people").result_rows}
+        erased = erased_people(client, database)
         rows = [row for row in membership_rows(records, now or datetime.now(UTC)) if row[0] not in erased]
         stored = client.query(
             f"SELECT person, valid_from, team, department, manager FROM {db}.current_team_memberships"

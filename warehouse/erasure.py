@@ -89,6 +89,15 @@ def erase_person(
     return ErasureReport(person, deleted, cleared, removed, tuple(sorted(days)), time.monotonic() - began)
 
 
+def erased_people(client: Any, database: str) -> frozenset[str]:
+    """The pseudonyms of everyone erased."""
+    db = check_identifier(database, "database")
+    try:
+        return frozenset(str(row[0]) for row in client.query(f"SELECT person FROM {db}.erased_people").result_rows)
+    except ClickHouseError as exc:
+        raise WarehouseError(f"cannot read the erased people: {exc}") from exc
+
+
 def purge_erased(client: Any, database: str, erased: frozenset[str], cluster: str | None = None) -> int:
     """Delete any events of erased people stored after their erasure (by a loader that had not yet seen the
     tombstone) and forget them as counterparts; returns the rows found. Cheap when there are none."""
@@ -97,23 +106,21 @@ def purge_erased(client: Any, database: str, erased: frozenset[str], cluster: st
     db = check_identifier(database, "database")
     people = {"people": sorted(erased)}
     try:
-        found = int(
-            client.query(
-                f"SELECT count() FROM {db}.learning_events "
-                "WHERE actor IN {people:Array(String)} OR counterpart IN {people:Array(String)}",
-                parameters=people,
-            ).result_rows[0][0]
-        )
+        by_day = client.query(
+            f"SELECT toDate(occurred_at), count() FROM {db}.learning_events "
+            "WHERE actor IN {people:Array(String)} OR counterpart IN {people:Array(String)} GROUP BY 1",
+            parameters=people,
+        ).result_rows
+        found = sum(int(rows) for _, rows in by_day)
         if not found:
             return 0
-        days = days_of(client, db, "actor IN {people:Array(String)} OR counterpart IN {people:Array(String)}", people)
         events = f"{db}.{local_table('learning_events', cluster)}{on_cluster(cluster)}"
         client.command(f"ALTER TABLE {events} DELETE WHERE actor IN {{people:Array(String)}} {SYNC}", parameters=people)
         client.command(
             f"ALTER TABLE {events} UPDATE counterpart = NULL WHERE counterpart IN {{people:Array(String)}} {SYNC}",
             parameters=people,
         )
-        mark_days(client, db, days)
+        mark_days(client, db, (day for day, _ in by_day))
     except ClickHouseError as exc:
         raise WarehouseError(f"removing late events of erased people failed: {engine_message(exc)}") from exc
     logger.warning("removed %d late rows of erased people", found)

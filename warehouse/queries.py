@@ -220,10 +220,6 @@ def _query(client: Any, sql: str, parameters: dict[str, Any]) -> list[tuple[Any,
         ) from exc
 
 
-def _dims(**values: str) -> dict[str, str]:
-    return values
-
-
 # --- the queries ------------------------------------------------------------------------------------------------
 
 
@@ -302,7 +298,7 @@ ORDER BY period, team"""
             "informal_events": int(informal_people),
             "formal_share": min(int(formal_people), int(informal_people)),
         }
-        rows.append(Row(_dims(period=period, team=shown_label(team)), values, people))
+        rows.append(Row({"period": period, "team": shown_label(team)}, values, people))
     return rows
 
 
@@ -351,7 +347,7 @@ ORDER BY period, team"""
             "p90_wait_s": round(float(waits[1]), 1) if answered else None,
         }
         people = {name: int(askers) for name in values}
-        rows.append(Row(_dims(period=period, team=shown_label(team)), values, people))
+        rows.append(Row({"period": period, "team": shown_label(team)}, values, people))
     return rows
 
 
@@ -399,7 +395,7 @@ ORDER BY period, team"""
         # The share also tells how many did not take part: that group, when not empty, must reach k too.
         absent = int(size) - participants
         protect = min(int(size), participants, absent if absent > 0 else int(size))
-        rows.append(Row(_dims(period=period, team=shown_label(team)), values, dict.fromkeys(values, protect)))
+        rows.append(Row({"period": period, "team": shown_label(team)}, values, dict.fromkeys(values, protect)))
     return rows
 
 
@@ -423,7 +419,7 @@ GROUP BY topic"""
         values["change"] = int(now) - int(then)
         people = {"events": int(now_people), "previous": int(then_people)}
         people["change"] = min(people["events"], people["previous"])
-        rows.append(Row(_dims(topic=topic, period=last.isoformat()), values, people))
+        rows.append(Row({"topic": topic, "period": last.isoformat()}, values, people))
     return rows
 
 
@@ -448,7 +444,7 @@ GROUP BY GROUPING SETS ((period, source), (period))
 ORDER BY period, is_total, source"""
     rows = []
     for period, source, is_total, events, people in _query(client, sql, where.parameters):
-        dims = _dims(period=period, source=TOTAL if is_total else source)
+        dims = {"period": period, "source": TOTAL if is_total else source}
         values: dict[str, float | int | None] = {"events": int(events)}
         rows.append(Row(dims, values, {"events": int(people)}, family=period, is_total=bool(is_total)))
     return rows
@@ -468,7 +464,7 @@ LIMIT {TOP + 1}"""
     rows = []
     for page, answers, answerers in _query(client, sql, where.parameters):
         values: dict[str, float | int | None] = {"answers": int(answers)}
-        rows.append(Row(_dims(page="(any page)" if page == ANY_PAGE else page), values, {"answers": int(answerers)}))
+        rows.append(Row({"page": "(any page)" if page == ANY_PAGE else page}, values, {"answers": int(answerers)}))
     return rows
 
 
@@ -490,7 +486,7 @@ LIMIT {TOP}"""
             "unanswered": int(questions) - int(answered),
             "unanswered_rate": round(1 - answered / questions, 3) if questions else None,
         }
-        rows.append(Row(_dims(topic=topic), values, dict.fromkeys(values, int(askers))))
+        rows.append(Row({"topic": topic}, values, dict.fromkeys(values, int(askers))))
     return rows
 
 

@@ -147,10 +147,7 @@ class WarehouseService:
     # --- the commands ----------------------------------------------------------------------------------------
 
     def trends(self, name: str, filters: Filters, version: str | None = None) -> TrendResult:
-        from warehouse.versions import active_version
-
-        chosen = version or active_version(self.client, self.database, configured_version(self.settings))
-        return run_trend(self.client, self.database, name, filters, chosen, self.settings.warehouse.min_group_size)
+        return run_named_query(self.client, self.database, self.settings, name, filters, version)
 
     def erase(self, pseudonym: str) -> ErasureReport:
         return self.client.locked(
@@ -178,6 +175,16 @@ class WarehouseService:
         path = marker_path(self.target)
         if path is not None:
             path.unlink(missing_ok=True)
+
+
+def run_named_query(
+    client: Any, database: str, settings: Settings, name: str, filters: Filters, version: str | None
+) -> TrendResult:
+    """A named query over `version`, else the active classifier version, with the configured k."""
+    from warehouse.versions import active_version
+
+    chosen = version or active_version(client, database, configured_version(settings))
+    return run_trend(client, database, name, filters, chosen, settings.warehouse.min_group_size)
 
 
 def configured_version(settings: Settings) -> str:

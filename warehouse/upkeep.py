@@ -5,26 +5,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from clickhouse_connect.driver.exceptions import ClickHouseError
-
-from learnstream.errors import LearnstreamError, WarehouseError
+from learnstream.errors import LearnstreamError
 from learnstream.settings import Settings
 from warehouse.directory import load_directory
-from warehouse.dsn import check_identifier
-from warehouse.erasure import purge_erased
+from warehouse.erasure import erased_people, purge_erased
 from warehouse.loader import EventLoader, PeriodicTask
 from warehouse.rollup import rebuild_due
 
 logger = logging.getLogger(__name__)
-
-
-def erased_people(client: Any, database: str) -> frozenset[str]:
-    """The pseudonyms of everyone erased."""
-    db = check_identifier(database, "database")
-    try:
-        return frozenset(str(row[0]) for row in client.query(f"SELECT person FROM {db}.erased_people").result_rows)
-    except ClickHouseError as exc:
-        raise WarehouseError(f"cannot read the erased people: {exc}") from exc
 
 
 class Upkeep:

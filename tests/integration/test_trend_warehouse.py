@@ -19,10 +19,9 @@ from tests.integration.test_loader import run_loader
 from tests.integration.test_team_dimension import publish_directory
 from warehouse.counts import cell_events, stored_events
 from warehouse.directory import load_directory
-from warehouse.erasure import erase_person, purge_erased
+from warehouse.erasure import erase_person, erased_people, purge_erased
 from warehouse.queries import Filters, Granularity, run_trend
 from warehouse.rollup import RETAINED, apply_retention, due_days, rebuild_due
-from warehouse.upkeep import erased_people
 
 VERSION = "rules-test"
 DAY = datetime(2024, 3, 5, 9, tzinfo=UTC)
