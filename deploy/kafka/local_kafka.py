@@ -136,8 +136,14 @@ def read_pid(state_dir: Path) -> int | None:
 
 
 def cluster_id() -> str:
-    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (what StorageTool random-uuid prints)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (what StorageTool random-uuid prints).
+
+    Like Kafka's own Uuid.randomUuid, never one starting with "-": StorageTool would read it as an option and refuse
+    to format (one start in 64 failed so before)."""
+    while True:
+        candidate = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not candidate.startswith("-"):
+            return candidate
 
 
 def java_command(lib: Path, state_dir: Path, main_class: str, *args: str) -> list[str]:
