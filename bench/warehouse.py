@@ -37,7 +37,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from multiprocessing import get_context
 from pathlib import Path
@@ -53,7 +53,7 @@ from warehouse.dsn import parse_dsn  # noqa: E402
 from warehouse.events_table import COLUMNS, TABLE  # noqa: E402
 from warehouse.migrations import migrate  # noqa: E402
 from warehouse.queries import QUERIES, Filters, Granularity, period_start, previous_period, run_trend  # noqa: E402
-from warehouse.rollup import REBUILT, days_of, mark_days, rebuild_due  # noqa: E402
+from warehouse.rollup import CELL_TABLES, REBUILT, days_of, mark_days, rebuild_due  # noqa: E402
 from warehouse.versions import active_version  # noqa: E402
 
 #: The goal of issue 9: every named query's p95 at 10M events, on this machine.
@@ -608,6 +608,7 @@ def load_and_query(client: Any, database: str, events: int, runs: int, seed: int
     for name, query in QUERIES.items():
         for variant, chosen in (
             ("default", base),
+            ("team", replace(base, teams=(org.largest_team,))),
             ("filtered", filtered(base, query.filters, org.largest_team, "slack", topic)),
         ):
 
@@ -672,8 +673,8 @@ def say_shape(client: Any, database: str, org: Organisation, figures: SizeFigure
 def say_cells(client: Any, database: str) -> None:
     rows = client.query(
         f"SELECT table, sum(rows), round(sum(bytes_on_disk) / 1048576, 1), count() FROM system.parts "
-        f"WHERE database = '{database}' AND active AND table IN ('learning_events', 'activity_cells', 'topic_cells', "
-        "'flow_cells', 'question_cells', 'reuse_cells') GROUP BY table ORDER BY table"
+        f"WHERE database = '{database}' AND active AND table IN {{tables:Array(String)}} GROUP BY table ORDER BY table",
+        parameters={"tables": [TABLE, *CELL_TABLES]},
     ).result_rows
     say("   tables (rows, MiB, parts): " + "; ".join(f"{t} {int(r):,} {mib} {p}" for t, r, mib, p in rows))
 

@@ -41,7 +41,15 @@ from learnstream.errors import ConfigError, MigrationError, WarehouseError
 CLUSTER_VARIABLE = "LEARNSTREAM_WAREHOUSE__CLUSTER"
 LOCAL_SUFFIX = "_local"
 
-_TREND_TABLES = ("activity_cells", "topic_cells", "flow_cells", "question_cells", "reuse_cells")
+_TREND_TABLES = (
+    "activity_cells",
+    "team_activity",
+    "topic_cells",
+    "flow_cells",
+    "team_flow",
+    "question_cells",
+    "reuse_cells",
+)
 
 SHARDING_KEYS: dict[str, str] = {
     "learning_events": "cityHash64(event_id)",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 from schemas.activity import ActivityKind
@@ -36,31 +37,18 @@ COLUMNS: tuple[str, ...] = (
 )
 
 
+#: The columns that are the event's fields of the same name, in COLUMNS order (all but the last four).
+_EVENT_FIELDS = attrgetter(*COLUMNS[: COLUMNS.index("retracted")])
+
+
 def event_row(event: LearningEvent, partition: int, offset: int) -> list[Any]:
-    """One insert row for an event read at a Kafka partition and offset, in COLUMNS order."""
-    return [
-        event.event_id,
-        event.activity_id,
-        event.schema_version,
-        event.source.value,
-        event.source_instance,
-        event.conversation_key,
-        event.activity_kind.value,
-        event.occurred_at,
-        event.actor,
-        event.counterpart,
-        event.category.value,
-        event.formal,
-        event.confidence,
-        event.decided_by,
-        event.classifier_version,
-        list(event.topics),
-        event.response_delay_seconds,
-        event.activity_kind is ActivityKind.ITEM_DELETED,
-        list(event.page_refs),
-        partition,
-        offset,
-    ]
+    """One insert row for an event read at a Kafka partition and offset, in COLUMNS order.
+
+    Enum members go in as they are (each is its str value) and tuples as arrays: the row is built in two C calls,
+    at half the cost of reading each field and converting it (bench/stages.py --only loader)."""
+    row = list(_EVENT_FIELDS(event))
+    row += (event.activity_kind is ActivityKind.ITEM_DELETED, event.page_refs, partition, offset)
+    return row
 
 
 def insert_token(group_id: str, topic: str, partition: int, first_offset: int, last_offset: int) -> str:

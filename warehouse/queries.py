@@ -17,11 +17,12 @@ from typing import Any
 
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
+from learnstream.collection import collection_paused
 from learnstream.errors import UsageError, WarehouseError
 from schemas.taxonomy import FORMAL_CATEGORIES
 from warehouse.dsn import check_identifier
 from warehouse.privacy import TOTAL, Row, suppress
-from warehouse.rollup import ALL_TOPICS, ANY_PAGE, engine_message
+from warehouse.rollup import ALL_CATEGORIES, ALL_TOPICS, ANY_PAGE, FLOW_PEOPLE_CAP, engine_message
 
 #: How a team or department the directory does not know is shown (and can be asked for in a filter).
 UNRESOLVED = "(unresolved)"
@@ -169,7 +170,9 @@ def scope(
     return Scope(" AND ".join(clauses), parameters)
 
 
-Runner = Callable[[Any, str, str, Filters], list[Row]]
+#: A query's SQL and rows: (client, database, classifier version, aligned filters, k). Suppression comes after;
+#: k only lets a runner read a table that counts people up to a cap (team_flow) when that cap tells k apart.
+Runner = Callable[[Any, str, str, Filters, int], list[Row]]
 #: The columns of the filters on the tables whose rows carry a team, department, topic and source.
 EVERY_FILTER: Mapping[str, Sequence[str]] = {
     "team": ["team"],
@@ -182,6 +185,16 @@ EVERY_FILTER: Mapping[str, Sequence[str]] = {
 def activity_table(filters: Filters) -> str:
     """activity_cells, or topic_cells (one row per topic of an event) when topics are asked for."""
     return "topic_cells" if filters.topics else "activity_cells"
+
+
+def by_team_only(filters: Filters) -> bool:
+    """Whether the team summaries (team_activity, team_flow) answer: no filter but teams, and a granularity whose
+    rows they hold (a quarter merges month rows)."""
+    return not (filters.departments or filters.sources or filters.topics) and filters.granularity in (
+        Granularity.DAY,
+        Granularity.WEEK,
+        Granularity.MONTH,
+    )
 
 
 @dataclass(frozen=True)
@@ -223,11 +236,20 @@ def _query(client: Any, sql: str, parameters: dict[str, Any]) -> list[tuple[Any,
 # --- the queries ------------------------------------------------------------------------------------------------
 
 
-def activity(client: Any, db: str, version: str, filters: Filters) -> list[Row]:
+def activity(client: Any, db: str, version: str, filters: Filters, k: int) -> list[Row]:
     """Learning events (not `none`) by period, team and category, with each team's total per period. With a topic
     filter, the events tagged with those topics."""
-    table = activity_table(filters)
     earlier = previous_period(filters.since, filters.granularity)  # for the first period's change
+    if by_team_only(filters):
+        where = scope(version, filters, {"team": ["team"]}, "activity", since=earlier)
+        where.parameters["all"] = ALL_CATEGORIES
+        summary_sql = f"""
+SELECT toString(day) AS period, team, category, category = {{all:String}} AS is_total, events, people
+FROM {db}.team_activity
+WHERE {where.sql}
+ORDER BY period, team, is_total, category"""
+        return activity_rows(_query(client, summary_sql, where.parameters))
+    table = activity_table(filters)
     where = scope(version, filters, EVERY_FILTER, "activity", since=earlier)
     sql = f"""
 SELECT toString({PERIOD_SQL[filters.granularity]}) AS period, team, category, grouping(category) AS is_total,
@@ -236,6 +258,11 @@ FROM {db}.{table}
 WHERE {where.sql} AND category != 'none'
 GROUP BY GROUPING SETS ((period, team, category), (period, team))
 ORDER BY period, team, is_total, category"""
+    return activity_rows(_query(client, sql, where.parameters))
+
+
+def activity_rows(found: list[tuple[Any, ...]]) -> list[Row]:
+    """Rows of (period, team, category, is_total, events, people): each team's total row heads its family."""
     return [
         Row(
             {"period": period, "team": team or UNRESOLVED, "category": TOTAL if is_total else category},
@@ -244,7 +271,7 @@ ORDER BY period, team, is_total, category"""
             (period, team),
             bool(is_total),
         )
-        for period, team, category, is_total, events, people in _query(client, sql, where.parameters)
+        for period, team, category, is_total, events, people in found
     ]
 
 
@@ -276,7 +303,7 @@ def period_change(rows: list[Row], filters: Filters) -> list[Row]:
     return kept
 
 
-def formal_ratio(client: Any, db: str, version: str, filters: Filters) -> list[Row]:
+def formal_ratio(client: Any, db: str, version: str, filters: Filters, k: int) -> list[Row]:
     """Formal (courses, e-learning) against informal learning events by period and team."""
     where = scope(version, filters, EVERY_FILTER, "formal-ratio")
     where.parameters["formal"] = list(FORMAL)
@@ -302,7 +329,7 @@ ORDER BY period, team"""
     return rows
 
 
-def knowledge_flow(client: Any, db: str, version: str, filters: Filters) -> list[Row]:
+def knowledge_flow(client: Any, db: str, version: str, filters: Filters, k: int) -> list[Row]:
     """Answers over the whole range from the answerer's team to the asker's team (a team filter matches either)."""
     columns = {
         "team": ["asker_team", "answerer_team"],
@@ -310,10 +337,15 @@ def knowledge_flow(client: Any, db: str, version: str, filters: Filters) -> list
         "source": ["source"],
         "topic": ["topic"],
     }
-    where = scope(version, filters, columns, "knowledge-flow", all_topics=True)
+    if by_team_only(filters) and k <= FLOW_PEOPLE_CAP:
+        where, table = scope(version, filters, {"team": columns["team"]}, "knowledge-flow"), "team_flow"
+        merge = f"uniqUpToMerge({FLOW_PEOPLE_CAP})"
+    else:
+        where, table = scope(version, filters, columns, "knowledge-flow", all_topics=True), "flow_cells"
+        merge = "uniqExactMerge"
     sql = f"""
-SELECT asker_team, answerer_team, sum(answers), uniqExactMerge(askers), uniqExactMerge(answerers)
-FROM {db}.flow_cells
+SELECT asker_team, answerer_team, sum(answers), {merge}(askers), {merge}(answerers)
+FROM {db}.{table}
 WHERE {where.sql}
 GROUP BY asker_team, answerer_team
 ORDER BY asker_team, answerer_team"""
@@ -327,7 +359,7 @@ ORDER BY asker_team, answerer_team"""
     ]
 
 
-def time_to_answer(client: Any, db: str, version: str, filters: Filters) -> list[Row]:
+def time_to_answer(client: Any, db: str, version: str, filters: Filters, k: int) -> list[Row]:
     """Questions by period and the asker's team: how many, the share unanswered (no answer from someone else
     within 30 days), and the median and 90th percentile wait for the first answer in seconds."""
     where = scope(version, filters, EVERY_FILTER, "time-to-answer", all_topics=True)
@@ -351,12 +383,20 @@ ORDER BY period, team"""
     return rows
 
 
-def participation(client: Any, db: str, version: str, filters: Filters) -> list[Row]:
+def participation(client: Any, db: str, version: str, filters: Filters, k: int) -> list[Row]:
     """The share of a team's people who took part in any learning, by period (team size: the people the
     directory placed in the team at any time in the period). Released only when those who took part and those
     who did not (if any) each number at least k."""
-    where = scope(version, filters, EVERY_FILTER, "participation")
-    sql = f"""
+    if by_team_only(filters):
+        where = scope(version, filters, {"team": ["team"]}, "participation")
+        where.parameters["all"] = ALL_CATEGORIES
+        sql = f"""
+SELECT toString(day) AS period, team, people
+FROM {db}.team_activity
+WHERE {where.sql} AND category = {{all:String}}"""
+    else:
+        where = scope(version, filters, EVERY_FILTER, "participation")
+        sql = f"""
 SELECT toString({PERIOD_SQL[filters.granularity]}) AS period, team, uniqExactMerge(people)
 FROM {db}.{activity_table(filters)}
 WHERE {where.sql} AND category != 'none'
@@ -399,7 +439,7 @@ ORDER BY period, team"""
     return rows
 
 
-def topics(client: Any, db: str, version: str, filters: Filters) -> list[Row]:
+def topics(client: Any, db: str, version: str, filters: Filters, k: int) -> list[Row]:
     """Rising and falling topics: learning events per topic in the range's last period against the one before,
     largest change first."""
     last = period_start(filters.until, filters.granularity)
@@ -432,7 +472,7 @@ def ranked_topics(rows: list[Row], filters: Filters) -> list[Row]:
     return (moved + rest)[:TOP]
 
 
-def source_mix(client: Any, db: str, version: str, filters: Filters) -> list[Row]:
+def source_mix(client: Any, db: str, version: str, filters: Filters, k: int) -> list[Row]:
     """Learning events by period and source, with each period's total."""
     where = scope(version, filters, EVERY_FILTER, "source-mix")
     sql = f"""
@@ -450,7 +490,7 @@ ORDER BY period, is_total, source"""
     return rows
 
 
-def knowledge_reuse(client: Any, db: str, version: str, filters: Filters) -> list[Row]:
+def knowledge_reuse(client: Any, db: str, version: str, filters: Filters, k: int) -> list[Row]:
     """The wiki pages that answers link to, most used first, and (as page "(any page)") the answers linking any."""
     where = scope(version, filters, EVERY_FILTER, "knowledge-reuse", all_topics=True)
     where.parameters["any"] = ANY_PAGE
@@ -468,7 +508,7 @@ LIMIT {TOP + 1}"""
     return rows
 
 
-def documentation_gaps(client: Any, db: str, version: str, filters: Filters) -> list[Row]:
+def documentation_gaps(client: Any, db: str, version: str, filters: Filters, k: int) -> list[Row]:
     """Topics asked about again and again, with the share of their questions left unanswered: most asked first."""
     where = scope(version, filters, EVERY_FILTER, "documentation-gaps")
     where.parameters["all_topics"] = ALL_TOPICS
@@ -583,8 +623,9 @@ def run_trend(client: Any, database: str, name: str, filters: Filters, version: 
     if unsupported:
         raise UsageError(f"the {name} query cannot be filtered by {', '.join(sorted(unsupported))}")
     aligned = filters.aligned()
-    rows = query.run(client, check_identifier(database, "database"), version, aligned)
-    suppress(rows, k, query.additive)
-    if query.derived is not None:
-        rows = query.derived(rows, aligned)
+    with collection_paused():  # thousands of rows, all alive until returned: nothing for the collector to find
+        rows = query.run(client, check_identifier(database, "database"), version, aligned, k)
+        suppress(rows, k, query.additive)
+        if query.derived is not None:
+            rows = query.derived(rows, aligned)
     return TrendResult(query, aligned, version, k, rows)

@@ -33,8 +33,16 @@ from warehouse.dsn import check_identifier
 
 logger = logging.getLogger(__name__)
 
-#: The trend tables, each rebuilt through `<table>_staging`.
-CELL_TABLES: tuple[str, ...] = ("activity_cells", "topic_cells", "flow_cells", "question_cells", "reuse_cells")
+#: The trend tables, each rebuilt through `<table>_staging`, a summary after the table it summarises.
+CELL_TABLES: tuple[str, ...] = (
+    "activity_cells",
+    "team_activity",
+    "topic_cells",
+    "flow_cells",
+    "team_flow",
+    "question_cells",
+    "reuse_cells",
+)
 EVENTS_STAGING = "rollup_events_staging"
 #: A question counts as answered when its first answer came within this many days.
 ANSWER_WINDOW_DAYS = 30
@@ -122,11 +130,13 @@ ASOF LEFT JOIN {db}.current_team_memberships AS c
 @dataclass(frozen=True)
 class CellTable:
     """One trend table: its dimensions besides classifier_version, grain and day, and its measures with how each
-    merges from day rows into week and month rows."""
+    merges from day rows into week and month rows (or, in a summary, from the rows of the table it summarises)."""
 
     name: str
     dims: tuple[str, ...]
     measures: tuple[tuple[str, str], ...]
+    #: the trend table whose rows of the same day, week or month this one summarises (None: built from events)
+    summarises: str | None = None
 
     @property
     def columns(self) -> list[str]:
@@ -135,6 +145,10 @@ class CellTable:
 
 SUM = "sum({0})"
 PEOPLE = "uniqExactMergeState({0})"
+#: team_flow counts people only up to this (uniqUpTo: exact below, the cap + 1 above): enough to withhold a pair
+#: below any minimum group size up to the cap, and its small states merge at about half the cost of exact ones.
+FLOW_PEOPLE_CAP = 20
+PEOPLE_UP_TO_CAP = f"uniqUpToMergeState({FLOW_PEOPLE_CAP})({{0}})"
 CELLS: dict[str, CellTable] = {
     table.name: table
     for table in (
@@ -142,6 +156,12 @@ CELLS: dict[str, CellTable] = {
             "activity_cells",
             ("team", "department", "category", "source"),
             (("events", SUM), ("people", PEOPLE)),
+        ),
+        CellTable(
+            "team_activity",
+            ("team", "category"),
+            (("events", SUM), ("people", "uniqExactMerge({0})")),
+            summarises="activity_cells",
         ),
         CellTable(
             "topic_cells",
@@ -152,6 +172,11 @@ CELLS: dict[str, CellTable] = {
             "flow_cells",
             ("topic", "asker_team", "asker_department", "answerer_team", "answerer_department", "source"),
             (("answers", SUM), ("askers", PEOPLE), ("answerers", PEOPLE)),
+        ),
+        CellTable(
+            "team_flow",
+            ("asker_team", "answerer_team"),
+            (("answers", SUM), ("askers", PEOPLE_UP_TO_CAP), ("answerers", PEOPLE_UP_TO_CAP)),
         ),
         CellTable(
             "question_cells",
@@ -174,6 +199,8 @@ CELLS: dict[str, CellTable] = {
 GRAINS: dict[str, str] = {"day": "day", "week": "toMonday(day)", "month": "toStartOfMonth(day)"}
 #: The topic of the rows of flow, question and reuse cells that count every event once, whatever its topics.
 ALL_TOPICS = "*"
+#: The category of the team_activity rows that count a team's learning events of every category.
+ALL_CATEGORIES = "*"
 
 
 def day_cells_sql(database: str, table: str) -> str:
@@ -182,8 +209,8 @@ def day_cells_sql(database: str, table: str) -> str:
     db = check_identifier(database, "database")
     staged = f"{db}.{EVENTS_STAGING}"
     cells = CELLS.get(table)
-    if cells is None:
-        raise WarehouseError(f"no trend table named {table!r}")
+    if cells is None or cells.summarises is not None:
+        raise WarehouseError(f"no trend table built from events named {table!r}")
     into = f"INSERT INTO {db}.{table}_staging ({', '.join(cells.columns)})"
     every = f"arrayPushFront(topics, '{ALL_TOPICS}')"
     if table == "activity_cells":
@@ -206,6 +233,14 @@ FROM {staged}
 ARRAY JOIN {every} AS topic
 WHERE category = 'answered' AND counterpart IS NOT NULL
 GROUP BY classifier_version, day, topic, counterpart_team, counterpart_department, team, department, source"""
+    if table == "team_flow":
+        return f"""{into}
+SELECT classifier_version, 'day', day, counterpart_team, team, count(),
+    uniqUpToState({FLOW_PEOPLE_CAP})(cityHash64(assumeNotNull(counterpart))),
+    uniqUpToState({FLOW_PEOPLE_CAP})(cityHash64(actor))
+FROM {staged}
+WHERE category = 'answered' AND counterpart IS NOT NULL
+GROUP BY classifier_version, day, counterpart_team, team"""
     if table == "reuse_cells":
         return f"""{into}
 SELECT classifier_version, 'day', day, topic, page, team, department, source, count(), uniqExactState(cityHash64(actor))
@@ -253,6 +288,26 @@ LEFT JOIN
 ARRAY JOIN arrayPushFront(q.topics, '{ALL_TOPICS}') AS topic
 GROUP BY q.classifier_version, q.day, topic, q.team, q.department, q.source
 SETTINGS join_use_nulls = 1"""
+
+
+def summary_cells_sql(database: str, table: str) -> str:
+    """The INSERT that builds a summary table's rows of the rebuilt days, weeks and months (parameters `days`,
+    `weeks` and `months`, each an Array(Date)) from the rows of the table it summarises, already swapped in."""
+    db = check_identifier(database, "database")
+    if table != "team_activity":  # the only summary
+        raise WarehouseError(f"no summary table named {table!r}")
+    cells = CELLS[table]
+    into = f"INSERT INTO {db}.{table}_staging ({', '.join(cells.columns)})"
+    rebuilt = (
+        "((grain = 'day' AND day IN {days:Array(Date)}) OR (grain = 'week' AND day IN {weeks:Array(Date)})"
+        " OR (grain = 'month' AND day IN {months:Array(Date)}))"
+    )
+    return f"""{into}
+SELECT classifier_version, grain, day, team, if(grouping(category) = 1, '{ALL_CATEGORIES}', category), sum(events),
+    uniqExactMerge(people)
+FROM {db}.{cells.summarises}
+WHERE {rebuilt} AND category != 'none'
+GROUP BY GROUPING SETS ((classifier_version, grain, day, team, category), (classifier_version, grain, day, team))"""
 
 
 def period_cells_sql(database: str, table: str, grain: str) -> str:
@@ -364,9 +419,15 @@ def rebuild_days(client: Any, database: str, days: Sequence[date], cluster: str 
     months = sorted({day.replace(day=1) for day in chosen})
     week_parameters = {"periods": weeks, "first": weeks[0], "until": weeks[-1] + timedelta(days=7)}
     month_parameters = {"periods": months, "first": months[0], "until": month_bounds(month_of(months[-1]))[1]}
+    summary_parameters = {"days": chosen, "weeks": weeks, "months": months}
     for table in CELL_TABLES:
         staging = f"{table}_staging"
         _run(client, truncate_sql(db, staging, cluster), f"clearing {staging}")
+        if CELLS[table].summarises is not None:
+            _run(client, summary_cells_sql(db, table), f"summarising {table}", summary_parameters, sync)
+            for grain, periods in (("day", chosen), ("week", weeks), ("month", months)):
+                _swap(client, db, table, grain, periods, cluster)
+            continue
         _run(client, day_cells_sql(db, table), f"building the days of {table}", day_parameters, sync)
         _swap(client, db, table, "day", chosen, cluster)
         _run(client, truncate_sql(db, staging, cluster), f"clearing {staging}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -18,7 +18,7 @@ import pytest
 from warehouse.events_table import COLUMNS, TABLE
 from warehouse.privacy import TOTAL, derivable
 from warehouse.queries import QUERIES, Filters, Granularity, period_start, run_trend
-from warehouse.rollup import mark_days, rebuild_due
+from warehouse.rollup import FLOW_PEOPLE_CAP, mark_days, rebuild_due
 
 K = 5
 VERSION = "rules-prop"
@@ -37,6 +37,8 @@ class Generated:
     category: str
     source: str
     topic: str
+    #: whom an answer answers (someone of another team or the same one)
+    counterpart: str | None = None
 
 
 def organisation(rng: random.Random) -> dict[str, str]:
@@ -49,7 +51,7 @@ def organisation(rng: random.Random) -> dict[str, str]:
 
 
 def activity(rng: random.Random, people: dict[str, str], count: int) -> list[Generated]:
-    return [
+    events = [
         Generated(
             f"{n:032x}",
             actor,
@@ -60,6 +62,11 @@ def activity(rng: random.Random, people: dict[str, str], count: int) -> list[Gen
             rng.choice(TOPICS),
         )
         for n, actor in enumerate(rng.choice(list(people)) for _ in range(count))
+    ]
+    asked = random.Random(count)  # a stream of its own: the draws above stay as they were
+    return [
+        replace(event, counterpart=asked.choice(list(people))) if event.category == "answered" else event
+        for event in events
     ]
 
 
@@ -86,7 +93,7 @@ def store(client: Any, database: str, people: dict[str, str], events: list[Gener
             "activity_kind": "message",
             "occurred_at": datetime(event.day.year, event.day.month, event.day.day, 12, tzinfo=UTC),
             "actor": event.actor,
-            "counterpart": None,
+            "counterpart": event.counterpart,
             "category": event.category,
             "formal": event.category == "completed",
             "confidence": 1.0,
@@ -180,3 +187,56 @@ def test_no_released_figure_counts_fewer_than_k_people(warehouse, seed: int) -> 
                 if name == "activity" and row.values.get("change") is not None:
                     assert row.values["events"] is not None  # a change only between released figures
     assert checked > 0, "the random organisation released nothing at all: the property was not exercised"
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_team_summaries_answer_as_the_full_tables(warehouse, seed: int) -> None:
+    """activity, participation and knowledge-flow read team_activity and team_flow unless filtered by more than
+    team; asked for every source (every event has one), they read the full tables: the answers must be the same."""
+    client, database = warehouse
+    rng = random.Random(100 + seed)
+    people = organisation(rng)
+    events = activity(rng, people, rng.randint(150, 400))
+    store(client, database, people, events)
+    compared = 0
+    for granularity in (Granularity.DAY, Granularity.WEEK, Granularity.MONTH):
+        for teams in ((), ("team0", "team2")):
+            summary = Filters(START, START + timedelta(days=41), granularity, teams)
+            full = replace(summary, sources=tuple(SOURCES))
+            for name in ("activity", "participation", "knowledge-flow"):
+                fast, slow = (run_trend(client, database, name, chosen, VERSION, K).rows for chosen in (summary, full))
+                assert [(row.dims, row.values, row.withheld) for row in fast] == [
+                    (row.dims, row.values, row.withheld) for row in slow
+                ], (name, granularity, teams)
+                compared += sum(value is not None for row in fast for value in row.values.values())
+    assert compared > 0
+
+
+def test_knowledge_flow_tells_groups_above_the_cap_of_team_flow_apart(warehouse) -> None:
+    """team_flow counts askers and answerers up to FLOW_PEOPLE_CAP; a larger k reads the exact flow_cells."""
+    client, database = warehouse
+    size = FLOW_PEOPLE_CAP + 5
+    people = {f"p_a{member:023d}": "askers" for member in range(size)}
+    people |= {f"p_b{member:023d}": "helpers" for member in range(size)}
+    askers, helpers = (
+        sorted(person for person in people if people[person] == "askers"),
+        sorted(person for person in people if people[person] == "helpers"),
+    )
+    answers = [
+        Generated(
+            f"{n:032x}", helpers[n], "helpers", START + timedelta(days=n), "answered", "slack", "kafka", askers[n]
+        )
+        for n in range(size)
+    ]
+    store(client, database, people, answers)
+    month = Filters(START, START + timedelta(days=40), Granularity.MONTH)
+
+    def flow(k: int) -> dict[str, Any]:
+        rows = run_trend(client, database, "knowledge-flow", month, VERSION, k).rows
+        (pair,) = [row for row in rows if row.dims == {"asker_team": "askers", "answerer_team": "helpers"}]
+        return pair.values
+
+    assert flow(K) == {"answers": size}
+    assert flow(FLOW_PEOPLE_CAP + 2) == {"answers": size}  # 25 askers and 25 answerers: above the cap, still >= k
+    assert flow(size) == {"answers": size}
+    assert flow(size + 1) == {"answers": None}

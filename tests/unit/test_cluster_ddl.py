@@ -21,7 +21,15 @@ from warehouse.migrations import Migration, bundled_migrations, migrate
 
 DATABASE = "ls"
 CLUSTER = "c1"
-TREND_TABLES = ("activity_cells", "topic_cells", "flow_cells", "question_cells", "reuse_cells")
+TREND_TABLES = (
+    "activity_cells",
+    "team_activity",
+    "topic_cells",
+    "flow_cells",
+    "team_flow",
+    "question_cells",
+    "reuse_cells",
+)
 
 # chDB opens one data path per process, so the engine parses in a child process with its own in-memory engine,
 # whatever other tests of this process have opened.
@@ -133,11 +141,10 @@ def test_learning_events_is_replicated_per_shard_and_distributed_by_event_id() -
 
 @pytest.mark.parametrize("table", TREND_TABLES)
 def test_trend_tables_and_their_staging_copies_are_distributed_at_random(table: str) -> None:
-    statements = translated_migrations()["0004_events_by_id_and_trend_cells"]
+    statements = [statement for found in translated_migrations().values() for statement in found]
     local, distributed = statements_about(statements, table)
-    assert (
-        f"ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{{shard}}/ls/{table}', '{{replica}}') " in local
-    )
+    engine = "ReplicatedMergeTree" if table == "team_activity" else "ReplicatedAggregatingMergeTree"
+    assert f"ENGINE = {engine}('/clickhouse/tables/{{shard}}/ls/{table}', '{{replica}}') " in local
     assert distributed == (
         f"CREATE TABLE IF NOT EXISTS ls.{table} ON CLUSTER c1 AS ls.{table}_local "
         f"ENGINE = Distributed(c1, ls, {table}_local, rand())"
@@ -146,7 +153,7 @@ def test_trend_tables_and_their_staging_copies_are_distributed_at_random(table: 
     staging_local, staging_distributed = statements_about(statements, f"{table}_staging")
     assert staging_local == (
         f"CREATE TABLE IF NOT EXISTS ls.{table}_staging_local ON CLUSTER c1 AS ls.{table}_local "
-        f"ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{{shard}}/ls/{table}_staging', '{{replica}}')"
+        f"ENGINE = {engine}('/clickhouse/tables/{{shard}}/ls/{table}_staging', '{{replica}}')"
         f"{order_by}"
     )
     assert staging_distributed == (
@@ -331,6 +338,7 @@ def test_the_rebuild_and_erasure_statements_of_cluster_mode_parse_and_name_local
     from warehouse.erasure import erasure_statements
     from warehouse.rollup import (
         CELL_TABLES,
+        CELLS,
         GRAINS,
         RETAINED,
         STAGING_TABLES,
@@ -338,6 +346,7 @@ def test_the_rebuild_and_erasure_statements_of_cluster_mode_parse_and_name_local
         events_staging_sql,
         period_cells_sql,
         retention_sql,
+        summary_cells_sql,
         swap_sql,
         truncate_sql,
     )
@@ -349,8 +358,11 @@ def test_the_rebuild_and_erasure_statements_of_cluster_mode_parse_and_name_local
         for empty in (False, True)
         for grain in GRAINS
     ]
-    statements += [events_staging_sql(DATABASE)] + [day_cells_sql(DATABASE, table) for table in CELL_TABLES]
-    statements += [period_cells_sql(DATABASE, table, grain) for table in CELL_TABLES for grain in ("week", "month")]
+    built = [table for table in CELL_TABLES if CELLS[table].summarises is None]
+    summaries = [table for table in CELL_TABLES if CELLS[table].summarises is not None]
+    statements += [events_staging_sql(DATABASE)] + [day_cells_sql(DATABASE, table) for table in built]
+    statements += [period_cells_sql(DATABASE, table, grain) for table in built for grain in ("week", "month")]
+    statements += [summary_cells_sql(DATABASE, table) for table in summaries]
     statements += [retention_sql(DATABASE, table, 30, CLUSTER) for table in RETAINED]
     statements += erasure_statements(DATABASE, CLUSTER)
     for statement, (ok, answer) in format_queries(statements).items():

@@ -60,10 +60,11 @@ class TestMigrations:
             (2, "daily_trends"),
             (3, "team_memberships"),
             (4, "events_by_id_and_trend_cells"),
+            (5, "team_summaries"),
         ]
 
     def test_statements_name_the_database(self):
-        first, second, third, fourth = bundled_migrations()
+        first, second, third, fourth, fifth = bundled_migrations()
         (create_events,) = first.statements("tenant_a")
         assert "CREATE TABLE IF NOT EXISTS tenant_a.learning_events" in create_events
         assert "{database}" not in create_events
@@ -80,12 +81,15 @@ class TestMigrations:
         rebuilt = fourth.statements("tenant_a")
         assert "EXCHANGE TABLES tenant_a.learning_events AND tenant_a.learning_events_next" in rebuilt
         assert all("{database}" not in statement for statement in rebuilt)
+        summaries = fifth.statements("tenant_a")
+        assert "CREATE TABLE IF NOT EXISTS tenant_a.team_activity_staging AS tenant_a.team_activity" in summaries
+        assert all("{database}" not in statement for statement in summaries)
 
     def test_every_create_and_drop_is_idempotent(self):
         statements = [statement for m in bundled_migrations() for statement in m.statements("db")]
         creates = [statement for statement in statements if statement.startswith("CREATE")]
         drops = [statement for statement in statements if statement.startswith("DROP")]
-        assert len(creates) == 22 and len(drops) == 4
+        assert len(creates) == 26 and len(drops) == 4
         assert all("IF NOT EXISTS" in statement for statement in creates)
         assert all("IF EXISTS" in statement for statement in drops)
         assert not any(statement.rstrip().endswith(";") for statement in statements)
@@ -140,10 +144,10 @@ class TestEventRows:
             "confidence": 0.6,
             "decided_by": "chat.substantive_reply",
             "classifier_version": "rules-1",
-            "topics": ["kafka", "python"],
+            "topics": ("kafka", "python"),
             "response_delay_seconds": 95.5,
             "retracted": False,
-            "page_refs": [],
+            "page_refs": (),
             "kafka_partition": 2,
             "kafka_offset": 1041,
         }
