@@ -8,7 +8,8 @@ table `X` is laid out so that queries and inserts keep naming `X`, as in embedde
   and a Distributed table `X` over it. `learning_events` (and `learning_events_next`, which is exchanged with it)
   is sharded by `cityHash64(event_id)`, so every row of an event lands on one shard and `FINAL` still collapses
   them; the trend tables, their `_staging` copies and `rollup_events_staging` by `rand()`, as their cells merge
-  at query time anyway and the rebuild reads its staged events back whole.
+  at query time anyway and the rebuild reads its staged events back whole (team_activity's final counts are
+  computed by an INSERT … SELECT over the Distributed activity_cells, so each lands on one shard, whole).
 - Tables every node needs whole (`team_memberships`, `erased_people`, `classifier_activations`, `rollup_log`,
   `schema_migrations`): one replicated table under its own name `X`, with a ZooKeeper path without `{shard}`
   (`/clickhouse/tables/all/<database>/X`), so every replica of every shard holds all of it. We chose no
