@@ -38,19 +38,11 @@ import re
 from dataclasses import dataclass
 
 from learnstream.errors import ConfigError, MigrationError, WarehouseError
+from warehouse.trend_tables import TREND_TABLES
 
 CLUSTER_VARIABLE = "LEARNSTREAM_WAREHOUSE__CLUSTER"
 LOCAL_SUFFIX = "_local"
 
-_TREND_TABLES = (
-    "activity_cells",
-    "team_activity",
-    "topic_cells",
-    "flow_cells",
-    "team_flow",
-    "question_cells",
-    "reuse_cells",
-)
 
 SHARDING_KEYS: dict[str, str] = {
     "learning_events": "cityHash64(event_id)",
@@ -58,8 +50,8 @@ SHARDING_KEYS: dict[str, str] = {
     # migration 0002's materialized view target (dropped by 0004): written on each shard by its view, never
     # through the Distributed table, so the key only has to be valid
     "learning_events_daily": "rand()",
-    **dict.fromkeys(_TREND_TABLES, "rand()"),
-    **{f"{table}_staging": "rand()" for table in _TREND_TABLES},
+    **dict.fromkeys(TREND_TABLES, "rand()"),
+    **{f"{table}_staging": "rand()" for table in TREND_TABLES},
     # one month of events staged by the rebuild (warehouse/rollup.py), read back whole through its Distributed table
     "rollup_events_staging": "rand()",
 }

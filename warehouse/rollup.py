@@ -30,19 +30,12 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from learnstream.errors import WarehouseError
 from warehouse.cluster import local_table
 from warehouse.dsn import check_identifier
+from warehouse.trend_tables import TREND_TABLES
 
 logger = logging.getLogger(__name__)
 
 #: The trend tables, each rebuilt through `<table>_staging`, a summary after the table it summarises.
-CELL_TABLES: tuple[str, ...] = (
-    "activity_cells",
-    "team_activity",
-    "topic_cells",
-    "flow_cells",
-    "team_flow",
-    "question_cells",
-    "reuse_cells",
-)
+CELL_TABLES = TREND_TABLES
 EVENTS_STAGING = "rollup_events_staging"
 #: A question counts as answered when its first answer came within this many days.
 ANSWER_WINDOW_DAYS = 30

@@ -18,18 +18,10 @@ import pytest
 from learnstream.errors import ConfigError, MigrationError, WarehouseError
 from warehouse.cluster import REPLICATED_EVERYWHERE, SHARDING_KEYS, ClusterDDL, cluster_statements, local_table
 from warehouse.migrations import Migration, bundled_migrations, migrate
+from warehouse.trend_tables import TREND_TABLES
 
 DATABASE = "ls"
 CLUSTER = "c1"
-TREND_TABLES = (
-    "activity_cells",
-    "team_activity",
-    "topic_cells",
-    "flow_cells",
-    "team_flow",
-    "question_cells",
-    "reuse_cells",
-)
 
 # chDB opens one data path per process, so the engine parses in a child process with its own in-memory engine,
 # whatever other tests of this process have opened.
