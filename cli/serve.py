@@ -19,8 +19,8 @@ logger = logging.getLogger(__name__)
 def serve(host: str | None, port: int | None) -> None:
     """Serve the receivers of the connector file, with /health and /ready, until SIGTERM or Ctrl-C.
 
-    With the embedded warehouse (and LEARNSTREAM_SERVE__WAREHOUSE, on by default), serve also owns chDB: it runs
-    the loader and answers `trends` and `erase` for the CLI."""
+    With LEARNSTREAM_SERVE__WAREHOUSE (on by default) serve also answers the trends API and the dashboard; with the
+    embedded warehouse it owns chDB: it runs the loader and answers `trends` and `erase` for the CLI."""
     from aiohttp import web
 
     from learnstream.errors import BrokerUnavailable, WarehouseUnavailable
@@ -48,15 +48,19 @@ def serve(host: str | None, port: int | None) -> None:
     for receiver in receivers:
         logger.info("receiver %s at http://%s:%d%s", receiver.name, bound_host, bound_port, receiver.path)
     warehouse = None
-    if current.serve.warehouse and parse_dsn(current.warehouse_dsn).engine == "chdb":
+    embedded = parse_dsn(current.warehouse_dsn).engine == "chdb"
+    if current.serve.warehouse:
         try:
-            warehouse = WarehouseService(current)
+            warehouse = WarehouseService(current, runs_loader=embedded)
         except WarehouseUnavailable as exc:
+            hint = "is a `learnstream loader` or another serve using it? " if embedded else ""
             raise WarehouseUnavailable(
-                f"{exc}; is a `learnstream loader` or another serve using it? "
-                "(LEARNSTREAM_SERVE__WAREHOUSE=false serves the receivers only)"
+                f"{exc}; {hint}(LEARNSTREAM_SERVE__WAREHOUSE=false serves the receivers only)"
             ) from exc
-        logger.info("serve owns the embedded warehouse %s: the loader runs here", warehouse.target.describe())
+        if embedded:
+            logger.info("serve owns the embedded warehouse %s: the loader runs here", warehouse.target.describe())
+        else:
+            logger.info("serve answers the trends API from %s", warehouse.target.describe())
     local_host = "127.0.0.1" if bound_host in ("0.0.0.0", "::", "") else bound_host
     web.run_app(
         build_app(current, receivers, warehouse, f"http://{local_host}:{bound_port}" if bound_port else None),

@@ -3,6 +3,7 @@
 LearnstreamError                 anything learnstream raises on purpose; `str()` says what to do
 ├── ConfigError                  a setting is missing or malformed (names the LEARNSTREAM_ variable)
 ├── UsageError                   a command or query was asked for something it cannot do (names the option)
+│   └── BadParameter             one request parameter is wrong (`.parameter` names it, for an API's 400)
 ├── ServiceUnavailable           a service we depend on cannot be reached
 │   ├── BrokerUnavailable        Kafka
 │   ├── WarehouseUnavailable     ClickHouse (server or embedded engine)
@@ -32,6 +33,14 @@ class UsageError(LearnstreamError):
     """A command or query was asked for something it cannot do: an unknown query, a filter it does not take."""
 
     exit_code = 2
+
+
+class BadParameter(UsageError):
+    """One parameter of a request is wrong; `parameter` names it and the message says why ("parameter X: …")."""
+
+    def __init__(self, parameter: str, reason: str) -> None:
+        super().__init__(f"parameter {parameter}: {reason}")
+        self.parameter = parameter
 
 
 class ServiceUnavailable(LearnstreamError):

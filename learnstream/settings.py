@@ -6,7 +6,7 @@ Nested blocks use `__`: `LEARNSTREAM_KAFKA__BOOTSTRAP_SERVERS`, `LEARNSTREAM_LOA
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -145,12 +145,42 @@ class ServeSettings(BaseModel):
     linger_ms: int = Field(default=5, ge=0, description="How long the receivers' producer waits to fill a batch.")
     warehouse: bool = Field(
         default=True,
-        description="With the embedded engine, serve owns chDB: it runs the loader and answers the warehouse "
-        "commands (trends, erase) over HTTP; false: receivers only (run `learnstream loader` instead).",
+        description="serve answers the trends API and dashboard; with the embedded engine it also owns chDB: it runs "
+        "the loader and answers the warehouse commands (trends, erase). false: receivers only (run `learnstream "
+        "loader` instead).",
     )
     admin_token: SecretStr | None = Field(
         default=None,
         description="Bearer token for the warehouse routes; without one they answer loopback clients only.",
+    )
+
+
+#: What an API token may read: every named query, one named query, the warehouse status.
+API_SCOPE = r"^(trends|trends:[a-z][a-z-]{0,63}|status)$"
+
+
+class ApiToken(BaseModel):
+    """A read-only token for the HTTP API: a name for logs (never the token), the secret, and its scopes."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    token: SecretStr = Field(min_length=24, description="At least 24 characters, sent as `Authorization: Bearer`.")
+    scopes: tuple[Annotated[str, Field(pattern=API_SCOPE)], ...] = Field(
+        default=("trends",),
+        min_length=1,
+        description="`trends` (every named query), `trends:<query>` (one), `status` (the warehouse status).",
+    )
+
+
+class ApiSettings(BaseModel):
+    """The HTTP API and dashboard of `learnstream serve`."""
+
+    tokens: tuple[ApiToken, ...] = Field(
+        default=(),
+        description='JSON: [{"name": "superset", "token": "...", "scopes": ["trends"]}]. Without any, the API and '
+        "the dashboard answer clients on this machine only.",
+    )
+    cache_max_age_s: int = Field(
+        default=30, ge=0, description="How long a client may reuse an answer without asking again (Cache-Control)."
     )
 
 
@@ -226,6 +256,7 @@ class Settings(BaseSettings):
     )
     kafka: KafkaSettings = KafkaSettings()
     serve: ServeSettings = ServeSettings()
+    api: ApiSettings = ApiSettings()
     http: HttpSettings = HttpSettings()
     producer: ProducerSettings = ProducerSettings()
     topics: TopicSettings = TopicSettings()

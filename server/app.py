@@ -1,4 +1,5 @@
-"""One aiohttp app under one base URL: health, readiness and every component's routes (receivers, warehouse).
+"""One aiohttp app under one base URL: health, readiness and every component's routes (receivers, the trends
+API, the warehouse's admin routes).
 
 Routes live with their component (the receivers in `producers/`); this face only mounts them, so no route
 imports another component. `/health` says the process is alive; `/ready` says whether it can do its work now
@@ -15,6 +16,7 @@ from aiohttp import web
 from learnstream.settings import Settings
 from producers.contracts import PushReceiver
 from producers.receiving import Publisher, receiver_route
+from server.api_routes import api_routes
 from server.warehouse_routes import warehouse_routes
 from warehouse.service import WarehouseService
 
@@ -37,6 +39,7 @@ def build_app(
     app.router.add_get("/ready", ready)
     app.router.add_routes([receiver_route(receiver, publisher) for receiver in receivers])
     if warehouse is not None:
+        app.router.add_routes(api_routes(warehouse))
         app.router.add_routes(warehouse_routes(warehouse))
 
     async def start(_app: web.Application) -> None:

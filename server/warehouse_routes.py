@@ -1,4 +1,4 @@
-"""The warehouse routes of `serve` (embedded mode): trends, erase and status, for the CLI on this machine.
+"""The warehouse's admin routes of `serve`: erase and status, for the CLI on this machine (trends are the API's).
 
 Without LEARNSTREAM_SERVE__ADMIN_TOKEN they answer loopback clients only; with it, a request must carry it as a
 Bearer token. The engine calls run in threads, so receivers keep answering while a query runs."""
@@ -7,20 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import ipaddress
 import re
-from datetime import UTC, datetime
 
 from aiohttp import web
 
 from learnstream.errors import LearnstreamError, UsageError, WarehouseError
 from schemas.activity import PSEUDONYM_RE
-from warehouse.render import render_csv, result_document
-from warehouse.requests import parse_filters
+from server.api_access import is_loopback
 from warehouse.service import WarehouseService
-
-SERVICE = web.AppKey("warehouse", WarehouseService)
-FORMATS = ("json", "csv")
 
 
 def warehouse_routes(service: WarehouseService) -> list[web.RouteDef]:
@@ -33,36 +27,11 @@ def warehouse_routes(service: WarehouseService) -> list[web.RouteDef]:
             if hmac.compare_digest(given.encode(), expected.encode()):
                 return None
             return web.json_response({"error": "a valid admin token (Authorization: Bearer …) is required"}, status=401)
-        try:
-            if request.remote is not None and ipaddress.ip_address(request.remote).is_loopback:
-                return None
-        except ValueError:
-            pass
+        if is_loopback(request.remote):
+            return None
         return web.json_response(
             {"error": "the warehouse routes answer this machine only; set LEARNSTREAM_SERVE__ADMIN_TOKEN"}, status=403
         )
-
-    async def trends(request: web.Request) -> web.StreamResponse:
-        refused = allowed(request)
-        if refused is not None:
-            return refused
-        params: dict[str, list[str]] = {}
-        for key, value in request.query.items():
-            params.setdefault(key, []).append(value)
-        output = (params.get("format") or ["json"])[-1]
-        versions = params.get("classifier_version")
-        version = versions[-1] if versions else None
-        try:
-            if output not in FORMATS:
-                raise UsageError(f"parameter format: {output!r} is not one of {', '.join(FORMATS)}")
-            filters = parse_filters(params, datetime.now(UTC).date())
-            result = await asyncio.to_thread(service.trends, request.match_info["name"], filters, version)
-        except LearnstreamError as exc:
-            return failure(exc)
-        document = result_document(result)
-        if output == "csv":
-            return web.Response(text=render_csv(document), content_type="text/csv")
-        return web.json_response(document)
 
     async def erase(request: web.Request) -> web.StreamResponse:
         refused = allowed(request)
@@ -95,7 +64,6 @@ def warehouse_routes(service: WarehouseService) -> list[web.RouteDef]:
         return refused if refused is not None else web.json_response(service.status())
 
     return [
-        web.get("/warehouse/trends/{name}", trends),
         web.post("/warehouse/erase", erase),
         web.get("/warehouse/status", status),
     ]

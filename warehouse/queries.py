@@ -18,7 +18,7 @@ from typing import Any
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from learnstream.collection import collection_paused
-from learnstream.errors import UsageError, WarehouseError
+from learnstream.errors import BadParameter, UsageError, WarehouseError
 from schemas.taxonomy import FORMAL_CATEGORIES
 from warehouse.dsn import check_identifier
 from warehouse.privacy import TOTAL, Row, suppress
@@ -97,7 +97,7 @@ class Filters:
 
     def aligned(self) -> Filters:
         if self.since > self.until:
-            raise UsageError(f"the range starts ({self.since}) after it ends ({self.until})")
+            raise BadParameter("since", f"the range starts ({self.since}) after it ends ({self.until})")
         last = next_period(period_start(self.until, self.granularity), self.granularity) - timedelta(days=1)
         return replace(self, since=period_start(self.since, self.granularity), until=last)
 
@@ -163,7 +163,7 @@ def scope(
         parameters["all_topics"] = ALL_TOPICS
     for name, values in filters.named().items():
         if name not in columns:
-            raise UsageError(f"the {query} query cannot be filtered by {name}")
+            raise BadParameter(name, f"the {query} query cannot be filtered by {name}")
         parameters[name] = [stored_label(value) for value in values]
         matches = [f"{column} IN {{{name}:Array(String)}}" for column in columns[name]]
         clauses.append(matches[0] if len(matches) == 1 else "(" + " OR ".join(matches) + ")")
@@ -621,7 +621,8 @@ def run_trend(client: Any, database: str, name: str, filters: Filters, version: 
         raise UsageError(f"no trend query named {name!r}; the queries are: {', '.join(QUERIES)}")
     unsupported = set(filters.named()) - query.filters
     if unsupported:
-        raise UsageError(f"the {name} query cannot be filtered by {', '.join(sorted(unsupported))}")
+        first = sorted(unsupported)[0]
+        raise BadParameter(first, f"the {name} query cannot be filtered by {', '.join(sorted(unsupported))}")
     aligned = filters.aligned()
     with collection_paused():  # thousands of rows, all alive until returned: nothing for the collector to find
         rows = query.run(client, check_identifier(database, "database"), version, aligned, k)

@@ -1,4 +1,4 @@
-"""The CLI's side of the warehouse routes: ask the serve that owns the embedded warehouse."""
+"""The CLI's side of serve's trends API and warehouse routes: ask the serve that owns the embedded warehouse."""
 
 from __future__ import annotations
 
@@ -16,10 +16,18 @@ from warehouse.requests import filter_params
 TIMEOUT_S = 600.0
 
 
+def _token(settings: Settings) -> str | None:
+    """The token the CLI presents: the admin token, else the first API token that may read every query."""
+    if settings.serve.admin_token is not None:
+        return settings.serve.admin_token.get_secret_value()
+    readers = [token for token in settings.api.tokens if "trends" in token.scopes]
+    return readers[0].token.get_secret_value() if readers else None
+
+
 def _call(settings: Settings, request: urllib.request.Request) -> Any:
-    token = settings.serve.admin_token
+    token = _token(settings)
     if token is not None:
-        request.add_header("Authorization", f"Bearer {token.get_secret_value()}")
+        request.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
             return json.loads(response.read())
@@ -28,13 +36,12 @@ def _call(settings: Settings, request: urllib.request.Request) -> Any:
             message = str(json.loads(exc.read())["error"])
         except (ValueError, KeyError, TypeError):
             message = f"HTTP {exc.code}"
-        if exc.code == 400:
+        if exc.code in (400, 404):
             raise UsageError(message) from None
         raise WarehouseError(f"serve answered {exc.code}: {message}") from None
     except (urllib.error.URLError, OSError) as exc:
-        raise WarehouseUnavailable(
-            f"the serve that owns the warehouse ({request.full_url.split('/warehouse')[0]}) does not answer: {exc}"
-        ) from None
+        where = urllib.parse.urlsplit(request.full_url).netloc
+        raise WarehouseUnavailable(f"the serve that owns the warehouse ({where}) does not answer: {exc}") from None
 
 
 def remote_trends(settings: Settings, url: str, name: str, filters: Filters, version: str | None) -> dict[str, Any]:
@@ -44,7 +51,7 @@ def remote_trends(settings: Settings, url: str, name: str, filters: Filters, ver
         params.append(("classifier_version", version))
     query = urllib.parse.urlencode(params)
     path = urllib.parse.quote(name, safe="")
-    document: dict[str, Any] = _call(settings, urllib.request.Request(f"{url}/warehouse/trends/{path}?{query}"))
+    document: dict[str, Any] = _call(settings, urllib.request.Request(f"{url}/api/v1/trends/{path}?{query}"))
     return document
 
 

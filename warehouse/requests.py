@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import date
 
-from learnstream.errors import UsageError
+from learnstream.errors import BadParameter
 from warehouse.queries import Filters, Granularity, period_start, previous_period
 
 #: Periods shown without `since`, by granularity.
@@ -30,7 +30,7 @@ def default_since(until: date, granularity: Granularity, last: int | None) -> da
 def _one(params: Mapping[str, Sequence[str]], name: str) -> str | None:
     values = params.get(name) or []
     if len(values) > 1:
-        raise UsageError(f"parameter {name}: give it once")
+        raise BadParameter(name, "give it once")
     return values[0] if values else None
 
 
@@ -41,32 +41,32 @@ def _day(params: Mapping[str, Sequence[str]], name: str) -> date | None:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise UsageError(f"parameter {name}: {value!r} is not a date (YYYY-MM-DD)") from None
+        raise BadParameter(name, f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
 def parse_filters(params: Mapping[str, Sequence[str]], today: date) -> Filters:
-    """Filters from request parameters (each a list of values); a bad or unknown one is a UsageError naming it."""
+    """Filters from request parameters (each a list of values); a bad or unknown one is a BadParameter naming it."""
     unknown = sorted(set(params) - KNOWN)
     if unknown:
-        raise UsageError(f"parameter {unknown[0]}: unknown; the parameters are {', '.join(sorted(KNOWN))}")
+        raise BadParameter(unknown[0], f"unknown; the parameters are {', '.join(sorted(KNOWN))}")
     granularity_text = _one(params, "granularity") or Granularity.WEEK.value
     try:
         granularity = Granularity(granularity_text)
     except ValueError:
         choices = ", ".join(item.value for item in Granularity)
-        raise UsageError(f"parameter granularity: {granularity_text!r} is not one of {choices}") from None
+        raise BadParameter("granularity", f"{granularity_text!r} is not one of {choices}") from None
     last_text = _one(params, "last")
     last = None
     if last_text is not None:
         if not last_text.isdigit() or int(last_text) < 1:
-            raise UsageError(f"parameter last: {last_text!r} is not a positive number of periods")
+            raise BadParameter("last", f"{last_text!r} is not a positive number of periods")
         last = int(last_text)
     until = _day(params, "until") or today
     since = _day(params, "since") or default_since(until, granularity, last)
     lists = {field: tuple(params.get(name) or ()) for name, field in LISTS.items()}
     for name, field in LISTS.items():
         if any(not value for value in lists[field]):
-            raise UsageError(f"parameter {name}: empty value")
+            raise BadParameter(name, "empty value")
     return Filters(since, until, granularity, **lists)
 
 

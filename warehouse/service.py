@@ -27,6 +27,7 @@ from warehouse.migrations import migrate
 from warehouse.queries import Filters, TrendResult, run_trend
 from warehouse.rollup import apply_retention
 from warehouse.upkeep import Upkeep
+from warehouse.versions import Revision, trends_revision
 
 logger = logging.getLogger(__name__)
 
@@ -86,9 +87,10 @@ def served_url(target: WarehouseTarget) -> str | None:
 
 
 class WarehouseService:
-    """The embedded warehouse as serve owns it: the locked client, the loader thread, and the commands."""
+    """The warehouse as serve uses it: the locked client, the commands and, when serve owns the embedded engine
+    (`runs_loader`), the loader thread. With a ClickHouse server the loader is a process of its own."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, runs_loader: bool = True) -> None:
         self.settings = settings
         self.target = parse_dsn(settings.warehouse_dsn)
         self.client = LockedClient(connect(self.target))
@@ -99,10 +101,14 @@ class WarehouseService:
         self._thread: threading.Thread | None = None
         self.stats = LoaderStats()
         self.loader_error: str | None = None
+        self.runs_loader = runs_loader
+        self._configured_version = configured_version(settings)  # reads the vocabulary files: once
 
     # --- the loader thread -----------------------------------------------------------------------------------
 
     def start_loader(self) -> None:
+        if not self.runs_loader:
+            return
         self._thread = threading.Thread(target=self._load, name="loader", daemon=True)
         self._thread.start()
 
@@ -147,7 +153,14 @@ class WarehouseService:
     # --- the commands ----------------------------------------------------------------------------------------
 
     def trends(self, name: str, filters: Filters, version: str | None = None) -> TrendResult:
-        return run_named_query(self.client, self.database, self.settings, name, filters, version)
+        chosen = version or self.revision().version
+        return run_trend(self.client, self.database, name, filters, chosen, self.settings.warehouse.min_group_size)
+
+    def revision(self, version: str | None = None) -> Revision:
+        """The classifier version a query reads (`version`, else the active one) and when the trend tables last
+        changed: what an answer's ETag is made of."""
+        found = trends_revision(self.client, self.database, self._configured_version)
+        return Revision(version, found.rebuilt_at) if version else found
 
     def erase(self, pseudonym: str) -> ErasureReport:
         return self.client.locked(
@@ -155,8 +168,9 @@ class WarehouseService:
         )
 
     def status(self) -> dict[str, Any]:
+        alive = self._thread is not None and self._thread.is_alive()
         return {
-            "loader": "running" if self._thread is not None and self._thread.is_alive() else "stopped",
+            "loader": ("running" if alive else "stopped") if self.runs_loader else "a process of its own",
             "loader_error": self.loader_error,
             "rows_inserted": self.stats.rows_inserted,
             "batches_inserted": self.stats.batches_inserted,

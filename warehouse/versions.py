@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -49,3 +50,31 @@ def activate(client: Any, database: str, version: str, now: datetime | None = No
         column_names=["classifier_version", "activated_at"],
         database=database,
     )
+
+
+@dataclass(frozen=True)
+class Revision:
+    """What a trend answer depends on besides its request: the classifier version read and when the trend tables
+    last changed (the start of their latest rebuild; None before the first)."""
+
+    version: str
+    rebuilt_at: datetime | None
+
+
+def trends_revision(client: Any, database: str, configured: str) -> Revision:
+    """The active classifier version (else `configured`) and the time of the latest rebuild, in one query."""
+    db = check_identifier(database, "database")
+    sql = (
+        f"SELECT (SELECT count() FROM {db}.classifier_activations), "
+        f"(SELECT argMax(classifier_version, activated_at) FROM {db}.classifier_activations), "
+        f"(SELECT max(at) FROM {db}.rollup_log WHERE kind = 'rebuilt'), "
+        f"(SELECT count() FROM {db}.rollup_log WHERE kind = 'rebuilt')"
+    )
+    try:
+        activations, latest, rebuilt_at, rebuilds = client.query(sql).result_rows[0]
+    except ClickHouseError as exc:
+        raise WarehouseError(f"cannot read the trend tables' revision: {exc}") from exc
+    when = None
+    if rebuilds:
+        when = rebuilt_at if rebuilt_at.tzinfo else rebuilt_at.replace(tzinfo=UTC)
+    return Revision(str(latest) if activations else configured, when)

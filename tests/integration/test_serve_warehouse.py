@@ -48,12 +48,12 @@ def test_serve_loads_and_answers_trends_and_erase_for_the_cli(settings: Settings
     assert "(through serve): 1 events deleted" in erased.stdout
     assert asked(env) == 5  # reflected at once: erase rebuilt the month before it returned
 
-    bad = httpx.get(f"{base}/warehouse/trends/activity", params={"granularity": "fortnight"})
+    bad = httpx.get(f"{base}/api/v1/trends/activity", params={"granularity": "fortnight"})
     assert bad.status_code == 400 and "parameter granularity" in bad.json()["error"]
-    unknown = httpx.get(f"{base}/warehouse/trends/activity", params={"colour": "red"})  # an unknown parameter
+    unknown = httpx.get(f"{base}/api/v1/trends/activity", params={"colour": "red"})  # an unknown parameter
     assert unknown.status_code == 400 and "parameter colour" in unknown.json()["error"]
     csv = httpx.get(
-        f"{base}/warehouse/trends/source-mix",
+        f"{base}/api/v1/trends/source-mix",
         params={"since": "2024-03-01", "format": "csv", "classifier_version": "rules-test"},
     )
     assert csv.status_code == 200 and csv.text.startswith("period,source,events,withheld")
