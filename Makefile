@@ -11,15 +11,16 @@ KAFKA_STATE ?= var/kafka
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml deploy/kafka/pom.xml
+$(STAMP): pyproject.toml deploy/kafka/pom.xml server/dashboard/package-lock.json
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "learnstream needs Python 3.11"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	$(BIN)/python deploy/kafka/local_kafka.py fetch
+	npm ci --prefix server/dashboard --no-audit --no-fund --loglevel=error
 	touch $(STAMP)
 
-setup: $(STAMP)  ## install Python packages into .venv and the Kafka jars into .cache/kafka
+setup: $(STAMP)  ## install Python packages into .venv, the Kafka jars into .cache/kafka, the dashboard's charting library
 
 demo: setup  ## start local Kafka, feed a simulated organisation through the live connectors, worker and loader into chDB, print trends, stop all
 	bash deploy/demo.sh

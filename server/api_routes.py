@@ -21,8 +21,10 @@ from email.utils import format_datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+import orjson
 from aiohttp import web
 
+from learnstream.collection import collection_paused
 from learnstream.errors import BadParameter, LearnstreamError, UsageError, WarehouseError
 from server.api_access import STATUS, Access, check_access, query_scopes
 from server.openapi import API_PREFIX, openapi_document, query_list
@@ -81,7 +83,7 @@ def matches(if_none_match: str | None, etag: str) -> bool:
 def render(document: dict[str, Any], output: str) -> Answer:
     if output == "csv":
         return Answer(render_csv(document).encode(), CSV)
-    return Answer(json.dumps(document, separators=(",", ":")).encode(), JSON)
+    return Answer(orjson.dumps(document), JSON)
 
 
 def error_response(status: int, message: str, parameter: str | None = None, **headers: str) -> web.Response:
@@ -158,7 +160,8 @@ def api_routes(service: WarehouseService) -> list[web.RouteDef]:
                 return web.Response(status=304, headers=headers)
 
             def run() -> Answer:
-                return render(result_document(service.trends(name, filters, revision.version)), output)
+                with collection_paused():  # tens of thousands of objects, all alive until the body is made
+                    return render(result_document(service.trends(name, filters, revision.version)), output)
 
             answer = await asyncio.to_thread(run)
         except LearnstreamError as exc:

@@ -17,6 +17,7 @@ from learnstream.settings import Settings
 from producers.contracts import PushReceiver
 from producers.receiving import Publisher, receiver_route
 from server.api_routes import api_routes
+from server.dashboard_routes import dashboard_routes
 from server.warehouse_routes import warehouse_routes
 from warehouse.service import WarehouseService
 
@@ -40,6 +41,7 @@ def build_app(
     app.router.add_routes([receiver_route(receiver, publisher) for receiver in receivers])
     if warehouse is not None:
         app.router.add_routes(api_routes(warehouse))
+        app.router.add_routes(dashboard_routes())
         app.router.add_routes(warehouse_routes(warehouse))
 
     async def start(_app: web.Application) -> None:

@@ -17,6 +17,8 @@ WITHHELD = "withheld"
 def result_document(result: TrendResult) -> dict[str, Any]:
     """The JSON document of a result: the query, its aligned filters, the version, k and the rows."""
     filters = result.filters
+    # every row has every column, in this order (a row's dims and values hold exactly these names)
+    columns = dict.fromkeys((*result.query.dims, *result.query.measures))
     return {
         "query": result.query.name,
         "title": result.query.title,
@@ -28,14 +30,7 @@ def result_document(result: TrendResult) -> dict[str, Any]:
         "min_group_size": result.min_group_size,
         "dimensions": list(result.query.dims),
         "measures": list(result.query.measures),
-        "rows": [
-            {
-                **{name: row.dims.get(name) for name in result.query.dims},
-                **{name: row.values.get(name) for name in result.query.measures},
-                "withheld": sorted(row.withheld),
-            }
-            for row in result.rows
-        ],
+        "rows": [{**columns, **row.dims, **row.values, "withheld": sorted(row.withheld)} for row in result.rows],
     }
 
 

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,6 +32,8 @@ from warehouse.versions import Revision, trends_revision
 
 logger = logging.getLogger(__name__)
 
+#: How long a read revision is reused (a rebuild or an activation shows in answers and ETags after at most this).
+REVISION_TTL_S = 1.0
 MARKER = "serve.json"
 T = TypeVar("T")
 #: Pause before the loader thread tries the broker again after it was unreachable.
@@ -111,6 +114,8 @@ class WarehouseService:
             return
         self._thread = threading.Thread(target=self._load, name="loader", daemon=True)
         self._thread.start()
+        self._revision: tuple[Revision, float] | None = None
+        self._revision_lock = threading.Lock()
 
     def stop(self, timeout_s: float = 30.0) -> None:
         self._stop.set()
@@ -158,8 +163,13 @@ class WarehouseService:
 
     def revision(self, version: str | None = None) -> Revision:
         """The classifier version a query reads (`version`, else the active one) and when the trend tables last
-        changed: what an answer's ETag is made of."""
-        found = trends_revision(self.client, self.database, self._configured_version)
+        changed: what an answer's ETag is made of. Read at most once every REVISION_TTL_S: it costs a few
+        milliseconds of the engine every request would otherwise queue for."""
+        with self._revision_lock:
+            now = time.monotonic()
+            if self._revision is None or now - self._revision[1] >= REVISION_TTL_S:
+                self._revision = (trends_revision(self.client, self.database, self._configured_version), now)
+            found = self._revision[0]
         return Revision(version, found.rebuilt_at) if version else found
 
     def erase(self, pseudonym: str) -> ErasureReport:
