@@ -452,7 +452,8 @@ SELECT topic,
     sumIf(events, day < {{last:Date}}), uniqExactMergeIf(people, day < {{last:Date}})
 FROM {db}.topic_cells
 WHERE {where.sql} AND category != 'none'
-GROUP BY topic"""
+GROUP BY topic
+ORDER BY topic"""
     rows = []
     for topic, now, now_people, then, then_people in _query(client, sql, where.parameters):
         values: dict[str, float | int | None] = {"events": int(now), "previous": int(then)}

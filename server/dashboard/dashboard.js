@@ -298,7 +298,7 @@
         },
       },
       grid: { left: 120, right: 60, top: 10, bottom: 30 },
-      xAxis: { type: "value", name: "events" },
+      xAxis: { type: "value", name: "events", axisLabel: { show: false } }, // every bar carries its value
       yAxis: { type: "category", data: names, axisLabel: { interval: 0 } },
       series: [
         {
