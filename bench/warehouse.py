@@ -546,7 +546,8 @@ def measure_size(events: int, runs: int, seed: int) -> SizeFigures:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def load_and_query(client: Any, database: str, events: int, runs: int, seed: int) -> SizeFigures:
+def load_and_rebuild(client: Any, database: str, events: int, seed: int) -> tuple[SizeFigures, Organisation]:
+    """The bulk load of `events` simulated events and the loader's rebuild of every day, with their figures."""
     say(f"-- {events:,} events: loading (chDB directory {client.path}, database {database})")
     migrate(client, database)
     version = default_classifier().version
@@ -588,9 +589,14 @@ def load_and_query(client: Any, database: str, events: int, runs: int, seed: int
     figures.upkeep_s = time.perf_counter() - started
     say(f"   rebuilt {len(report.days)} days from {report.events:,} current events in {figures.rebuild_s:.1f} s")
     say_cells(client, database)
+    return figures, org
+
+
+def load_and_query(client: Any, database: str, events: int, runs: int, seed: int) -> SizeFigures:
+    figures, org = load_and_rebuild(client, database, events, seed)
 
     newest = client.query(f"SELECT toDate(max(occurred_at)) FROM {database}.{TABLE}").result_rows[0][0]
-    version = active_version(client, database, version)
+    version = active_version(client, database, default_classifier().version)
     base = default_filters(newest)
     topic = TOPICS[0]
     say(f"   queries: newest day {newest}, classifier {version}, k={MIN_GROUP_SIZE}, {runs} runs after a warm-up;")

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from learnstream.errors import LearnstreamError, ServiceUnavailable
 from learnstream.settings import Settings
+from warehouse.bi import apply_bi_views
 from warehouse.connection import connect
 from warehouse.dsn import WarehouseTarget, parse_dsn
 from warehouse.erasure import ErasureReport, erase_person
@@ -31,9 +32,9 @@ from warehouse.upkeep import Upkeep
 from warehouse.versions import Revision, trends_revision
 
 logger = logging.getLogger(__name__)
-
 #: How long a read revision is reused (a rebuild or an activation shows in answers and ETags after at most this).
 REVISION_TTL_S = 1.0
+
 MARKER = "serve.json"
 T = TypeVar("T")
 #: Pause before the loader thread tries the broker again after it was unreachable.
@@ -98,14 +99,21 @@ class WarehouseService:
         self.target = parse_dsn(settings.warehouse_dsn)
         self.client = LockedClient(connect(self.target))
         self.database = self.target.database
-        migrate(self.client, self.database, cluster=settings.warehouse.cluster)
-        apply_retention(self.client, self.database, settings.warehouse.retention_days, settings.warehouse.cluster)
+        self.runs_loader = runs_loader
+        self._configured_version = configured_version(settings)  # reads the vocabulary files: once
+        warehouse = settings.warehouse
+        if runs_loader:  # serve owns the embedded engine; with a server, the loader process does these
+            migrate(self.client, self.database, cluster=warehouse.cluster)
+            apply_retention(self.client, self.database, warehouse.retention_days, warehouse.cluster)
+            apply_bi_views(
+                self.client, self.database, warehouse.min_group_size, self._configured_version, warehouse.cluster
+            )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.stats = LoaderStats()
         self.loader_error: str | None = None
-        self.runs_loader = runs_loader
-        self._configured_version = configured_version(settings)  # reads the vocabulary files: once
+        self._revision: tuple[Revision, float] | None = None
+        self._revision_lock = threading.Lock()
 
     # --- the loader thread -----------------------------------------------------------------------------------
 
@@ -114,8 +122,6 @@ class WarehouseService:
             return
         self._thread = threading.Thread(target=self._load, name="loader", daemon=True)
         self._thread.start()
-        self._revision: tuple[Revision, float] | None = None
-        self._revision_lock = threading.Lock()
 
     def stop(self, timeout_s: float = 30.0) -> None:
         self._stop.set()

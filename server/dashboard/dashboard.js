@@ -382,6 +382,7 @@
       progress.fetchMs = fetched - started;
       await new Promise((resolve) => window.requestAnimationFrame(() => resolve()));
       progress.renderMs = performance.now() - started;
+      if (progress.shownAtMs === undefined) progress.shownAtMs = performance.now(); // since navigation started
       progress.rendered = true;
     } catch (error) {
       if (error instanceof NeedsToken) document.getElementById("token").hidden = false;
