@@ -499,15 +499,33 @@ RETAINED: dict[str, str] = {"learning_events": "toDate(occurred_at)", **dict.fro
 
 
 def retention_sql(database: str, table: str, days: int, cluster: str | None = None) -> str:
-    """The statement that makes a table keep its rows `days` days (by occurrence), or for ever with 0."""
+    """The statement that makes a table keep its rows `days` days (by occurrence), or for ever with 0. It only
+    changes the table's definition: new parts and merges follow it at once, and `materialize_ttl_sql` removes
+    the rows already stored past it, in the background."""
     db = check_identifier(database, "database")
     change = f"MODIFY TTL {RETAINED[table]} + toIntervalDay({int(days)})" if days else "REMOVE TTL"
-    return f"ALTER TABLE {db}.{local_table(table, cluster)}{on_cluster(cluster)} {change}"
+    return (
+        f"ALTER TABLE {db}.{local_table(table, cluster)}{on_cluster(cluster)} {change} "
+        "SETTINGS materialize_ttl_after_modify = 0"
+    )
+
+
+def materialize_ttl_sql(database: str, table: str, cluster: str | None = None) -> str:
+    """A background mutation that applies a table's TTL to the parts already stored (never waited for)."""
+    db = check_identifier(database, "database")
+    return (
+        f"ALTER TABLE {db}.{local_table(table, cluster)}{on_cluster(cluster)} MATERIALIZE TTL "
+        "SETTINGS mutations_sync = 0"
+    )
 
 
 def apply_retention(client: Any, database: str, days: int, cluster: str | None = None) -> list[str]:
     """Set every retained table's TTL to `days` where it differs (the events and their trend cells expire
-    together); returns the tables changed."""
+    together); returns the tables changed.
+
+    Rows already stored past a new TTL are removed by a background mutation, not before this returns: applied
+    synchronously, as chDB does by default (`mutations_sync = 1`), a first TTL on 10M stored events took 8
+    minutes, during which `serve` or the loader could not start (bench/README.md)."""
     db = check_identifier(database, "database")
     wanted = f"toIntervalDay({int(days)})"
     changed: list[str] = []
@@ -523,5 +541,7 @@ def apply_retention(client: Any, database: str, days: int, cluster: str | None =
         if (wanted in current) if days else ("TTL" not in current):
             continue
         _run(client, retention_sql(db, table, days, cluster), f"setting the retention of {table}")
+        if days:
+            _run(client, materialize_ttl_sql(db, table, cluster), f"expiring the old rows of {table}")
         changed.append(table)
     return changed

@@ -6,6 +6,7 @@ from the day of the move."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from tests.integration.test_team_dimension import publish_directory
 from warehouse.counts import cell_events, stored_events
 from warehouse.directory import load_directory
 from warehouse.erasure import erase_person, erased_people, purge_erased
+from warehouse.events_table import COLUMNS, event_row
 from warehouse.queries import Filters, Granularity, run_trend
 from warehouse.rollup import RETAINED, apply_retention, due_days, rebuild_due
 
@@ -213,7 +215,15 @@ def test_queries_read_one_classifier_version(settings: Settings, warehouse) -> N
 
 def test_retention_is_set_from_the_setting_on_events_and_trend_tables(warehouse) -> None:
     client, database = warehouse
+    old = learning_event("old", PLATFORM[0], "shared", datetime.now(UTC) - timedelta(days=90))
+    recent = learning_event("recent", PLATFORM[1], "shared", datetime.now(UTC) - timedelta(days=3))
+    rows = [event_row(event, 0, offset) for offset, event in enumerate((old, recent))]
+    client.insert(f"{database}.learning_events", rows, column_names=list(COLUMNS))
     assert apply_retention(client, database, 30) == list(RETAINED)
+    deadline = time.monotonic() + 60  # the rows already stored expire in a background mutation
+    while time.monotonic() < deadline and stored_ids(client, database) != [recent.event_id]:
+        time.sleep(0.5)
+    assert stored_ids(client, database) == [recent.event_id]
     assert apply_retention(client, database, 30) == []  # already so: nothing rewritten
     engines = dict(
         client.query(f"SELECT name, engine_full FROM system.tables WHERE database = '{database}'").result_rows
@@ -225,6 +235,10 @@ def test_retention_is_set_from_the_setting_on_events_and_trend_tables(warehouse)
         client.query(f"SELECT name, engine_full FROM system.tables WHERE database = '{database}'").result_rows
     )
     assert all("TTL" not in engines[table] for table in RETAINED)
+
+
+def stored_ids(client: Any, database: str) -> list[str]:
+    return [str(row[0]) for row in client.query(f"SELECT event_id FROM {database}.learning_events").result_rows]
 
 
 def test_week_and_month_rows_hold_what_their_days_hold(settings: Settings, warehouse) -> None:

@@ -336,6 +336,7 @@ def test_the_rebuild_and_erasure_statements_of_cluster_mode_parse_and_name_local
         STAGING_TABLES,
         day_cells_sql,
         events_staging_sql,
+        materialize_ttl_sql,
         period_cells_sql,
         retention_sql,
         summary_cells_sql,
@@ -356,6 +357,7 @@ def test_the_rebuild_and_erasure_statements_of_cluster_mode_parse_and_name_local
     statements += [period_cells_sql(DATABASE, table, grain) for table in built for grain in ("week", "month")]
     statements += [summary_cells_sql(DATABASE, table) for table in summaries]
     statements += [retention_sql(DATABASE, table, 30, CLUSTER) for table in RETAINED]
+    statements += [materialize_ttl_sql(DATABASE, table, CLUSTER) for table in RETAINED]
     statements += erasure_statements(DATABASE, CLUSTER)
     for statement, (ok, answer) in format_queries(statements).items():
         assert ok, f"the engine cannot parse {statement!r}: {answer}"

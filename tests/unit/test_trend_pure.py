@@ -182,13 +182,17 @@ class TestBatchRows:
 
 class TestRetention:
     def test_the_ttl_follows_the_setting_and_zero_keeps_everything(self):
-        from warehouse.rollup import retention_sql
+        from warehouse.rollup import materialize_ttl_sql, retention_sql
 
+        later = " SETTINGS materialize_ttl_after_modify = 0"  # stored rows expire in the background
         assert retention_sql("db", "learning_events", 730).endswith(
-            "MODIFY TTL toDate(occurred_at) + toIntervalDay(730)"
+            "MODIFY TTL toDate(occurred_at) + toIntervalDay(730)" + later
         )
-        assert retention_sql("db", "activity_cells", 30).endswith("MODIFY TTL day + toIntervalDay(30)")
-        assert retention_sql("db", "topic_cells", 0).endswith("topic_cells REMOVE TTL")
+        assert retention_sql("db", "activity_cells", 30).endswith("MODIFY TTL day + toIntervalDay(30)" + later)
+        assert retention_sql("db", "topic_cells", 0).endswith("topic_cells REMOVE TTL" + later)
+        assert materialize_ttl_sql("db", "topic_cells") == (
+            "ALTER TABLE db.topic_cells MATERIALIZE TTL SETTINGS mutations_sync = 0"
+        )
 
     def test_events_older_than_the_retention_are_dropped_and_counted(self):
         from warehouse.events_table import without_expired
