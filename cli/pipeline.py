@@ -58,12 +58,10 @@ def worker() -> None:
 def loader(exit_when_idle: float | None, first_event_timeout: float | None) -> None:
     """Load learning events from Kafka into the warehouse until stopped."""
     from learnstream.kafka import check_broker, ensure_topics, make_consumer, make_dead_letter_producer
-    from warehouse.bi import apply_bi_views
     from warehouse.connection import connect
     from warehouse.dsn import parse_dsn
     from warehouse.loader import EventLoader
-    from warehouse.migrations import migrate
-    from warehouse.rollup import apply_retention
+    from warehouse.preparation import prepare_warehouse
     from warehouse.service import configured_version
     from warehouse.upkeep import Upkeep
 
@@ -72,15 +70,7 @@ def loader(exit_when_idle: float | None, first_event_timeout: float | None) -> N
     client = connect(target)
     check_broker(current.kafka)
     ensure_topics(current.kafka, current.topics)
-    migrate(client, target.database, cluster=current.warehouse.cluster)
-    apply_retention(client, target.database, current.warehouse.retention_days, current.warehouse.cluster)
-    apply_bi_views(
-        client,
-        target.database,
-        current.warehouse.min_group_size,
-        configured_version(current),
-        current.warehouse.cluster,
-    )
+    prepare_warehouse(client, target.database, current, configured_version(current))
     names = current.topics.names
     consumer = make_consumer(current.kafka, current.loader.group_id, [names.learning_events], "loader")
     dlq_producer = make_dead_letter_producer(current.kafka, current.topics, current.producer, "loader-dlq")

@@ -16,29 +16,20 @@ def warehouse() -> None:
 @reports_errors
 def warehouse_migrate() -> None:
     """Apply the DDL migrations not yet recorded in the warehouse (safe to run again)."""
-    from warehouse.bi import apply_bi_views
     from warehouse.connection import connect
     from warehouse.dsn import parse_dsn
-    from warehouse.migrations import migrate
-    from warehouse.rollup import apply_retention
+    from warehouse.preparation import prepare_warehouse
     from warehouse.service import configured_version
 
     current = settings()
     target = parse_dsn(current.warehouse_dsn)
     client = connect(target)
-    applied = migrate(client, target.database, cluster=current.warehouse.cluster)
+    prepared = prepare_warehouse(client, target.database, current, configured_version(current))
+    applied = prepared.applied
     for migration in applied:
         click.echo(f"applied {migration.version:04d}_{migration.name}")
-    retained = apply_retention(client, target.database, current.warehouse.retention_days, current.warehouse.cluster)
-    if retained:
-        click.echo(f"retention of {len(retained)} tables set to {current.warehouse.retention_days} days")
-    apply_bi_views(
-        client,
-        target.database,
-        current.warehouse.min_group_size,
-        configured_version(current),
-        current.warehouse.cluster,
-    )
+    if prepared.retained:
+        click.echo(f"retention of {len(prepared.retained)} tables set to {current.warehouse.retention_days} days")
     click.echo(f"warehouse {target.describe()} is up to date ({len(applied)} applied now)")
 
 

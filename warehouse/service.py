@@ -20,14 +20,12 @@ from typing import Any, TypeVar
 
 from learnstream.errors import LearnstreamError, ServiceUnavailable
 from learnstream.settings import Settings
-from warehouse.bi import apply_bi_views
 from warehouse.connection import connect
 from warehouse.dsn import WarehouseTarget, parse_dsn
 from warehouse.erasure import ErasureReport, erase_person
 from warehouse.loader import EventLoader, LoaderStats
-from warehouse.migrations import migrate
+from warehouse.preparation import prepare_warehouse
 from warehouse.queries import Filters, TrendResult, run_trend
-from warehouse.rollup import apply_retention
 from warehouse.upkeep import Upkeep
 from warehouse.versions import Revision, trends_revision
 
@@ -101,13 +99,8 @@ class WarehouseService:
         self.database = self.target.database
         self.runs_loader = runs_loader
         self._configured_version = configured_version(settings)  # reads the vocabulary files: once
-        warehouse = settings.warehouse
-        if runs_loader:  # serve owns the embedded engine; with a server, the loader process does these
-            migrate(self.client, self.database, cluster=warehouse.cluster)
-            apply_retention(self.client, self.database, warehouse.retention_days, warehouse.cluster)
-            apply_bi_views(
-                self.client, self.database, warehouse.min_group_size, self._configured_version, warehouse.cluster
-            )
+        if runs_loader:  # serve owns the embedded engine; with a server, the loader process prepares it
+            prepare_warehouse(self.client, self.database, settings, self._configured_version)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.stats = LoaderStats()
