@@ -66,9 +66,6 @@ class Timings:
     def empty() -> Timings:
         return Timings({name: [] for name in QUERIES})
 
-    def p(self, name: str, share: float) -> float:
-        return percentile(self.by_query[name], share)
-
     def everything(self) -> list[float]:
         return [value for values in self.by_query.values() for value in values]
 
