@@ -182,6 +182,11 @@ class ApiSettings(BaseModel):
     cache_max_age_s: int = Field(
         default=30, ge=0, description="How long a client may reuse an answer without asking again (Cache-Control)."
     )
+    answer_cache_mb: int = Field(
+        default=64,
+        ge=0,
+        description="Memory for rendered answers kept by their ETag until the trend tables change (0: none).",
+    )
 
 
 class LoaderSettings(BaseModel):

@@ -5,7 +5,9 @@ same document (or its CSV), with every figure about fewer than k people withheld
 server/api_access.py. An answer carries an ETag made of the request (filters aligned to whole periods), the
 classifier version read, k and the time the trend tables last changed, so `If-None-Match` is answered 304 without
 running the query until a rebuild, an erasure or an activation changes the figures; `Cache-Control: private`
-lets a client reuse it for `LEARNSTREAM_API__CACHE_MAX_AGE_S`. A wrong parameter is a 400 whose body names it.
+lets a client reuse it for `LEARNSTREAM_API__CACHE_MAX_AGE_S`. serve keeps rendered answers by that ETag too
+(server/answer_cache.py, `LEARNSTREAM_API__ANSWER_CACHE_MB`): the second client asking the same view costs no
+query. A wrong parameter is a 400 whose body names it.
 The engine and the rendering run in a thread, so receivers keep answering while a query runs.
 """
 
@@ -15,7 +17,8 @@ import asyncio
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -26,6 +29,7 @@ from aiohttp import web
 
 from learnstream.collection import collection_paused
 from learnstream.errors import BadParameter, LearnstreamError, UsageError, WarehouseError
+from server.answer_cache import AnswerCache
 from server.api_access import STATUS, Access, check_access, query_scopes
 from server.openapi import API_PREFIX, openapi_document, query_list
 from warehouse.queries import QUERIES, Filters
@@ -46,6 +50,11 @@ class Answer:
 
     body: bytes
     content_type: str
+    spent_ms: float = 0.0  # the query and the rendering, in the worker thread
+
+    @property
+    def size(self) -> int:
+        return len(self.body)
 
 
 def answer_etag(name: str, filters: Filters, revision: Revision, k: int, output: str) -> str:
@@ -86,6 +95,18 @@ def render(document: dict[str, Any], output: str) -> Answer:
     return Answer(orjson.dumps(document), JSON)
 
 
+def wants_fresh(cache_control: str) -> bool:
+    """Whether a request's Cache-Control asks for an answer made afresh rather than a kept one."""
+    directives = {part.strip().split("=", 1)[0].lower() for part in cache_control.split(",")}
+    return bool(directives & {"no-cache", "no-store"})
+
+
+def server_timing(found: str, answer: Answer) -> str:
+    """The Server-Timing header: whether the answer was kept, and the milliseconds its query and rendering took
+    when it was made (a browser's developer tools show both)."""
+    return f'cache;desc="{found}", render;dur={answer.spent_ms:.1f}'
+
+
 def error_response(status: int, message: str, parameter: str | None = None, **headers: str) -> web.Response:
     body: dict[str, str] = {"error": message}
     if parameter is not None:
@@ -122,6 +143,7 @@ def api_routes(service: WarehouseService) -> list[web.RouteDef]:
     api, admin_token = settings.api, settings.serve.admin_token
     k = settings.warehouse.min_group_size
     spec = json.dumps(openapi_document(learnstream_version())).encode()
+    cache: AnswerCache[Answer] = AnswerCache(api.answer_cache_mb * 1024 * 1024)
 
     def access(request: web.Request, needed: tuple[str, ...]) -> Access:
         return check_access(request.headers.get("Authorization"), request.remote, api.tokens, admin_token, needed)
@@ -160,12 +182,15 @@ def api_routes(service: WarehouseService) -> list[web.RouteDef]:
                 return web.Response(status=304, headers=headers)
 
             def run() -> Answer:
+                began = time.perf_counter()
                 with collection_paused():  # tens of thousands of objects, all alive until the body is made
-                    return render(result_document(service.trends(name, filters, revision.version)), output)
+                    made = render(result_document(service.trends(name, filters, revision.version)), output)
+                return replace(made, spent_ms=(time.perf_counter() - began) * 1000)
 
-            answer = await asyncio.to_thread(run)
+            answer, found = await cache.get(etag, run, fresh=wants_fresh(request.headers.get("Cache-Control", "")))
         except LearnstreamError as exc:
             return failure(exc)
+        headers["Server-Timing"] = server_timing(found, answer)
         return web.Response(body=answer.body, content_type=answer.content_type, headers=headers)
 
     async def queries(request: web.Request) -> web.StreamResponse:
@@ -188,6 +213,7 @@ def api_routes(service: WarehouseService) -> list[web.RouteDef]:
         return web.json_response(
             {
                 **service.status(),
+                "answer_cache": asdict(cache.stats()),
                 "classifier_version": revision.version,
                 "trend_tables_rebuilt_at": revision.rebuilt_at.isoformat() if revision.rebuilt_at else None,
                 "min_group_size": k,

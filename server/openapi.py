@@ -147,7 +147,8 @@ def openapi_document(version: str) -> dict[str, Any]:
                 "parameters": _parameters(query),
                 "responses": {
                     "200": {
-                        "description": "The answer, with ETag, Last-Modified and Cache-Control.",
+                        "description": "The answer, with ETag, Last-Modified, Cache-Control and Server-Timing "
+                        "(whether serve had it kept, and how long it took to make).",
                         "content": {
                             "application/json": {"schema": _answer_schema(query)},
                             "text/csv": {"schema": {"type": "string"}},

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from learnstream.errors import LearnstreamError, ServiceUnavailable
+from learnstream.errors import LearnstreamError, ServiceUnavailable, WarehouseError
 from learnstream.settings import Settings
 from warehouse.connection import connect
 from warehouse.dsn import WarehouseTarget, parse_dsn
@@ -162,14 +162,22 @@ class WarehouseService:
 
     def revision(self, version: str | None = None) -> Revision:
         """The classifier version a query reads (`version`, else the active one) and when the trend tables last
-        changed: what an answer's ETag is made of. Read at most once every REVISION_TTL_S: it costs a few
-        milliseconds of the engine every request would otherwise queue for."""
-        with self._revision_lock:
-            now = time.monotonic()
-            if self._revision is None or now - self._revision[1] >= REVISION_TTL_S:
-                self._revision = (trends_revision(self.client, self.database, self._configured_version), now)
-            found = self._revision[0]
-        return Revision(version, found.rebuilt_at) if version else found
+        changed: what an answer's ETag is made of. Read at most once every REVISION_TTL_S: it costs a turn of the
+        engine every request would otherwise queue for. Once that age is past, one request reads it again while
+        the others go on with the one read before (they do not wait behind a query for it)."""
+        known = self._revision
+        stale = known is None or time.monotonic() - known[1] >= REVISION_TTL_S
+        if stale and self._revision_lock.acquire(blocking=known is None):  # the very first read waits
+            try:
+                known = self._revision  # another thread may have read it meanwhile
+                if known is None or time.monotonic() - known[1] >= REVISION_TTL_S:
+                    found = trends_revision(self.client, self.database, self._configured_version)
+                    known = self._revision = (found, time.monotonic())
+            finally:
+                self._revision_lock.release()
+        if known is None:
+            raise WarehouseError("the trend tables' revision could not be read")
+        return Revision(version, known[0].rebuilt_at) if version else known[0]
 
     def erase(self, pseudonym: str) -> ErasureReport:
         return self.client.locked(

@@ -173,3 +173,24 @@ def test_the_active_classifier_version_is_read_and_changes_the_tag(filled, api: 
     assert before.json()["classifier_version"] != VERSION and before.json()["rows"] == []
     assert after.json()["classifier_version"] == VERSION and after.json()["rows"]
     assert after.headers["ETag"] != before.headers["ETag"]
+
+
+def test_serve_keeps_an_answer_until_the_figures_change(filled, api: Api) -> None:
+    client, database = filled
+    params = {**SIX_WEEKS, "team": "team1"}
+    first = api.get("/api/v1/trends/activity", params=params, headers=bearer(READER))
+    again = api.get("/api/v1/trends/activity", params=params, headers=bearer(READER))
+    assert 'cache;desc="miss"' in first.headers["Server-Timing"]
+    assert 'cache;desc="hit"' in again.headers["Server-Timing"]
+    assert again.content == first.content and again.headers["ETag"] == first.headers["ETag"]
+    rng = random.Random(8)  # other activity, stored and rebuilt: the kept answer must not be served again
+    people = organisation(rng)
+    store(client, database, people, activity(rng, people, 600))
+    time.sleep(REVISION_TTL_S)
+    changed = api.get("/api/v1/trends/activity", params=params, headers=bearer(READER))
+    assert 'cache;desc="miss"' in changed.headers["Server-Timing"]
+    filters = Filters(START, date(2024, 5, 12), Granularity.WEEK, teams=("team1",))
+    assert changed.json() == result_document(run_trend(client, database, "activity", filters, VERSION, 5))
+    assert changed.json() != first.json()
+    kept = api.get("/api/v1/status", headers=bearer(READER)).json()["answer_cache"]
+    assert (kept["hits"], kept["misses"], kept["entries"]) == (1, 2, 2)
