@@ -19,6 +19,13 @@
   const charts = {};
   // For tests and the benchmark: when every chart of the last load was drawn, and how long that took.
   const progress = (window.learnstreamDashboard = { rendered: false, renderMs: null, error: null, loads: 0 });
+  // The page loads this script before the charting library, so the answers are asked for while the browser parses
+  // the library (a few hundred milliseconds); drawing waits for both. Synchronous scripts all run before
+  // DOMContentLoaded.
+  const libraryLoaded =
+    document.readyState === "loading"
+      ? new Promise((resolve) => document.addEventListener("DOMContentLoaded", resolve, { once: true }))
+      : Promise.resolve();
 
   // --- parameters: the address is the state -------------------------------------------------------------------
 
@@ -84,6 +91,7 @@
     const response = await fetch(`${API}${query}?${params}`, { headers });
     if (response.status === 401) throw new NeedsToken("this server needs an API token");
     const body = await response.json().catch(() => ({ error: `HTTP ${response.status}` }));
+    if (response.status === 403) throw new NeedsToken(`${query}: ${body.error || "this token may not read it"}`);
     if (!response.ok) throw new Error(`${query}: ${body.error || response.status}`);
     return body;
   }
@@ -358,9 +366,11 @@
     status.className = "";
     status.textContent = "Loading…";
     try {
-      const [activity, flow, topics, wait] = await Promise.all(
+      const answers = Promise.all(
         ["activity", "knowledge-flow", "topics", "time-to-answer"].map((query) => answer(query, apiParams(params))),
       );
+      const [[activity, flow, topics, wait]] = await Promise.all([answers, libraryLoaded]);
+      if (typeof echarts === "undefined") throw new Error("the charting library did not load: run `make setup`");
       const fetched = performance.now();
       progress.drawMs = {};
       for (const [name, drawOne, document_] of [

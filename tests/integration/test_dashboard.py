@@ -7,6 +7,7 @@ The screenshot is kept as var/test-artifacts/dashboard.png.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -26,7 +27,7 @@ from selenium.webdriver.common.by import By
 
 from learnstream.settings import Settings
 from tests.integration.conftest import Serve
-from tests.integration.support import PROJECT_ROOT, free_port, run_cli
+from tests.integration.support import PROJECT_ROOT, TEST_KEYS, free_port, run_cli, settings_env
 from tests.integration.test_simulate import serving_apis, simulation_env
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
@@ -181,6 +182,70 @@ def test_the_dashboard_draws_the_apis_figures(simulated_serve: tuple[str, str]) 
         assert f"team {team}" in driver.find_element(By.ID, "status").text
         ends = [text for text in labels(driver, "trend") if re.fullmatch(r".+: (\d+|withheld)", text)]
         assert [text.rsplit(": ", 1)[0] for text in ends] == [team]
+    finally:
+        driver.quit()
+
+
+def wait_for_load(driver: webdriver.Chrome, loads: int, timeout_s: float = 60) -> dict[str, Any]:
+    """The page's progress once it has finished `loads` loads (drawn or failed)."""
+    deadline = time.monotonic() + timeout_s
+    progress: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        progress = driver.execute_script("return window.learnstreamDashboard") or {}
+        if progress.get("loads", 0) >= loads:
+            return progress
+        time.sleep(0.1)
+    raise AssertionError(f"the dashboard did not finish load {loads}: {progress}")
+
+
+def test_the_dashboard_asks_for_a_token_when_serve_needs_one(
+    settings: Settings, tmp_path: Path, start_serve: Serve
+) -> None:
+    """With tokens configured the page asks for one, says when a token may not read the trends, and keeps the
+    right one for the browser session only."""
+    reader, monitor = "dashboard-reader-token-0123456789", "dashboard-monitor-token-0123456789"
+    tokens = [
+        {"name": "analysts", "token": reader, "scopes": ["trends"]},
+        {"name": "monitor", "token": monitor, "scopes": ["status"]},
+    ]
+    (tmp_path / "no-connectors.toml").write_text("")
+    env = {
+        **settings_env(settings),
+        **TEST_KEYS,
+        "LEARNSTREAM_CONNECTORS_FILE": str(tmp_path / "no-connectors.toml"),
+        "LEARNSTREAM_CLICKHOUSE_DSN": f"chdb://{tmp_path / 'token-warehouse'}",
+        "LEARNSTREAM_SERVE__WAREHOUSE": "true",
+        "LEARNSTREAM_API__TOKENS": json.dumps(tokens),
+    }
+    _, base = start_serve(env)
+    driver = browser()
+    try:
+        driver.get(f"{base}/dashboard")
+        progress = wait_for_load(driver, 1)
+        prompt = driver.find_element(By.ID, "token")
+        assert not progress.get("rendered") and prompt.is_displayed()
+        assert "needs an API token" in driver.find_element(By.ID, "status").text
+
+        prompt.find_element(By.NAME, "token").send_keys(monitor)
+        prompt.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        progress = wait_for_load(driver, 2)
+        assert not progress.get("rendered") and prompt.is_displayed()
+        assert "scope" in driver.find_element(By.ID, "status").text  # the API's 403 says what is missing
+
+        field = prompt.find_element(By.NAME, "token")
+        field.clear()
+        field.send_keys(reader)
+        prompt.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        progress = wait_for_load(driver, 3)
+        assert progress.get("rendered"), progress
+        assert not prompt.is_displayed()
+        assert "figures about fewer than" in driver.find_element(By.ID, "status").text
+        assert driver.execute_script("return window.sessionStorage.length") == 1
+        assert reader not in driver.current_url  # a shared address never carries the token
+
+        driver.refresh()  # the same browser session keeps it: no second prompt
+        assert wait_for_load(driver, 1).get("rendered")
+        assert not driver.find_element(By.ID, "token").is_displayed()
     finally:
         driver.quit()
 
