@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import socket
 import statistics
@@ -53,6 +54,10 @@ from warehouse.queries import QUERIES
 
 GOAL_ADDED_MS = 20.0
 GOAL_RENDER_MS = 1500.0
+#: Passes over the queries with one client at a time: what the API adds without any queue.
+SOLO_ROUNDS = 5
+#: Left in a kept warehouse directory (--warehouse) once it is loaded: what it holds.
+WAREHOUSE_BUILT = "bench-api-built.txt"
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 
@@ -70,7 +75,7 @@ class Timings:
         return [value for values in self.by_query.values() for value in values]
 
 
-def concurrently(clients: int, rounds: int, call: Callable[[int, str], None]) -> Timings:
+def concurrently(clients: int, rounds: int, call: Callable[[int, str], object]) -> Timings:
     """`clients` threads, each calling `call(client, query)` for every query `rounds` times from its own offset."""
     names = list(QUERIES)
     timings = Timings.empty()
@@ -103,8 +108,9 @@ def build(path: Path, database: str, events: int, seed: int) -> str:
     return f"{figures.rows:,} rows loaded in {sum(figures.load_s.values()):.1f} s, rebuilt in {figures.rebuild_s:.1f} s"
 
 
-def in_process(path: Path, database: str, clients: int, rounds: int) -> Timings:
-    """Child process: WarehouseService (no loader) answering from `clients` threads."""
+def in_process(path: Path, database: str, clients: int, rounds: int) -> tuple[Timings, float, Timings]:
+    """Child process: WarehouseService (no loader) answering from `clients` threads, with the CPU seconds the
+    process (the engine's threads included) spent on it; then from one thread, `SOLO_ROUNDS` passes."""
     from pydantic import SecretStr
 
     from learnstream.settings import Settings
@@ -120,7 +126,20 @@ def in_process(path: Path, database: str, clients: int, rounds: int) -> Timings:
     version = service.revision().version
     for name in QUERIES:  # one warm-up each, as the API gets below
         service.trends(name, filters, version)
-    return concurrently(clients, rounds, lambda _client, name: service.trends(name, filters, version))
+    before = cpu_seconds()
+    timings = concurrently(clients, rounds, lambda _client, name: service.trends(name, filters, version))
+    spent = cpu_seconds() - before
+    alone = concurrently(1, SOLO_ROUNDS, lambda _client, name: service.trends(name, filters, version))
+    return timings, spent, alone
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """User and system CPU seconds of a process (this one by default), all its threads included."""
+    if pid is None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def serve_env(path: Path, database: str, bootstrap: str, work: Path) -> dict[str, str]:
@@ -166,21 +185,66 @@ def start_serve(env: dict[str, str], work: Path) -> tuple[subprocess.Popen[bytes
     raise RuntimeError(f"serve did not answer: {(work / 'serve.log').read_text()[-2000:]}")
 
 
-def over_http(base: str, clients: int, rounds: int) -> Timings:
-    sessions = [httpx.Client(base_url=base, timeout=120) for _ in range(clients)]
-    try:
-        for name in QUERIES:  # the warm-up
-            sessions[0].get(f"/api/v1/trends/{name}").raise_for_status()
+@dataclass
+class HttpRun:
+    """What the load generator saw: latencies, the answers' Server-Timing, and its own CPU seconds."""
 
-        def call(client: int, name: str) -> None:
-            answer = sessions[client].get(f"/api/v1/trends/{name}")
-            answer.raise_for_status()
-            _ = answer.content
+    timings: Timings
+    serve_cpu_s: float  # filled in by the caller, who knows serve's pid
+    found: dict[str, int]  # hit / joined / miss, from Server-Timing
+    made_ms: list[float]  # serve's query and rendering of every answer it made (not kept ones)
+    body_bytes: dict[str, int]
+    client_cpu_s: float
 
-        return concurrently(clients, rounds, call)
-    finally:
-        for session in sessions:
-            session.close()
+
+def over_http(base: str, clients: int, rounds: int, fresh: bool) -> HttpRun:
+    """Child process: `clients` aiohttp connections at once (its C parser: the generator should cost little CPU),
+    each going through the queries `rounds` times from its own starting point, every body read. `fresh` sends
+    `Cache-Control: no-cache`: serve makes every answer anew, sharing none with a request that came together."""
+    import asyncio
+
+    import aiohttp
+
+    names = list(QUERIES)
+    timings = Timings.empty()
+    found: dict[str, int] = {}
+    made: list[float] = []
+    sizes: dict[str, int] = {}
+
+    async def ask(session: aiohttp.ClientSession, name: str) -> float:
+        began = time.perf_counter()
+        headers = {"Cache-Control": "no-cache"} if fresh else {}
+        async with session.get(f"/api/v1/trends/{name}", headers=headers) as answer:
+            body = await answer.read()
+            if answer.status != 200:
+                raise RuntimeError(f"{name}: {answer.status} {body[:300]!r}")
+            spent = (time.perf_counter() - began) * 1000
+            timing = answer.headers.get("Server-Timing", "")
+        sizes[name] = len(body)
+        how = timing.split('desc="', 1)[1].split('"', 1)[0] if 'desc="' in timing else "?"
+        found[how] = found.get(how, 0) + 1
+        if how == "miss":
+            made.append(float(timing.rsplit("dur=", 1)[1]))
+        return spent
+
+    async def client(session: aiohttp.ClientSession, index: int, start: asyncio.Event) -> None:
+        await start.wait()
+        for turn in range(rounds * len(names)):
+            name = names[(index + turn) % len(names)]
+            timings.by_query[name].append(await ask(session, name))
+
+    async def run() -> float:
+        connector = aiohttp.TCPConnector(limit=clients)
+        async with aiohttp.ClientSession(base, connector=connector, timeout=aiohttp.ClientTimeout(300)) as session:
+            start = asyncio.Event()
+            tasks = [asyncio.ensure_future(client(session, index, start)) for index in range(clients)]
+            before = cpu_seconds()
+            start.set()
+            await asyncio.gather(*tasks)
+            return cpu_seconds() - before
+
+    client_cpu = asyncio.run(run())
+    return HttpRun(timings, 0.0, found, made, sizes, client_cpu)
 
 
 def dashboard_renders(base: str, renders: int) -> list[tuple[float, dict[str, Any]]]:
@@ -217,20 +281,53 @@ def met(ok: bool) -> str:
     return "yes" if ok else "NO"
 
 
-def print_latency(inside: Timings, api: Timings, clients: int) -> None:
+def print_latency(inside: Timings, inside_cpu_s: float, runs: dict[str, HttpRun], clients: int) -> None:
     print(f"-- latency under {clients} concurrent clients, ms (p50 / p95); added = API p95 - in-process p95")
-    print(
-        f"{'query':<20} {'n':>4} {'in-process p50':>15} {'p95':>8} {'API p50':>9} {'p95':>8}"
-        f" {'added p95':>10} {'met':>4}"
-    )
+    header = f"{'query':<20} {'n':>4} {'in-process p50':>15} {'p95':>8}"
+    for label in runs:
+        header += f" | {label + ' p50':>24} {'p95':>8} {'added p95':>10} {'met':>4}"
+    print(header)
+    rows = [(name, inside.by_query[name], [run.timings.by_query[name] for run in runs.values()]) for name in QUERIES]
+    rows.append(("all queries", inside.everything(), [run.timings.everything() for run in runs.values()]))
+    for name, mine, theirs in rows:
+        line = f"{name:<20} {len(mine):>4} {percentile(mine, 0.5):>15.1f} {percentile(mine, 0.95):>8.1f}"
+        for values in theirs:
+            added = percentile(values, 0.95) - percentile(mine, 0.95)
+            line += (
+                f" | {percentile(values, 0.5):>24.1f} {percentile(values, 0.95):>8.1f} {added:>10.1f}"
+                f" {met(added <= GOAL_ADDED_MS):>4}"
+            )
+        print(line)
+    answers = len(inside.everything())
+    print(f"-- CPU per answer, ms ({os.cpu_count()} cores: as many CPU seconds per second of wall time)")
+    print(f"  in-process (engine and rows):        {1000 * inside_cpu_s / answers:7.1f}")
+    for label, run in runs.items():
+        count = len(run.timings.everything())
+        how = ", ".join(f"{key} {value}" for key, value in sorted(run.found.items()))
+        print(
+            f"  {label:<18} serve {1000 * run.serve_cpu_s / count:7.1f}, load generator"
+            f" {1000 * run.client_cpu_s / count:6.1f}   (answers: {how})"
+        )
+        if run.made_ms:
+            print(
+                f"  {'':<18} serve's query and rendering of each answer it made: p50"
+                f" {percentile(run.made_ms, 0.5):.1f}, p95 {percentile(run.made_ms, 0.95):.1f}"
+            )
+    sizes = next(iter(runs.values())).body_bytes
+    print("-- answer sizes: " + ", ".join(f"{name} {size / 1e6:.2f} MB" for name, size in sizes.items()))
+
+
+def print_alone(inside: Timings, api: Timings) -> None:
+    print(f"-- one client at a time ({SOLO_ROUNDS} passes), ms; every API answer made afresh (no-cache)")
+    print(f"{'query':<20} {'in-process p50':>15} {'p95':>8} {'API p50':>9} {'p95':>8} {'added p50':>10} {'p95':>8}")
     rows = [(name, inside.by_query[name], api.by_query[name]) for name in QUERIES]
     rows.append(("all queries", inside.everything(), api.everything()))
     for name, mine, theirs in rows:
-        added = percentile(theirs, 0.95) - percentile(mine, 0.95)
         print(
-            f"{name:<20} {len(theirs):>4} {percentile(mine, 0.5):>15.1f} {percentile(mine, 0.95):>8.1f}"
-            f" {percentile(theirs, 0.5):>9.1f} {percentile(theirs, 0.95):>8.1f} {added:>10.1f}"
-            f" {met(added <= GOAL_ADDED_MS):>4}"
+            f"{name:<20} {percentile(mine, 0.5):>15.1f} {percentile(mine, 0.95):>8.1f}"
+            f" {percentile(theirs, 0.5):>9.1f} {percentile(theirs, 0.95):>8.1f}"
+            f" {percentile(theirs, 0.5) - percentile(mine, 0.5):>10.1f}"
+            f" {percentile(theirs, 0.95) - percentile(mine, 0.95):>8.1f}"
         )
 
 
@@ -258,6 +355,11 @@ def main() -> None:
     parser.add_argument("--renders", type=int, default=5, help="dashboard loads, each in a fresh browser")
     parser.add_argument("--seed", type=int, default=9)
     parser.add_argument("--bootstrap", help="the broker for serve's loader (default: start a local one)")
+    parser.add_argument(
+        "--warehouse",
+        type=Path,
+        help="keep the loaded warehouse in this directory and reuse it on later runs (default: a temporary one)",
+    )
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     print("== bench/api.py: issue 10's API latency and dashboard render")
@@ -267,23 +369,49 @@ def main() -> None:
     print(f"dashboard loads: {args.renders}")
     work = Path(tempfile.mkdtemp(prefix="learnstream-bench-api-"))
     path, database = work / "warehouse", f"bench{uuid.uuid4().hex[:8]}"
+    if args.warehouse is not None:
+        path, database = args.warehouse.resolve(), "bench"
     context = get_context("spawn")  # chDB holds one data directory per process: each step in its own
     try:
+        if args.warehouse is None or not (path / WAREHOUSE_BUILT).exists():
+            with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+                built = pool.submit(build, path, database, args.events, args.seed).result()
+            print(built)
+            if args.warehouse is not None:
+                (path / WAREHOUSE_BUILT).write_text(f"{args.events} events, seed {args.seed}: {built}\n")
+        else:
+            print(f"reusing {path}: {(path / WAREHOUSE_BUILT).read_text().strip()}")
         with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-            print(pool.submit(build, path, database, args.events, args.seed).result())
-        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-            inside = pool.submit(in_process, path, database, args.clients, args.rounds).result()
+            inside, inside_cpu, inside_alone = pool.submit(
+                in_process, path, database, args.clients, args.rounds
+            ).result()
+        runs: dict[str, HttpRun] = {}
+        renders: list[tuple[float, dict[str, Any]]] = []
         with local_broker(args.bootstrap) as bootstrap:
             (work / "none.toml").write_text("")
-            process, base = start_serve(serve_env(path, database, bootstrap, work), work)
-            try:
-                api = over_http(base, args.clients, args.rounds)
-                renders = dashboard_renders(base, args.renders)
-            finally:
-                process.terminate()
-                process.wait(timeout=60)
+            for label, cache_mb in (("API, every answer made", "0"), ("API, answers kept", "64")):
+                env = serve_env(path, database, bootstrap, work)
+                env["LEARNSTREAM_API__ANSWER_CACHE_MB"] = cache_mb
+                process, base = start_serve(env, work)
+                try:
+                    for name in QUERIES:  # the warm-up, as in-process got (with answers kept: the views asked)
+                        httpx.get(f"{base}/api/v1/trends/{name}", timeout=120).raise_for_status()
+                    before = cpu_seconds(process.pid)
+                    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+                        run = pool.submit(over_http, base, args.clients, args.rounds, cache_mb == "0").result()
+                    run.serve_cpu_s = cpu_seconds(process.pid) - before
+                    runs[label] = run
+                    if cache_mb == "0":  # one client at a time; the first render of a view nobody asked yet
+                        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+                            alone = pool.submit(over_http, base, 1, SOLO_ROUNDS, True).result()
+                        renders = dashboard_renders(base, args.renders)
+                finally:
+                    process.terminate()
+                    process.wait(timeout=60)
         print()
-        print_latency(inside, api, args.clients)
+        print_latency(inside, inside_cpu, runs, args.clients)
+        print()
+        print_alone(inside_alone, alone.timings)
         print()
         print_renders(renders)
     finally:
