@@ -9,8 +9,10 @@ import io
 import random
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,6 +24,9 @@ from pydantic import SecretStr
 from learnstream.settings import ApiSettings, ApiToken, Settings
 from server.api_routes import api_routes
 from tests.integration.test_trend_privacy import START, VERSION, activity, organisation, store
+from warehouse.connection import connect
+from warehouse.dsn import parse_dsn
+from warehouse.migrations import migrate
 from warehouse.queries import Filters, Granularity, run_trend
 from warehouse.render import result_document
 from warehouse.rollup import mark_days, rebuild_due
@@ -30,6 +35,7 @@ from warehouse.versions import activate
 
 READER = ApiToken(name="bi", token=SecretStr("r" * 32), scopes=("trends", "status"))
 ONE = ApiToken(name="activity-only", token=SecretStr("o" * 32), scopes=("trends:activity",))
+API_SETTINGS = ApiSettings(tokens=(READER, ONE), cache_max_age_s=15)
 SIX_WEEKS = {"since": START.isoformat(), "until": "2024-05-12", "classifier_version": VERSION}
 
 
@@ -71,16 +77,30 @@ def filled(warehouse) -> tuple[Any, str]:
 
 @pytest.fixture
 def api(settings: Settings, filled) -> Iterator[Api]:
-    service = WarehouseService(
-        settings.model_copy(update={"api": ApiSettings(tokens=(READER, ONE), cache_max_age_s=15)}), runs_loader=False
-    )
-    server = Api(service)
+    """The API over this test's own database, for tests that change the figures."""
+    server = Api(WarehouseService(settings.model_copy(update={"api": API_SETTINGS}), runs_loader=False))
     yield server
     server.close()
 
 
-def test_answers_are_the_documents_of_the_named_queries(filled, api: Api) -> None:
-    client, database = filled
+@pytest.fixture(scope="module")
+def reading(warehouse_path: Path) -> Iterator[tuple[Api, Any, str]]:
+    """One filled database and its API for the tests that only read: (api, client, database)."""
+    database = f"test_api_{uuid.uuid4().hex[:10]}"
+    settings = Settings(clickhouse_dsn=SecretStr(f"chdb://{warehouse_path}?database={database}"), api=API_SETTINGS)
+    client = connect(parse_dsn(settings.warehouse_dsn))
+    migrate(client, database)
+    rng = random.Random(7)
+    people = organisation(rng)
+    store(client, database, people, activity(rng, people, 300))
+    server = Api(WarehouseService(settings, runs_loader=False))
+    yield server, client, database
+    server.close()
+    client.command(f"DROP DATABASE IF EXISTS {database}")
+
+
+def test_answers_are_the_documents_of_the_named_queries(reading: tuple[Api, Any, str]) -> None:
+    api, client, database = reading
     for name in ("activity", "knowledge-flow", "source-mix"):
         answer = api.get(f"/api/v1/trends/{name}", params={**SIX_WEEKS, "team": "team1"}, headers=bearer(READER))
         assert answer.status_code == 200, answer.text
@@ -94,7 +114,8 @@ def test_answers_are_the_documents_of_the_named_queries(filled, api: Api) -> Non
     )
 
 
-def test_csv_by_parameter_or_by_accept(api: Api) -> None:
+def test_csv_by_parameter_or_by_accept(reading: tuple[Api, Any, str]) -> None:
+    api = reading[0]
     by_parameter = api.get("/api/v1/trends/source-mix", params={**SIX_WEEKS, "format": "csv"}, headers=bearer(READER))
     by_accept = api.get("/api/v1/trends/source-mix", params=SIX_WEEKS, headers={**bearer(READER), "Accept": "text/csv"})
     for answer in (by_parameter, by_accept):
@@ -104,7 +125,8 @@ def test_csv_by_parameter_or_by_accept(api: Api) -> None:
     assert by_parameter.text == by_accept.text
 
 
-def test_tokens_and_scopes(api: Api) -> None:
+def test_tokens_and_scopes(reading: tuple[Api, Any, str]) -> None:
+    api = reading[0]
     missing = api.get("/api/v1/trends/activity", params=SIX_WEEKS)
     assert missing.status_code == 401 and missing.headers["WWW-Authenticate"].startswith("Bearer")
     assert "Authorization: Bearer" in missing.json()["error"]
@@ -135,13 +157,17 @@ def test_tokens_and_scopes(api: Api) -> None:
         ({"team": ""}, "team"),
     ],
 )
-def test_a_wrong_parameter_is_a_400_that_names_it(api: Api, params: dict[str, str], parameter: str) -> None:
+def test_a_wrong_parameter_is_a_400_that_names_it(
+    reading: tuple[Api, Any, str], params: dict[str, str], parameter: str
+) -> None:
+    api = reading[0]
     answer = api.get("/api/v1/trends/activity", params=params, headers=bearer(READER))
     assert answer.status_code == 400, answer.text
     assert answer.json()["parameter"] == parameter and f"parameter {parameter}" in answer.json()["error"]
 
 
-def test_an_unknown_query_is_a_404_naming_the_queries(api: Api) -> None:
+def test_an_unknown_query_is_a_404_naming_the_queries(reading: tuple[Api, Any, str]) -> None:
+    api = reading[0]
     answer = api.get("/api/v1/trends/popularity", headers=bearer(READER))
     assert answer.status_code == 404 and "knowledge-flow" in answer.json()["error"]
 
