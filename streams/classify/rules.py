@@ -39,6 +39,25 @@ class Classification(NamedTuple):
     response_delay_seconds: float | None = None
 
 
+#: How sure the xAPI rule is, and which reason it gives, for each kind of category a verb maps to. An informal
+#: verb (asked, commented) is the least sure: the statement carries no words to confirm what the verb claims.
+XAPI_DECISIONS = {
+    LearningCategory.COMPLETED: (0.95, "xapi.completion_verb"),
+    LearningCategory.EXPERIENCED: (0.8, "xapi.engagement_verb"),
+    LearningCategory.NONE: (0.8, "xapi.navigation_verb"),
+}
+XAPI_INFORMAL = (0.7, "xapi.informal_verb")
+
+
+def xapi_decision(category: LearningCategory) -> Classification:
+    """The xAPI rule's decision for a verb the vocabulary maps to `category`."""
+    confidence, rule = XAPI_DECISIONS.get(category, XAPI_INFORMAL)
+    return Classification(category, confidence, rule)
+
+
+XAPI_UNKNOWN_VERB = Classification(LearningCategory.NONE, 0.5, "xapi.unknown_verb")
+
+
 class ThreadContext(NamedTuple):
     """What the stream remembers of the conversation an activity belongs to: its root and the latest answer."""
 
@@ -74,8 +93,7 @@ class Words:
         self.min_unexplained_bytes = wiki.min_unexplained_bytes if wiki.min_unexplained_bytes is not None else 50
         self.personal_namespaces = frozenset(wiki.personal_namespaces)
         self.personal_titles = tuple(wiki.personal_title_prefixes)
-        self.completion_verbs = frozenset(xapi.completion_verbs)
-        self.engagement_verbs = frozenset(xapi.engagement_verbs)
+        self.xapi_verbs = {verb: xapi_decision(category) for verb, category in xapi.verbs.items()}
 
 
 Rule = Callable[[Activity, Words, ThreadContext | None], Classification | None]
@@ -155,15 +173,17 @@ def deletion(activity: Activity, words: Words, thread: ThreadContext | None) -> 
 
 
 def xapi_statement(activity: Activity, words: Words, thread: ThreadContext | None) -> Classification | None:
-    """Formal learning from xAPI: completion verbs complete, engagement verbs experience, navigation is none."""
+    """An xAPI statement means what the vocabulary maps its verb IRI to; a verb it does not list is `none`.
+
+    The IRI must match exactly, with no trailing slash dropped and http not taken for https: xAPI compares IRIs
+    as strings, so `.../verbs/completed/` and `https://adlnet.gov/...` are other verbs than
+    `http://adlnet.gov/expapi/verbs/completed`, and folding them would be the guessing the exact table replaces.
+    A platform that sends such a variant names it in its vocabulary file; until then its statements are decided
+    by `xapi.unknown_verb`, which a query on `decided_by` finds.
+    """
     if activity.kind is not ActivityKind.STATEMENT:
         return None
-    verb = str(activity.attributes.get("verb", "")).rstrip("/").rsplit("/", 1)[-1].lower()
-    if verb in words.completion_verbs:
-        return Classification(LearningCategory.COMPLETED, 0.95, "xapi.completion_verb")
-    if verb in words.engagement_verbs:
-        return Classification(LearningCategory.EXPERIENCED, 0.8, "xapi.engagement_verb")
-    return Classification(LearningCategory.NONE, 0.8, "xapi.navigation_verb")
+    return words.xapi_verbs.get(str(activity.attributes.get("verb", "")), XAPI_UNKNOWN_VERB)
 
 
 def wiki_page(activity: Activity, words: Words, thread: ThreadContext | None) -> Classification | None:
@@ -267,8 +287,12 @@ RULE_TEXT = {
     "bot.ignored": "the source marks the author as a bot or integration; bots do not learn",
     "retraction.deleted": "the item was deleted: its event is taken back",
     "xapi.completion_verb": "an xAPI statement whose verb completes (completed, passed, mastered)",
-    "xapi.engagement_verb": "an xAPI statement whose verb engages with learning (attempted, played, attended, ...)",
-    "xapi.navigation_verb": "an xAPI statement whose verb only navigates (paused, seeked, skipped, ...)",
+    "xapi.engagement_verb": "an xAPI statement whose verb engages with formal content (attended, launched, played, "
+    "answered a quiz item, ...)",
+    "xapi.informal_verb": "an xAPI statement whose verb is informal learning (asked, shared, commented, replied)",
+    "xapi.navigation_verb": "an xAPI statement whose verb is listed as not learning: navigation or administration "
+    "(paused, seeked, viewed, terminated, registered, ...)",
+    "xapi.unknown_verb": "an xAPI statement whose verb IRI the vocabulary does not list (it must match exactly)",
     "wiki.personal_page": "a page of a person (User namespace or a personal space), not shared knowledge",
     "wiki.page_created": "a new page documents knowledge",
     "wiki.revert": "the edit summary undoes an earlier edit",

@@ -1,9 +1,11 @@
 """The classification rules' words, read from data files a platform team can extend.
 
-`data/rules.toml` holds the phrase lists of the rules, `data/subjects.toml` the subjects and the words naming them.
-Extension files have the same shape; their lists are added to the shipped ones (a word list can grow, never
-shrink), and their subjects merged in. The version of a vocabulary is the rules file's `version` and a digest of
-every list in use, so two workers with different words never write events under one version.
+`data/rules.toml` holds the phrase lists of the rules, `data/subjects.toml` the subjects and the words naming them,
+`data/xapi_verbs.toml` the xAPI verb IRIs and the category each one means. Extension files have the same shape;
+their lists are added to the shipped ones (a word list can grow, never shrink), their subjects merged in, and
+their verbs added or put in place of a shipped verb's category (the last file to name a verb decides it). The
+version of a vocabulary is the rules file's `version` and a digest of every list in use, so two workers with
+different words never write events under one version.
 """
 
 from __future__ import annotations
@@ -16,16 +18,37 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic_core import ErrorDetails
 
 from learnstream.errors import ConfigError
+from schemas.taxonomy import LearningCategory
 
 DATA_DIR = Path(__file__).parent / "data"
 RULES_FILE = DATA_DIR / "rules.toml"
 SUBJECTS_FILE = DATA_DIR / "subjects.toml"
+XAPI_VERBS_FILE = DATA_DIR / "xapi_verbs.toml"
 
 Phrase = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=200)]
 SubjectName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9+#.-]{0,63}$")]
+
+# An absolute IRI (RFC 3987): a scheme, a colon, and no spaces, controls or characters an IRI cannot hold; for
+# http and https, a host after "//".
+_IRI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`\x00-\x1f\x7f]+$")
+_WEB_IRI = re.compile(r"^https?://[^/?#]+", re.IGNORECASE)
+
+
+def verb_iri(value: str) -> str:
+    """A verb's id as a statement carries it; a ValueError says why anything else is not one."""
+    if not _IRI.match(value) or (value.lower().startswith(("http:", "https:")) and not _WEB_IRI.match(value)):
+        raise ValueError(
+            f"{value!r} is not a verb IRI: name a verb by the full IRI its statements carry, such as "
+            '"http://adlnet.gov/expapi/verbs/completed"'
+        )
+    return value
+
+
+VerbIri = Annotated[str, AfterValidator(verb_iri)]
 
 
 class Strict(BaseModel):
@@ -62,8 +85,22 @@ class WikiWords(Strict):
 
 
 class XapiWords(Strict):
-    completion_verbs: tuple[Phrase, ...] = ()
-    engagement_verbs: tuple[Phrase, ...] = ()
+    """xAPI verb IRIs and the learning category each one means (`none` for a verb that is not learning)."""
+
+    verbs: dict[VerbIri, LearningCategory] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def no_word_lists(cls, data: Any) -> Any:
+        """The retired word lists matched the last word of a verb's IRI; tell a file that still has them what to do."""
+        retired = sorted({"completion_verbs", "engagement_verbs"} & set(data)) if isinstance(data, dict) else []
+        if retired:
+            raise ValueError(
+                f"{' and '.join(retired)} matched the last word of a verb and are no longer read: map each verb's "
+                'full IRI to its category in an [xapi.verbs] table, such as "http://adlnet.gov/expapi/verbs/'
+                'completed" = "completed"'
+            )
+        return data
 
 
 class VocabularyFile(Strict):
@@ -97,10 +134,17 @@ def read_vocabulary_file(path: Path) -> VocabularyFile:
     try:
         return VocabularyFile.model_validate(document)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or '<root>'}: {error['msg']}" for error in exc.errors()
-        )
+        problems = "; ".join(problem(error) for error in exc.errors())
         raise ConfigError(f"the vocabulary file {path} is not valid: {problems}") from None
+
+
+def problem(error: ErrorDetails) -> str:
+    """One validation error as a reader fixes it: where, what is wrong, and the value found (when it is one)."""
+    where = ".".join(str(part) for part in error["loc"]) or "<root>"
+    found = error["input"]
+    if isinstance(found, str | int | float) and repr(found) not in error["msg"]:
+        return f"{where}: {error['msg']} (found {found!r})"
+    return f"{where}: {error['msg']}"
 
 
 def load_vocabulary(extensions: Sequence[Path] = ()) -> Vocabulary:
@@ -108,18 +152,24 @@ def load_vocabulary(extensions: Sequence[Path] = ()) -> Vocabulary:
     base = read_vocabulary_file(RULES_FILE)
     if base.version is None:
         raise ConfigError(f"{RULES_FILE} names no version")
-    files = [base, read_vocabulary_file(SUBJECTS_FILE), *(read_vocabulary_file(path) for path in extensions)]
-    return merge(base.version, files)
+    shipped = [base, read_vocabulary_file(SUBJECTS_FILE), read_vocabulary_file(XAPI_VERBS_FILE)]
+    return merge(base.version, [*shipped, *(read_vocabulary_file(path) for path in extensions)])
 
 
 def merge(version: str, files: Sequence[VocabularyFile]) -> Vocabulary:
-    """The files' lists joined (first occurrence kept, order kept), numbers from the last file that sets them."""
+    """The files' lists joined (first occurrence kept, order kept), tables updated entry by entry and numbers
+    set by the last file that sets them."""
     sections: dict[str, dict[str, Any]] = {"chat": {}, "wiki": {}, "xapi": {}}
     subjects: dict[str, tuple[str, ...]] = {}
     for file in files:
         for name, section in sections.items():
             for field, value in getattr(file, name).model_dump(exclude_none=True).items():
-                section[field] = joined(section.get(field, ()), value) if isinstance(value, tuple) else value
+                if isinstance(value, tuple):
+                    section[field] = joined(section.get(field, ()), value)
+                elif isinstance(value, dict):
+                    section[field] = {**section.get(field, {}), **value}
+                else:
+                    section[field] = value
         for subject, words in file.subjects.items():
             subjects[subject] = joined(subjects.get(subject, ()), words)
     content = {**sections, "subjects": subjects}

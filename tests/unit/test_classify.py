@@ -461,8 +461,8 @@ class TestXapi:
         "verb",
         [
             "http://adlnet.gov/expapi/verbs/completed",
-            "http://adlnet.gov/expapi/verbs/passed/",
-            "http://adlnet.gov/expapi/verbs/Mastered",
+            "http://adlnet.gov/expapi/verbs/passed",
+            "http://adlnet.gov/expapi/verbs/mastered",
         ],
     )
     def test_completion_verbs_complete(self, statement, verb):
