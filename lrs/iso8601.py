@@ -8,7 +8,7 @@ basic (`20151118T121700Z`) format. Durations use the format with designators of 
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 # Extended format: hyphens in the date, colons in the time; minutes are the least a time may give.
 _EXTENDED = re.compile(
@@ -91,3 +91,30 @@ def is_duration(value: str) -> bool:
 def _has_fraction(number: str) -> bool:
     """Whether a duration number has a decimal fraction."""
     return "." in number or "," in number
+
+
+def parse_timestamp(value: str) -> datetime | None:
+    """The instant a valid xAPI Timestamp names (UTC when it gives no zone), or None when it is not one."""
+    if timestamp_problem(value) is not None:
+        return None
+    match = _EXTENDED.fullmatch(value) or _BASIC.fullmatch(value)
+    if match is None:
+        return None
+    fields = match.groupdict()
+    fraction = (fields["fraction"] or "0")[:6].ljust(6, "0")
+    zone = fields["zone"]
+    offset = timedelta(0)
+    if zone and zone not in ("Z", "z"):
+        digits = zone[1:].replace(":", "")
+        offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:] or 0)) * (-1 if zone[0] == "-" else 1)
+    local = datetime(
+        int(fields["year"]),
+        int(fields["month"]),
+        int(fields["day"]),
+        int(fields["hour"]),
+        int(fields["minute"]),
+        int(fields["second"] or 0),
+        int(fraction),
+        tzinfo=timezone(offset),
+    )
+    return local.astimezone(UTC)

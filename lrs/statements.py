@@ -1,0 +1,59 @@
+"""What the LRS does to a valid Statement before it stores it, and how two Statements are compared. Pure.
+
+The LRS assigns `id` when the client gave none, `stored` (now), `timestamp` (= stored when absent), `version`
+(1.0.0, or 2.0.0 for a 2.0 request, when absent) and `authority` (the credentials the Statement came with; the
+spec lets an LRS overwrite a submitted authority and asks it to, Data 2.4.9). A re-sent Statement with an id
+already stored is compared with the stored one by its `content_hash` and the instant of its timestamp.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from lrs.comparison import ASSIGNED_IF_MISSING, canonical, normal_form
+from lrs.iso8601 import parse_timestamp
+
+
+def iso_utc(moment: datetime) -> str:
+    """An instant as the LRS writes it: UTC, milliseconds, `Z`."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def authority_for(credential: str, home_page: str) -> dict[str, Any]:
+    """The authority of Statements sent with one set of credentials: an Agent with an account on this LRS."""
+    return {"objectType": "Agent", "name": credential, "account": {"homePage": home_page, "name": credential}}
+
+
+def prepared(
+    statement: dict[str, Any],
+    *,
+    stored: datetime,
+    authority: dict[str, Any],
+    version_2: bool,
+    new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+) -> dict[str, Any]:
+    """The Statement as the LRS stores and returns it: a copy with id, stored, timestamp, version and authority."""
+    result = dict(statement)
+    result["id"] = str(statement["id"]).lower() if "id" in statement else new_id()
+    result["stored"] = iso_utc(stored)
+    result.setdefault("timestamp", result["stored"])
+    result.setdefault("version", "2.0.0" if version_2 else "1.0.0")
+    result["authority"] = authority
+    return result
+
+
+def content_hash(statement: dict[str, Any]) -> str:
+    """A digest of a Statement as sent, by the comparison rules (lrs/comparison.py), without the properties the LRS
+    assigns when they are missing (id, timestamp, version): those are compared apart, only where both have one."""
+    normal = normal_form({key: value for key, value in statement.items() if key not in ASSIGNED_IF_MISSING})
+    return hashlib.sha256(canonical(normal).encode()).hexdigest()
+
+
+def sent_instant(statement: dict[str, Any]) -> datetime | None:
+    """The instant of the timestamp a client sent, if it sent one."""
+    value = statement.get("timestamp")
+    return parse_timestamp(value) if isinstance(value, str) else None

@@ -1,0 +1,102 @@
+"""What the LRS assigns to a Statement, and when a re-sent Statement is the same one (Data 2.3.1)."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from lrs.statements import authority_for, content_hash, iso_utc, prepared, sent_instant
+
+SENT: dict[str, Any] = {
+    "actor": {"objectType": "Agent", "name": "Ann", "mbox": "mailto:ann@Example.com"},
+    "verb": {"id": "http://adlnet.gov/expapi/verbs/completed", "display": {"en-US": "completed"}},
+    "object": {"id": "http://example.com/course/1", "definition": {"name": {"en-US": "Course 1"}}},
+    "result": {"duration": "PT1H"},
+    "context": {"contextActivities": {"parent": [{"id": "http://example.com/program"}]}},
+}
+NOW = datetime(2026, 11, 30, 8, 0, 0, 123456, tzinfo=UTC)
+AUTHORITY = authority_for("moodle", "https://lrs.example.com")
+
+
+def edited(**changes: Any) -> dict[str, Any]:
+    statement = copy.deepcopy(SENT)
+    for key, value in changes.items():
+        statement[key] = value
+    return statement
+
+
+def test_the_lrs_assigns_id_stored_timestamp_version_and_authority() -> None:
+    result = prepared(SENT, stored=NOW, authority=AUTHORITY, version_2=False, new_id=lambda: "new-id")
+    assert result["id"] == "new-id"
+    assert result["stored"] == result["timestamp"] == "2026-11-30T08:00:00.123Z"
+    assert result["version"] == "1.0.0"
+    assert result["authority"] == AUTHORITY
+    assert "id" not in SENT  # the input is left as it was
+    two = prepared(SENT, stored=NOW, authority=AUTHORITY, version_2=True)
+    assert two["version"] == "2.0.0"
+
+
+def test_what_the_client_set_is_kept_but_its_authority_is_overwritten() -> None:
+    given = edited(
+        id="0E1F2D3C-4B5A-4978-8695-A4B3C2D1E0F9",
+        timestamp="2026-11-29T10:00:00+01:00",
+        version="1.0.3",
+        authority={"objectType": "Agent", "mbox": "mailto:someone@else.org"},
+    )
+    result = prepared(given, stored=NOW, authority=AUTHORITY, version_2=False)
+    assert result["id"] == "0e1f2d3c-4b5a-4978-8695-a4b3c2d1e0f9"
+    assert result["timestamp"] == "2026-11-29T10:00:00+01:00" and result["version"] == "1.0.3"
+    assert result["authority"] == AUTHORITY
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        pytest.param(edited(id="0e1f2d3c-4b5a-4978-8695-a4b3c2d1e0f9"), id="an id"),
+        pytest.param(edited(stored="2020-01-01T00:00:00Z", version="1.0.0"), id="stored and version"),
+        pytest.param(edited(authority={"objectType": "Agent", "mbox": "mailto:x@y.org"}), id="authority"),
+        pytest.param(edited(verb={"id": SENT["verb"]["id"], "display": {"de": "abgeschlossen"}}), id="verb display"),
+        pytest.param(edited(object={"id": "http://example.com/course/1"}), id="activity definition"),
+        pytest.param(edited(actor={**SENT["actor"], "mbox": "mailto:ann@example.COM"}), id="e-mail domain case"),
+        pytest.param(
+            edited(context={"contextActivities": {"parent": {"id": "http://example.com/program"}}}),
+            id="one activity or a list of one",
+        ),
+        pytest.param(edited(timestamp="2026-11-29T10:00:00Z"), id="a timestamp compared apart"),
+    ],
+)
+def test_differences_the_lrs_may_cause_are_ignored(other: dict[str, Any]) -> None:
+    assert content_hash(other) == content_hash(SENT)
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        pytest.param(edited(verb={"id": "http://adlnet.gov/expapi/verbs/passed"}), id="verb"),
+        pytest.param(edited(object={"id": "http://example.com/course/2"}), id="object"),
+        pytest.param(edited(result={"duration": "PT60M"}), id="a duration is a string"),
+        pytest.param(edited(actor={**SENT["actor"], "mbox": "mailto:Ann@example.com"}), id="e-mail local part"),
+        pytest.param(edited(actor={**SENT["actor"], "name": "Anne"}), id="actor name"),
+        pytest.param(edited(result=None), id="result removed"),
+    ],
+)
+def test_every_other_difference_counts(other: dict[str, Any]) -> None:
+    if other.get("result") is None:
+        other.pop("result")
+    assert content_hash(other) != content_hash(SENT)
+
+
+def test_group_members_in_any_order_are_the_same_group() -> None:
+    members = [{"mbox": "mailto:a@example.com"}, {"mbox": "mailto:b@example.com"}]
+    group = {"objectType": "Group", "member": members}
+    turned = {"objectType": "Group", "member": list(reversed(members))}
+    assert content_hash(edited(actor=group)) == content_hash(edited(actor=turned))
+
+
+def test_the_sent_timestamp_is_an_instant() -> None:
+    assert sent_instant(edited(timestamp="2026-11-29T10:00:00+01:00")) == datetime(2026, 11, 29, 9, tzinfo=UTC)
+    assert sent_instant(SENT) is None
+    assert iso_utc(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)) == "2026-01-02T03:04:05.000Z"
