@@ -48,6 +48,7 @@ import httpx
 
 from bench.harness import local_broker, machine
 from bench.warehouse import load_and_rebuild, percentile
+from streams.classify import default_classifier
 from warehouse.connection import connect
 from warehouse.dsn import parse_dsn
 from warehouse.queries import QUERIES
@@ -373,12 +374,17 @@ def main() -> None:
         path, database = args.warehouse.resolve(), "bench"
     context = get_context("spawn")  # chDB holds one data directory per process: each step in its own
     try:
-        if args.warehouse is None or not (path / WAREHOUSE_BUILT).exists():
+        wanted = f"{args.events} events, seed {args.seed}, classifier {default_classifier().version}"
+        marker = path / WAREHOUSE_BUILT
+        if args.warehouse is not None and marker.exists() and not marker.read_text().startswith(wanted + ":"):
+            print(f"{path} holds other events ({marker.read_text().strip()}): loading it again")
+            shutil.rmtree(path)
+        if args.warehouse is None or not marker.exists():
             with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
                 built = pool.submit(build, path, database, args.events, args.seed).result()
             print(built)
             if args.warehouse is not None:
-                (path / WAREHOUSE_BUILT).write_text(f"{args.events} events, seed {args.seed}: {built}\n")
+                marker.write_text(f"{wanted}: {built}\n")
         else:
             print(f"reusing {path}: {(path / WAREHOUSE_BUILT).read_text().strip()}")
         with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:

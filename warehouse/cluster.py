@@ -58,7 +58,18 @@ SHARDING_KEYS: dict[str, str] = {
 """The sharded tables and the sharding key of their Distributed table."""
 
 REPLICATED_EVERYWHERE = frozenset(
-    {"team_memberships", "erased_people", "classifier_activations", "rollup_log", "schema_migrations"}
+    {
+        "team_memberships",
+        "erased_people",
+        "classifier_activations",
+        "rollup_log",
+        "schema_migrations",
+        # the LRS's Statement store: every replica answers a conflict check and a GET (with its sub-selects on
+        # voided and targeted Statements) from its own whole copy
+        "xapi_statements",
+        "xapi_voided",
+        "xapi_attachments",
+    }
 )
 """The tables every replica of every shard holds whole, under their own name (no Distributed table)."""
 

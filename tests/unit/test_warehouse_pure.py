@@ -61,10 +61,11 @@ class TestMigrations:
             (3, "team_memberships"),
             (4, "events_by_id_and_trend_cells"),
             (5, "team_summaries"),
+            (6, "xapi_statements"),
         ]
 
     def test_statements_name_the_database(self):
-        first, second, third, fourth, fifth = bundled_migrations()
+        first, second, third, fourth, fifth, sixth = bundled_migrations()
         (create_events,) = first.statements("tenant_a")
         assert "CREATE TABLE IF NOT EXISTS tenant_a.learning_events" in create_events
         assert "{database}" not in create_events
@@ -84,12 +85,15 @@ class TestMigrations:
         summaries = fifth.statements("tenant_a")
         assert "CREATE TABLE IF NOT EXISTS tenant_a.team_activity_staging AS tenant_a.team_activity" in summaries
         assert all("{database}" not in statement for statement in summaries)
+        statements, voided, attachments = sixth.statements("tenant_a")
+        assert "CREATE TABLE IF NOT EXISTS tenant_a.xapi_statements" in statements
+        assert "tenant_a.xapi_voided" in voided and "tenant_a.xapi_attachments" in attachments
 
     def test_every_create_and_drop_is_idempotent(self):
         statements = [statement for m in bundled_migrations() for statement in m.statements("db")]
         creates = [statement for statement in statements if statement.startswith("CREATE")]
         drops = [statement for statement in statements if statement.startswith("DROP")]
-        assert len(creates) == 26 and len(drops) == 4
+        assert len(creates) == 29 and len(drops) == 4
         assert all("IF NOT EXISTS" in statement for statement in creates)
         assert all("IF EXISTS" in statement for statement in drops)
         assert not any(statement.rstrip().endswith(";") for statement in statements)

@@ -1,0 +1,278 @@
+"""The Statement store on the warehouse engine (tables in warehouse/migrations/0006_xapi_statements.sql).
+
+The LRS writes a batch here before it answers, so a conflict and a GET are always checked against what was
+stored. Statements are never updated: a voiding Statement adds a row to xapi_voided. The SQL of a Statement query
+is built by `query_sql`, pure; the engine's errors become WarehouseError here.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from learnstream.errors import BadParameter, WarehouseError
+from warehouse.dsn import check_identifier
+
+COLUMNS = (
+    "id",
+    "stored",
+    "content_hash",
+    "sent_at",
+    "verb",
+    "ref",
+    "voids",
+    "actors",
+    "agents",
+    "activity",
+    "activities",
+    "registration",
+    "people",
+    "attachments",
+    "statement",
+)
+
+
+@dataclass(frozen=True)
+class Record:
+    """One Statement as stored: its JSON (with what the LRS assigned) and the columns the filters read."""
+
+    id: str
+    stored: datetime
+    content_hash: str
+    sent_at: datetime | None
+    verb: str
+    ref: str
+    voids: str
+    actors: list[str]
+    agents: list[str]
+    activity: str
+    activities: list[str]
+    registration: str
+    people: list[str]
+    attachments: list[str]
+    statement: str
+
+    def row(self) -> list[Any]:
+        return [getattr(self, column) for column in COLUMNS]
+
+
+@dataclass(frozen=True)
+class Known:
+    """What a stored id is compared by when it is sent again, and whether it voids another."""
+
+    content_hash: str
+    sent_at: datetime | None
+    voids: str
+
+
+@dataclass(frozen=True)
+class Attachment:
+    sha2: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class StatementQuery:
+    """The filters of GET /statements (without statementId), and where the previous page ended."""
+
+    agent: str | None = None  # lrs/index.py agent_key
+    related_agents: bool = False
+    verb: str | None = None
+    activity: str | None = None
+    related_activities: bool = False
+    registration: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: int = 100
+    ascending: bool = False
+    after: tuple[datetime, str] | None = None  # (stored, id) of the last Statement of the previous page
+    extra: dict[str, str] = field(default_factory=dict)  # format, attachments: kept for the next page
+
+    def more_token(self, last: tuple[datetime, str]) -> str:
+        """An opaque token for the page after `last` (the `more` link)."""
+        fields = {
+            "agent": self.agent,
+            "related_agents": self.related_agents,
+            "verb": self.verb,
+            "activity": self.activity,
+            "related_activities": self.related_activities,
+            "registration": self.registration,
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+            "limit": self.limit,
+            "ascending": self.ascending,
+            "after": [last[0].isoformat(), last[1]],
+            "extra": self.extra,
+        }
+        return base64.urlsafe_b64encode(json.dumps(fields, separators=(",", ":")).encode()).decode().rstrip("=")
+
+    @staticmethod
+    def from_more(token: str) -> StatementQuery:
+        try:
+            fields = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+            after = fields["after"]
+            return StatementQuery(
+                agent=fields["agent"],
+                related_agents=bool(fields["related_agents"]),
+                verb=fields["verb"],
+                activity=fields["activity"],
+                related_activities=bool(fields["related_activities"]),
+                registration=fields["registration"],
+                since=datetime.fromisoformat(fields["since"]) if fields["since"] else None,
+                until=datetime.fromisoformat(fields["until"]) if fields["until"] else None,
+                limit=int(fields["limit"]),
+                ascending=bool(fields["ascending"]),
+                after=(datetime.fromisoformat(after[0]), str(after[1])),
+                extra={str(key): str(value) for key, value in fields["extra"].items()},
+            )
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            raise BadParameter("more", "is not a link this LRS gave") from exc
+
+
+def query_sql(database: str, query: StatementQuery) -> tuple[str, dict[str, Any]]:
+    """The SELECT of one page (one row more than the limit, to know whether another page follows). Filters other
+    than time and paging also match a Statement whose StatementRef targets a matching one (Communication 2.1.3)."""
+    db = check_identifier(database, "database")
+    matches: list[str] = []
+    parameters: dict[str, Any] = {}
+    if query.agent is not None:
+        matches.append(f"has({'agents' if query.related_agents else 'actors'}, {{agent:String}})")
+        parameters["agent"] = query.agent
+    if query.verb is not None:
+        matches.append("verb = {verb:String}")
+        parameters["verb"] = query.verb
+    if query.activity is not None:
+        matches.append(
+            "has(activities, {activity:String})" if query.related_activities else "activity = {activity:String}"
+        )
+        parameters["activity"] = query.activity
+    if query.registration is not None:
+        matches.append("registration = {registration:String}")
+        parameters["registration"] = query.registration.lower()
+    conditions = [f"id NOT IN (SELECT id FROM {db}.xapi_voided)"]
+    if matches:
+        matching = " AND ".join(matches)
+        conditions.append(
+            f"(({matching}) OR (ref != '' AND ref IN (SELECT id FROM {db}.xapi_statements WHERE {matching})))"
+        )
+    if query.since is not None:
+        conditions.append("stored > {since:DateTime64(3, 'UTC')}")
+        parameters["since"] = query.since
+    if query.until is not None:
+        conditions.append("stored <= {until:DateTime64(3, 'UTC')}")
+        parameters["until"] = query.until
+    order = "ASC" if query.ascending else "DESC"
+    if query.after is not None:
+        beyond = ">" if query.ascending else "<"
+        conditions.append(f"(stored, id) {beyond} ({{after_stored:DateTime64(3, 'UTC')}}, {{after_id:String}})")
+        parameters["after_stored"], parameters["after_id"] = query.after
+    sql = (
+        f"SELECT statement, stored, id FROM {db}.xapi_statements WHERE {' AND '.join(conditions)} "
+        f"ORDER BY stored {order}, id {order} LIMIT {int(query.limit) + 1}"
+    )
+    return sql, parameters
+
+
+class StatementStore:
+    """The Statement tables through a clickhouse-connect client (serve's locked one in embedded mode)."""
+
+    def __init__(self, client: Any, database: str) -> None:
+        self.client = client
+        self.db = check_identifier(database, "database")
+
+    def known(self, ids: Sequence[str]) -> dict[str, Known]:
+        """The stored Statements among `ids` (lowercase)."""
+        if not ids:
+            return {}
+        rows = self._query(
+            f"SELECT id, any(content_hash), any(sent_at), any(voids) FROM {self.db}.xapi_statements "
+            "WHERE id IN {ids:Array(String)} GROUP BY id",
+            {"ids": list(ids)},
+        )
+        return {str(row[0]): Known(str(row[1]), row[2], str(row[3])) for row in rows}
+
+    def write(
+        self, records: Sequence[Record], attachments: Sequence[Attachment], voided: Sequence[tuple[str, str, datetime]]
+    ) -> None:
+        """Store a batch: attachments first, then the Statements, then what they void (each insert is atomic; a
+        batch cut short is stored again whole when the client retries, and identical Statements are not stored
+        twice: `known` finds them)."""
+        try:
+            if attachments:
+                self.client.insert(
+                    "xapi_attachments",
+                    [[item.sha2, item.content_type, item.data, records[0].stored] for item in attachments],
+                    column_names=["sha2", "content_type", "data", "stored"],
+                    database=self.db,
+                )
+            if records:
+                self.client.insert(
+                    "xapi_statements",
+                    [record.row() for record in records],
+                    column_names=list(COLUMNS),
+                    database=self.db,
+                )
+            if voided:
+                self.client.insert(
+                    "xapi_voided",
+                    [list(item) for item in voided],
+                    column_names=["id", "voided_by", "stored"],
+                    database=self.db,
+                )
+        except ClickHouseError as exc:
+            raise WarehouseError(f"cannot store the Statements: {exc}") from exc
+
+    def one(self, statement_id: str, voided: bool) -> tuple[str, datetime, list[str]] | None:
+        """A Statement by id: with `voided`, only if it is voided (voidedStatementId), else only if it is not."""
+        test = "IN" if voided else "NOT IN"
+        rows = self._query(
+            f"SELECT statement, stored, attachments FROM {self.db}.xapi_statements WHERE id = {{id:String}} "
+            f"AND id {test} (SELECT id FROM {self.db}.xapi_voided WHERE id = {{id:String}}) ORDER BY stored LIMIT 1",
+            {"id": statement_id.lower()},
+        )
+        return (str(rows[0][0]), rows[0][1], list(rows[0][2])) if rows else None
+
+    def find(self, query: StatementQuery) -> tuple[list[str], tuple[datetime, str] | None]:
+        """One page of Statements (their JSON) and, when more follow, where this page ended."""
+        sql, parameters = query_sql(self.db, query)
+        rows = self._query(sql, parameters)
+        page = rows[: query.limit]
+        last = (page[-1][1], str(page[-1][2])) if len(rows) > query.limit and page else None
+        return [str(row[0]) for row in page], last
+
+    def attachments(self, hashes: Sequence[str]) -> list[Attachment]:
+        if not hashes:
+            return []
+        rows = self._query(
+            f"SELECT sha2, any(content_type), any(data) FROM {self.db}.xapi_attachments "
+            "WHERE sha2 IN {hashes:Array(String)} GROUP BY sha2",
+            {"hashes": list(hashes)},
+            binary=True,  # the contents are bytes, not text
+        )
+        return [Attachment(_text(row[0]), _text(row[1]), _bytes(row[2])) for row in rows]
+
+    def latest_stored(self) -> datetime | None:
+        rows = self._query(f"SELECT max(stored), count() FROM {self.db}.xapi_statements", {})
+        return rows[0][0] if rows and rows[0][1] else None
+
+    def _query(self, sql: str, parameters: dict[str, Any], binary: bool = False) -> list[Any]:
+        formats = {"String": "bytes"} if binary else None
+        try:
+            return list(self.client.query(sql, parameters=parameters, query_formats=formats).result_rows)
+        except ClickHouseError as exc:
+            raise WarehouseError(f"cannot read the Statements: {exc}") from exc
+
+
+def _bytes(value: Any) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode()
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

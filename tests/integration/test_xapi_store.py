@@ -1,0 +1,145 @@
+"""The xAPI Statement store on the real engine (chDB): conflicts found by id, Statements by id and voided id,
+filters, paging that neither skips nor repeats, StatementRef targets, binary attachments."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lrs.index import actors, agent_key, object_activity, related_activities, related_agents
+from lrs.statements import content_hash
+from lrs.store import Attachment, Record, StatementQuery, StatementStore
+from warehouse.connection import connect
+from warehouse.dsn import WarehouseTarget
+from warehouse.migrations import migrate
+
+ANN = {"mbox": "mailto:ann@example.com"}
+BOB = {"account": {"homePage": "https://lms.example.com", "name": "bob"}}
+COMPLETED = "http://adlnet.gov/expapi/verbs/completed"
+VOIDED = "http://adlnet.gov/expapi/verbs/voided"
+START = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(warehouse_path: Path) -> Iterator[StatementStore]:
+    database = f"lrs_{uuid.uuid4().hex[:10]}"
+    client = connect(WarehouseTarget(engine="chdb", database=database, path=warehouse_path))
+    migrate(client, database)
+    yield StatementStore(client, database)
+    client.command(f"DROP DATABASE IF EXISTS {database}")
+
+
+def record(statement: dict[str, Any], stored: datetime, attachments: tuple[str, ...] = ()) -> Record:
+    target = statement["object"]
+    ref = target["id"] if target.get("objectType") == "StatementRef" else ""
+    return Record(
+        id=statement["id"],
+        stored=stored,
+        content_hash=content_hash(statement),
+        sent_at=None,
+        verb=statement["verb"]["id"],
+        ref=ref,
+        voids=ref if statement["verb"]["id"] == VOIDED else "",
+        actors=actors(statement),
+        agents=related_agents(statement),
+        activity=object_activity(statement),
+        activities=related_activities(statement),
+        registration=str(statement.get("context", {}).get("registration", "")).lower(),
+        people=[],
+        attachments=list(attachments),
+        statement=json.dumps(statement),
+    )
+
+
+def statement(actor: dict[str, Any], verb: str, target: dict[str, Any], **more: Any) -> dict[str, Any]:
+    return {"id": str(uuid.uuid4()), "actor": actor, "verb": {"id": verb}, "object": target, **more}
+
+
+def course(number: int) -> dict[str, Any]:
+    return {"id": f"http://example.com/course/{number}"}
+
+
+def ids(found: list[str]) -> list[str]:
+    return [json.loads(text)["id"] for text in found]
+
+
+def test_stored_statements_are_found_by_id_and_compared_by_hash(store: StatementStore) -> None:
+    first = statement(ANN, COMPLETED, course(1))
+    store.write([record(first, START)], [], [])
+    known = store.known([first["id"], str(uuid.uuid4())])
+    assert set(known) == {first["id"]} and known[first["id"]].content_hash == content_hash(first)
+    found = store.one(first["id"], voided=False)
+    assert found is not None and json.loads(found[0]) == first
+    assert store.one(first["id"], voided=True) is None
+
+
+def test_a_voided_statement_is_found_only_by_its_voided_id_and_leaves_every_list(store: StatementStore) -> None:
+    target = statement(ANN, COMPLETED, course(1))
+    voiding = statement(BOB, VOIDED, {"objectType": "StatementRef", "id": target["id"]})
+    store.write([record(target, START)], [], [])
+    store.write([record(voiding, START + timedelta(seconds=1))], [], [(target["id"], voiding["id"], START)])
+    assert store.one(target["id"], voided=False) is None
+    assert store.one(target["id"], voided=True) is not None
+    listed, _ = store.find(StatementQuery())
+    assert ids(listed) == [voiding["id"]]
+
+
+def test_filters_match_as_the_spec_says(store: StatementStore) -> None:
+    ann_one = statement(ANN, COMPLETED, course(1), context={"registration": "AAAAAAAA-0000-4000-8000-000000000001"})
+    bob_two = statement(BOB, "http://adlnet.gov/expapi/verbs/attempted", course(2))
+    about_ann = statement(BOB, COMPLETED, {"objectType": "Agent", **ANN})
+    in_context = statement(
+        BOB,
+        COMPLETED,
+        course(3),
+        context={"instructor": ANN, "contextActivities": {"parent": [course(1)]}},
+    )
+    referring = statement(BOB, "http://example.com/verbs/liked", {"objectType": "StatementRef", "id": ann_one["id"]})
+    batch = [ann_one, bob_two, about_ann, in_context, referring]
+    store.write([record(item, START + timedelta(seconds=n)) for n, item in enumerate(batch)], [], [])
+
+    def find(**filters: Any) -> set[str]:
+        found, _ = store.find(StatementQuery(**filters))
+        return set(ids(found))
+
+    ann = agent_key({"objectType": "Agent", **ANN})
+    assert find(agent=ann) == {ann_one["id"], about_ann["id"], referring["id"]}  # the ref targets a match
+    assert find(agent=ann, related_agents=True) == {ann_one["id"], about_ann["id"], in_context["id"], referring["id"]}
+    assert find(verb=COMPLETED) == {ann_one["id"], about_ann["id"], in_context["id"], referring["id"]}
+    assert find(activity=course(1)["id"]) == {ann_one["id"], referring["id"]}
+    assert find(activity=course(1)["id"], related_activities=True) == {ann_one["id"], in_context["id"], referring["id"]}
+    assert find(registration="aaaaaaaa-0000-4000-8000-000000000001") == {ann_one["id"], referring["id"]}
+    assert find(since=START + timedelta(seconds=2)) == {in_context["id"], referring["id"]}  # since is exclusive
+    assert find(until=START + timedelta(seconds=1)) == {ann_one["id"], bob_two["id"]}  # until is inclusive
+
+
+@pytest.mark.parametrize("ascending", [False, True])
+def test_pages_follow_each_other_without_gaps_or_repeats(store: StatementStore, ascending: bool) -> None:
+    same_time = START + timedelta(minutes=5)  # ties in `stored` are ordered by id
+    made = [statement(ANN, COMPLETED, course(n)) for n in range(23)]
+    store.write(
+        [record(item, same_time if n % 3 else START + timedelta(seconds=n)) for n, item in enumerate(made)], [], []
+    )
+    seen: list[str] = []
+    query = StatementQuery(limit=5, ascending=ascending)
+    while True:
+        found, last = store.find(query)
+        seen += ids(found)
+        if last is None:
+            break
+        query = StatementQuery.from_more(query.more_token(last))
+    assert sorted(seen) == sorted(item["id"] for item in made) and len(seen) == len(set(seen))
+
+
+def test_attachments_keep_their_bytes(store: StatementStore) -> None:
+    data = bytes(range(256)) + b"\r\n--boundary\r\n"
+    store.write(
+        [record(statement(ANN, COMPLETED, course(1)), START, ("abc",))], [Attachment("abc", "image/png", data)], []
+    )
+    assert store.attachments(["abc"]) == [Attachment("abc", "image/png", data)]
