@@ -25,6 +25,9 @@ def serve(host: str | None, port: int | None) -> None:
 
     from learnstream.errors import BrokerUnavailable, WarehouseUnavailable
     from learnstream.kafka import ensure_topics
+    from lrs.people import XapiPeople
+    from lrs.service import LRS_INSTANCE, Lrs
+    from lrs.store import StatementStore
     from producers.connector_config import load_connector_file
     from producers.registry import ConnectorContext, build_receivers, is_receiver
     from server.app import build_app
@@ -61,9 +64,20 @@ def serve(host: str | None, port: int | None) -> None:
             logger.info("serve owns the embedded warehouse %s: the loader runs here", warehouse.target.describe())
         else:
             logger.info("serve answers the trends API from %s", warehouse.target.describe())
+    lrs = None
+    if warehouse is not None:  # the LRS keeps its Statements in the warehouse
+        lrs = Lrs(
+            StatementStore(warehouse.client, warehouse.database),
+            XapiPeople(context.directory, context.pseudonym_key, LRS_INSTANCE),
+            current.lrs.authority_home_page,
+            LRS_INSTANCE,
+        )
+        logger.info(
+            "xAPI LRS at http://%s:%d/xapi/ (%d credential(s))", bound_host, bound_port, len(current.lrs.credentials)
+        )
     local_host = "127.0.0.1" if bound_host in ("0.0.0.0", "::", "") else bound_host
     web.run_app(
-        build_app(current, receivers, warehouse, f"http://{local_host}:{bound_port}" if bound_port else None),
+        build_app(current, receivers, warehouse, f"http://{local_host}:{bound_port}" if bound_port else None, lrs),
         host=bound_host,
         port=bound_port,
         shutdown_timeout=current.serve.shutdown_timeout_s,

@@ -189,6 +189,35 @@ class ApiSettings(BaseModel):
     )
 
 
+class LrsCredential(BaseModel):
+    """HTTP Basic credentials of one LMS (or other Learning Record Provider) for the xAPI Statement API."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$", description="The Basic user name; also the authority's.")
+    secret: SecretStr = Field(min_length=24, description="The Basic password: at least 24 characters.")
+    scopes: tuple[Literal["read", "write"], ...] = Field(
+        default=("write",), min_length=1, description="`write` stores Statements, `read` reads them back."
+    )
+
+
+class LrsSettings(BaseModel):
+    """The xAPI Learning Record Store in `learnstream serve` (under /xapi/)."""
+
+    credentials: tuple[LrsCredential, ...] = Field(
+        default=(),
+        description='JSON: [{"name": "moodle", "secret": "...", "scopes": ["write"]}]. Without any, the LRS '
+        "refuses every Statement request.",
+    )
+    max_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1024, description="Larger requests get 413.")
+    max_page: int = Field(default=500, ge=1, description="Most Statements in one GET answer (`limit` above it, or 0).")
+    retention_days: int = Field(
+        default=730, ge=0, description="How long stored Statements and attachments are kept (by `stored`; 0: always)."
+    )
+    authority_home_page: str = Field(
+        default="urn:learnstream:lrs",
+        description="The homePage of the account in the authority the LRS writes into every Statement it stores.",
+    )
+
+
 class LoaderSettings(BaseModel):
     """The warehouse loader."""
 
@@ -262,6 +291,7 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = KafkaSettings()
     serve: ServeSettings = ServeSettings()
     api: ApiSettings = ApiSettings()
+    lrs: LrsSettings = LrsSettings()
     http: HttpSettings = HttpSettings()
     producer: ProducerSettings = ProducerSettings()
     topics: TopicSettings = TopicSettings()

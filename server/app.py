@@ -14,10 +14,12 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from learnstream.settings import Settings
+from lrs.service import Lrs
 from producers.contracts import PushReceiver
 from producers.receiving import Publisher, receiver_route
 from server.api_routes import api_routes
 from server.dashboard_routes import dashboard_routes
+from server.lrs_routes import lrs_routes
 from server.warehouse_routes import warehouse_routes
 from warehouse.service import WarehouseService
 
@@ -29,10 +31,11 @@ def build_app(
     receivers: Sequence[PushReceiver],
     warehouse: WarehouseService | None = None,
     address: str | None = None,
+    lrs: Lrs | None = None,
 ) -> web.Application:
     """The app with health, readiness and a POST route per receiver; the producer starts with the app. With a
     warehouse (embedded mode), its routes too, its loader running while the app runs, and its `address` published
-    for the CLI."""
+    for the CLI. With an `lrs`, the xAPI endpoint under /xapi/."""
     app = web.Application()
     publisher = Publisher(settings)
     app[PUBLISHER] = publisher
@@ -43,6 +46,8 @@ def build_app(
         app.router.add_routes(api_routes(warehouse))
         app.router.add_routes(dashboard_routes())
         app.router.add_routes(warehouse_routes(warehouse))
+    if lrs is not None:
+        app.router.add_routes(lrs_routes(lrs, publisher, settings.lrs))
 
     async def start(_app: web.Application) -> None:
         publisher.start()

@@ -1,0 +1,362 @@
+"""The Statement resource's work between HTTP and the store: what a PUT or POST stores and publishes, what a GET
+returns. HTTP itself (credentials, headers, status codes) is server/lrs_routes.py.
+
+A write is planned against the store (validation, attachments, signatures, voiding rules, ids already stored),
+then the route publishes the pseudonymised activities and stores the batch, in that order and before it answers:
+a batch whose publication failed is not stored, so the client's retry publishes it again; one stored after its
+publication is found identical on a retry and not stored or published twice (activity ids are deterministic, so a
+second publication would not count twice either).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from learnstream.errors import ConnectorError, UsageError
+from lrs import index
+from lrs.attachments import AttachmentPart, attachment_violations, media_type, parse_multipart
+from lrs.iso8601 import parse_timestamp
+from lrs.signature import batch_signature_violations
+from lrs.statements import authority_for, content_hash, prepared, sent_instant
+from lrs.store import Attachment, Record, StatementQuery, StatementStore
+from lrs.validation import VOIDED, Violation, batch_violations, is_2_0, voided_statement_id
+from producers.contracts import OutgoingRecord
+from producers.elearning.xapi import activity_from_statement
+from producers.pseudonymise import Pseudonymiser
+
+#: The parameters GET /statements takes (xAPI 1.0.3 Communication 2.1.3; 2.0 the same).
+GET_PARAMETERS = frozenset(
+    {
+        "statementId",
+        "voidedStatementId",
+        "agent",
+        "verb",
+        "activity",
+        "registration",
+        "related_activities",
+        "related_agents",
+        "since",
+        "until",
+        "limit",
+        "format",
+        "attachments",
+        "ascending",
+        "more",
+    }
+)
+#: What may come with statementId or voidedStatementId.
+SINGLE_PARAMETERS = frozenset({"statementId", "voidedStatementId", "format", "attachments"})
+FORMATS = ("exact", "ids", "canonical")
+#: The source instance of the activities the LRS publishes (their pseudonyms for unknown accounts are scoped to it).
+LRS_INSTANCE = "lrs"
+
+
+class StatementRejected(UsageError):
+    """A Statement request the LRS refuses: `status` (400, 404 or 409) and a JSON body saying why."""
+
+    def __init__(self, status: int, message: str, violations: Sequence[tuple[int | None, Violation]] = ()) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body: dict[str, Any] = {"error": message}
+        if violations:
+            self.body["violations"] = [
+                {"statement": position, "path": item.path, "rule": item.rule, "message": item.message}
+                for position, item in violations
+            ]
+
+
+@dataclass(frozen=True)
+class Received:
+    """A PUT or POST body: its Statements, the attachment parts, and whether it was one Statement or a list."""
+
+    statements: list[Any]
+    parts: list[AttachmentPart]
+    single: bool
+
+
+@dataclass
+class Plan:
+    """What one write stores and publishes, and the ids it answers with (in the order sent)."""
+
+    ids: list[str]
+    records: list[Record] = field(default_factory=list)
+    attachments: list[Attachment] = field(default_factory=list)
+    voided: list[tuple[str, str, datetime]] = field(default_factory=list)
+    outgoing: list[OutgoingRecord] = field(default_factory=list)
+
+
+def strict_json(body: bytes) -> Any:
+    """JSON with every object's keys once (Data 2.2.s4.b5: duplicate keys are ambiguous, so they are refused)."""
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for key, value in items:
+            if key in found:
+                raise StatementRejected(400, f"the JSON has the key {key!r} twice in one object")
+            found[key] = value
+        return found
+
+    try:
+        return json.loads(body, object_pairs_hook=pairs)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise StatementRejected(400, f"the body is not JSON: {exc}") from exc
+
+
+def received(content_type: str, body: bytes) -> Received:
+    """The Statements of a PUT or POST, from application/json or multipart/mixed."""
+    kind = media_type(content_type or "application/json")
+    parts: list[AttachmentPart] = []
+    if kind == "multipart/mixed":
+        multipart = parse_multipart(content_type, body)
+        body, parts = multipart.statements, list(multipart.attachments)
+    elif kind != "application/json":
+        raise StatementRejected(
+            400, f"Content-Type {kind!r}: send application/json, or multipart/mixed with attachments"
+        )
+    document = strict_json(body)
+    if isinstance(document, list):
+        return Received(document, parts, single=False)
+    return Received([document], parts, single=True)
+
+
+class Lrs:
+    """The Statement resource over one store, publishing activities as source `xapi` of `instance`."""
+
+    def __init__(
+        self,
+        store: StatementStore,
+        people: Pseudonymiser,
+        home_page: str,
+        instance: str = LRS_INSTANCE,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.people = people
+        self.home_page = home_page
+        self.instance = instance
+        self.now = now
+
+    # --- writing ---------------------------------------------------------------------------------------------
+
+    def plan(self, sent: Received, version: str, credential: str, statement_id: str | None = None) -> Plan:
+        """Check a PUT (`statement_id`) or POST and say what to store and publish; StatementRejected if refused."""
+        statements = sent.statements
+        if statement_id is not None:
+            statements = self._put_statement(sent, statement_id)
+        two = is_2_0(version)
+        found: list[tuple[int | None, Violation]] = [*batch_violations(statements, version)]
+        if not found:
+            found += attachment_violations(statements, sent.parts)
+            found += batch_signature_violations(statements, sent.parts)
+        if found:
+            raise StatementRejected(400, "the request breaks the xAPI specification; nothing was stored", found)
+        self._check_voiding(statements)
+        ids = [str(item["id"]).lower() for item in statements if "id" in item]
+        known = self.store.known(ids)
+        stored_at = self.now()
+        authority = authority_for(credential, self.home_page)
+        plan = Plan(ids=[])
+        for position, statement in enumerate(statements):
+            given = str(statement["id"]).lower() if "id" in statement else None
+            if given is not None and given in known:
+                self._same_or_conflict(position, statement, known[given].content_hash, known[given].sent_at)
+                plan.ids.append(given)
+                continue
+            kept = prepared(statement, stored=stored_at, authority=authority, version_2=two)
+            plan.ids.append(kept["id"])
+            plan.records.append(self._record(statement, kept, stored_at))
+            target = voided_statement_id(statement)
+            if target is not None:
+                plan.voided.append((target.lower(), kept["id"], stored_at))
+            try:
+                activity = activity_from_statement(kept, self.instance, self.people)
+            except ConnectorError as exc:  # validated Statements always map: this would be a bug here
+                raise StatementRejected(400, str(exc)) from exc
+            plan.outgoing.append(OutgoingRecord(activity.conversation_key.encode("utf-8"), activity.to_bytes()))
+        if plan.records:
+            plan.attachments = self._attachments(statements, sent.parts)
+        return plan
+
+    def _put_statement(self, sent: Received, statement_id: str) -> list[Any]:
+        if not sent.single:
+            raise StatementRejected(400, "PUT takes one Statement, not a list; POST a list")
+        statement = sent.statements[0]
+        if isinstance(statement, dict):
+            if "id" not in statement:
+                return [{**statement, "id": statement_id}]
+            given = statement["id"]
+            if isinstance(given, str) and given.lower() != statement_id.lower():
+                raise StatementRejected(400, f"the Statement's id {given} is not the statementId {statement_id}")
+        return [statement]  # an id that is not a string is the validation's to refuse
+
+    def _check_voiding(self, statements: list[Any]) -> None:
+        """A voiding Statement cannot void a voiding Statement (Data 2.3.2), stored or in the same batch."""
+        targets = {
+            str(voided_statement_id(item)).lower(): n for n, item in enumerate(statements) if voided_statement_id(item)
+        }
+        if not targets:
+            return
+        in_batch = {str(item.get("id", "")).lower() for item in statements if voided_statement_id(item)}
+        stored = {key for key, known in self.store.known(list(targets)).items() if known.voids}
+        for target, position in targets.items():
+            if target in in_batch or target in stored:
+                violation = Violation("object.id", "voiding", f"Statement {target} is itself a voiding Statement.")
+                raise StatementRejected(400, "a voiding Statement cannot be voided", [(position, violation)])
+
+    def _same_or_conflict(
+        self, position: int, statement: dict[str, Any], digest: str, sent_at: datetime | None
+    ) -> None:
+        now_sent = sent_instant(statement)
+        same = content_hash(statement) == digest and (
+            now_sent is None or sent_at is None or _same_ms(now_sent, sent_at)
+        )
+        if not same:
+            raise StatementRejected(
+                409,
+                f"Statement {statement['id']} is already stored with other content; Statements cannot be changed "
+                f"(statement {position})",
+            )
+
+    def _record(self, sent: dict[str, Any], kept: dict[str, Any], stored_at: datetime) -> Record:
+        target = kept["object"]
+        ref = str(target.get("id", "")).lower() if target.get("objectType") == "StatementRef" else ""
+        people = []
+        for key in index.everyone(kept):
+            identifier = _identifier_of(key)
+            if identifier is not None:
+                people.append(self.people(identifier))
+        registration = (kept.get("context") or {}).get("registration")
+        return Record(
+            id=kept["id"],
+            stored=stored_at,
+            content_hash=content_hash(sent),
+            sent_at=sent_instant(sent),
+            verb=kept["verb"]["id"],
+            ref=ref,
+            voids=ref if kept["verb"]["id"] == VOIDED else "",
+            actors=index.actors(kept),
+            agents=index.related_agents(kept),
+            activity=index.object_activity(kept),
+            activities=index.related_activities(kept),
+            registration=str(registration).lower() if registration else "",
+            people=sorted(set(people)),
+            attachments=sorted({str(item["sha2"]) for item in kept.get("attachments") or [] if "fileUrl" not in item}),
+            statement=json.dumps(kept, ensure_ascii=False, separators=(",", ":")),
+        )
+
+    def _attachments(self, statements: list[Any], parts: list[AttachmentPart]) -> list[Attachment]:
+        declared = {
+            str(item.get("sha2", "")).lower(): str(item.get("contentType", "application/octet-stream"))
+            for statement in statements
+            for item in statement.get("attachments") or []
+        }
+        kept: dict[str, Attachment] = {}
+        for part in parts:
+            sha2 = (part.sha2 or "").strip().lower()
+            if sha2 in declared:
+                kept[sha2] = Attachment(sha2, part.content_type or declared[sha2], part.data)
+        return list(kept.values())
+
+    # --- reading ---------------------------------------------------------------------------------------------
+
+    def query_of(self, params: dict[str, str], max_page: int) -> StatementQuery:
+        """The StatementQuery of GET parameters (without statementId); BadParameter-like 400s for wrong ones."""
+        if "more" in params:
+            return StatementQuery.from_more(params["more"])
+        agent = None
+        if "agent" in params:
+            parsed = strict_json(params["agent"].encode())
+            agent = index.agent_key(parsed)
+            if agent is None:
+                raise StatementRejected(400, "agent: give an Agent or identified Group as JSON, with one identifier")
+        limit = _integer(params.get("limit", "0"), "limit")
+        return StatementQuery(
+            agent=agent,
+            related_agents=_boolean(params.get("related_agents", "false"), "related_agents"),
+            verb=params.get("verb"),
+            activity=params.get("activity"),
+            related_activities=_boolean(params.get("related_activities", "false"), "related_activities"),
+            registration=params.get("registration"),
+            since=_instant(params.get("since"), "since"),
+            until=_instant(params.get("until"), "until"),
+            limit=max_page if limit == 0 or limit > max_page else limit,
+            ascending=_boolean(params.get("ascending", "false"), "ascending"),
+            extra={key: params[key] for key in ("format", "attachments") if key in params},
+        )
+
+
+def check_get_parameters(params: dict[str, str]) -> None:
+    """Unknown parameters, and filters beside statementId/voidedStatementId, are 400 (Communication 2.1.3)."""
+    unknown = sorted(set(params) - GET_PARAMETERS)
+    if unknown:
+        raise StatementRejected(400, f"unknown parameter(s): {', '.join(unknown)}")
+    if "statementId" in params or "voidedStatementId" in params:
+        extra = sorted(set(params) - SINGLE_PARAMETERS)
+        if extra or ("statementId" in params and "voidedStatementId" in params):
+            raise StatementRejected(
+                400, "statementId or voidedStatementId takes no other parameter than format and attachments"
+            )
+    if params.get("format", "exact") not in FORMATS:
+        raise StatementRejected(400, f"format: one of {', '.join(FORMATS)}")
+    _boolean(params.get("attachments", "false"), "attachments")
+
+
+def in_format(statement: dict[str, Any], output: str) -> dict[str, Any]:
+    """A stored Statement as `format` asks: `exact` as stored; `ids` with Agents, Groups, Activities and the Verb
+    reduced to what identifies them; `canonical` as stored (this LRS keeps the definitions it was sent)."""
+    if output != "ids":
+        return statement
+    reduced = dict(statement)
+    for key in ("actor", "object", "authority"):
+        if isinstance(reduced.get(key), dict):
+            reduced[key] = _identified(reduced[key])
+    if isinstance(reduced.get("verb"), dict):
+        reduced["verb"] = {"id": reduced["verb"]["id"]}
+    return reduced
+
+
+def _identified(target: dict[str, Any]) -> dict[str, Any]:
+    kind = target.get("objectType", "Activity")
+    if kind == "Activity":
+        return {"objectType": "Activity", "id": target["id"]} if "id" in target else target
+    if kind in ("Agent", "Group"):
+        kept = {key: value for key, value in target.items() if key in (*index.IFIS, "objectType")}
+        if kind == "Group" and not any(key in target for key in index.IFIS):
+            kept["member"] = [_identified(member) for member in target.get("member") or []]
+        return kept
+    return target
+
+
+def _identifier_of(key: str) -> str | None:
+    """The `actor_identifier` string of an index key (`Agent|mbox|mailto:...` -> `mbox:mailto:...`)."""
+    _, kind, rest = key.split("|", 2) if key.count("|") >= 2 else ("", "", "")
+    return f"{kind}:{rest}" if kind else None
+
+
+def _same_ms(first: datetime, second: datetime) -> bool:
+    return abs((first - second.replace(tzinfo=second.tzinfo or UTC)).total_seconds()) < 0.001
+
+
+def _boolean(value: str, name: str) -> bool:
+    if value not in ("true", "false"):
+        raise StatementRejected(400, f"{name}: true or false, not {value!r}")
+    return value == "true"
+
+
+def _integer(value: str, name: str) -> int:
+    if not value.isdigit():
+        raise StatementRejected(400, f"{name}: a whole number of 0 or more, not {value!r}")
+    return int(value)
+
+
+def _instant(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    moment = parse_timestamp(value)
+    if moment is None:
+        raise StatementRejected(400, f"{name}: an ISO 8601 timestamp such as 2026-11-30T08:00:00Z, not {value!r}")
+    return moment

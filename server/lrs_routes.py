@@ -1,0 +1,192 @@
+"""The xAPI endpoint of `serve` under /xapi/: the Statement and About resources (xAPI 1.0.3 and 2.0.0).
+
+An LMS is pointed at `<serve>/xapi/` with HTTP Basic credentials from `LEARNSTREAM_LRS__CREDENTIALS` (`write`
+stores, `read` reads back). A write is checked (lrs/service.py), its activities published to Kafka, then the
+Statements stored, all before the answer; writes take turns, so two requests cannot both store one id. The
+document resources (State, Activity Profile, Agent Profile) and the Activities and Agents resources answer 501:
+out of scope (the README says so).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from email.utils import format_datetime
+
+from aiohttp import web
+
+from learnstream.errors import BadParameter, BrokerUnavailable, LearnstreamError, UsageError, WarehouseError
+from learnstream.settings import LrsSettings
+from lrs.attachments import AttachmentPart, render_multipart
+from lrs.service import Lrs, StatementRejected, check_get_parameters, in_format, received
+from lrs.statements import iso_utc
+from lrs.validation import is_2_0
+from producers.receiving import Publisher
+
+logger = logging.getLogger(__name__)
+
+BASE = "/xapi"
+VERSION_HEADER = "X-Experience-API-Version"
+SUPPORTED = ["1.0.3", "2.0.0"]
+OUT_OF_SCOPE = ("activities/state", "activities/profile", "agents/profile", "activities", "agents")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def credential_of(header: str | None, settings: LrsSettings, scope: str) -> tuple[str | None, int, str]:
+    """(the credential's name, 0, '') when Basic credentials hold `scope`, else (None, 401 or 403, why)."""
+    if not header or not header.startswith("Basic "):
+        return None, 401, "send HTTP Basic credentials (LEARNSTREAM_LRS__CREDENTIALS)"
+    try:
+        name, _, secret = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None, 401, "the Basic credentials are not base64 of name:secret"
+    holder = None
+    for credential in settings.credentials:  # every one compared: the time says nothing about which matched
+        matched = hmac.compare_digest(name.encode(), credential.name.encode())
+        if hmac.compare_digest(secret.encode(), credential.secret.get_secret_value().encode()) and matched:
+            holder = credential
+    if holder is None:
+        return None, 401, "the credentials are not valid"
+    if scope not in holder.scopes:
+        return None, 403, f"the credentials {holder.name!r} lack the scope {scope!r}"
+    return holder.name, 0, ""
+
+
+def answer_version(requested: str) -> str:
+    return "2.0.0" if is_2_0(requested) else "1.0.3"
+
+
+def lrs_routes(lrs: Lrs, publisher: Publisher, settings: LrsSettings) -> list[web.RouteDef]:
+    """The /xapi/ routes over one LRS and the receivers' publisher."""
+    writing = asyncio.Lock()
+
+    def refusal(status: int, message: str, version: str = "1.0.3", **headers: str) -> web.Response:
+        return web.json_response({"error": message}, status=status, headers={VERSION_HEADER: version, **headers})
+
+    def guarded(scope: str, handler: Callable[[web.Request, str, str], Awaitable[web.StreamResponse]]) -> Handler:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            requested = request.headers.get(VERSION_HEADER)
+            if requested is None:
+                return refusal(400, f"send the {VERSION_HEADER} header (1.0.3 or 2.0.0)")
+            try:
+                version = answer_version(requested)
+            except BadParameter as exc:
+                return refusal(400, str(exc))
+            name, status, why = credential_of(request.headers.get("Authorization"), settings, scope)
+            if name is None:
+                auth = {"WWW-Authenticate": 'Basic realm="learnstream xAPI"'} if status == 401 else {}
+                return refusal(status, why, version, **auth)
+            try:
+                response = await handler(request, name, requested)
+            except StatementRejected as exc:
+                return web.json_response(exc.body, status=exc.status, headers={VERSION_HEADER: version})
+            except UsageError as exc:
+                return refusal(400, str(exc), version)
+            except BrokerUnavailable as exc:
+                logger.warning("xAPI: answering 503: %s", exc)
+                return refusal(503, "cannot publish now; retry later", version, **{"Retry-After": "5"})
+            except WarehouseError as exc:
+                logger.error("xAPI: the Statement store failed: %s", exc)
+                return refusal(
+                    503, "the Statement store cannot be reached; retry later", version, **{"Retry-After": "5"}
+                )
+            except LearnstreamError as exc:
+                return refusal(503, str(exc), version)
+            response.headers[VERSION_HEADER] = version
+            return response
+
+        return handle
+
+    async def body_of(request: web.Request) -> bytes | None:
+        if request.content_length is not None and request.content_length > settings.max_body_bytes:
+            return None
+        body = await request.content.read(settings.max_body_bytes + 1)
+        return None if len(body) > settings.max_body_bytes else body
+
+    async def write(request: web.Request, credential: str, version: str, statement_id: str | None) -> list[str]:
+        body = await body_of(request)
+        if body is None:
+            raise StatementRejected(413, f"the request is larger than {settings.max_body_bytes} bytes")
+        sent = received(request.headers.get("Content-Type", "application/json"), body)
+        async with writing:
+            plan = await asyncio.to_thread(lrs.plan, sent, version, credential, statement_id)
+            if plan.outgoing:
+                await publisher.publish(plan.outgoing, ())
+            if plan.records:
+                await asyncio.to_thread(lrs.store.write, plan.records, plan.attachments, plan.voided)
+        return plan.ids
+
+    async def post(request: web.Request, credential: str, version: str) -> web.StreamResponse:
+        ids = await write(request, credential, version, None)
+        return web.json_response(ids)
+
+    async def put(request: web.Request, credential: str, version: str) -> web.StreamResponse:
+        statement_id = request.query.get("statementId")
+        if not statement_id:
+            raise StatementRejected(400, "PUT needs the statementId parameter")
+        await write(request, credential, version, statement_id)
+        return web.Response(status=204)
+
+    async def get(request: web.Request, _credential: str, _version: str) -> web.StreamResponse:
+        params = dict(request.query)
+        check_get_parameters(params)
+        output = params.get("format", "exact")
+        with_attachments = params.get("attachments") == "true"
+        consistent = {"X-Experience-API-Consistent-Through": iso_utc(datetime.now(UTC))}
+        single = params.get("statementId") or params.get("voidedStatementId")
+        if single:
+            found = await asyncio.to_thread(lrs.store.one, single, "voidedStatementId" in params)
+            if found is None:
+                raise StatementRejected(404, f"no Statement {single}")
+            text, stored, hashes = found
+            statement = in_format(json.loads(text), output)
+            headers = {**consistent, "Last-Modified": format_datetime(stored.replace(tzinfo=UTC), usegmt=True)}
+            return await respond(statement, hashes if with_attachments else [], headers)
+        query = lrs.query_of(params, settings.max_page)
+        texts, last = await asyncio.to_thread(lrs.store.find, query)
+        statements = [in_format(json.loads(text), query.extra.get("format", "exact")) for text in texts]
+        document = {
+            "statements": statements,
+            "more": f"{BASE}/statements?more={query.more_token(last)}" if last else "",
+        }
+        latest = await asyncio.to_thread(lrs.store.latest_stored)
+        headers = dict(consistent)
+        if latest is not None:
+            headers["Last-Modified"] = format_datetime(latest.replace(tzinfo=UTC), usegmt=True)
+        hashes = [item["sha2"] for s in statements for item in s.get("attachments") or [] if "fileUrl" not in item]
+        return await respond(document, hashes if query.extra.get("attachments") == "true" else [], headers)
+
+    async def respond(document: object, hashes: list[str], headers: dict[str, str]) -> web.StreamResponse:
+        body = json.dumps(document, ensure_ascii=False).encode()
+        if not hashes:
+            return web.Response(body=body, content_type="application/json", headers=headers)
+        found = await asyncio.to_thread(lrs.store.attachments, sorted(set(hashes)))
+        parts = [AttachmentPart.for_data(item.data, item.sha2, item.content_type) for item in found]
+        content_type, multipart = render_multipart(body, parts)
+        return web.Response(body=multipart, headers={**headers, "Content-Type": content_type})
+
+    async def about(_request: web.Request) -> web.StreamResponse:
+        return web.json_response({"version": SUPPORTED, "extensions": {}}, headers={VERSION_HEADER: "1.0.3"})
+
+    async def out_of_scope(request: web.Request) -> web.StreamResponse:
+        return refusal(
+            501,
+            f"{request.path} is not implemented: this LRS stores Statements only (the State, Activity Profile and "
+            "Agent Profile resources and the Activities and Agents resources are out of scope)",
+        )
+
+    routes = [
+        web.get(f"{BASE}/about", about),
+        web.post(f"{BASE}/statements", guarded("write", post)),
+        web.put(f"{BASE}/statements", guarded("write", put)),
+        web.get(f"{BASE}/statements", guarded("read", get)),
+    ]
+    for path in OUT_OF_SCOPE:
+        routes.append(web.route("*", f"{BASE}/{path}", out_of_scope))
+    return routes

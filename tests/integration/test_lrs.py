@@ -1,0 +1,142 @@
+"""The xAPI endpoint of `serve`, the real process over the real broker and chDB: Statements stored and read back
+as an LRS must, with their pseudonymised activities on the raw topic and never the Statements themselves."""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from learnstream.settings import Settings
+from tests.integration.conftest import Serve
+from tests.integration.support import TEST_KEYS, read_topic, settings_env
+
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "xapi" / "datasim-tccc-statements.json"
+WRITER = ("moodle", "moodle-writer-secret-0123456789")
+READER = ("analyst", "analyst-reader-secret-0123456789")
+VERSION = {"X-Experience-API-Version": "1.0.3"}
+
+
+def datasim(count: int) -> list[dict[str, Any]]:
+    statements: list[dict[str, Any]] = json.loads(DATA.read_text())[:count]
+    return copy.deepcopy(statements)
+
+
+@pytest.fixture
+def lrs(settings: Settings, tmp_path: Path, start_serve: Serve) -> Iterator[str]:
+    (tmp_path / "no-connectors.toml").write_text("")
+    credentials = [
+        {"name": WRITER[0], "secret": WRITER[1], "scopes": ["write"]},
+        {"name": READER[0], "secret": READER[1], "scopes": ["read"]},
+    ]
+    env = {
+        **settings_env(settings),
+        **TEST_KEYS,
+        "LEARNSTREAM_CONNECTORS_FILE": str(tmp_path / "no-connectors.toml"),
+        "LEARNSTREAM_CLICKHOUSE_DSN": f"chdb://{tmp_path / 'lrs-warehouse'}",
+        "LEARNSTREAM_SERVE__WAREHOUSE": "true",
+        "LEARNSTREAM_LRS__CREDENTIALS": json.dumps(credentials),
+    }
+    _, base = start_serve(env)
+    yield f"{base}/xapi"
+
+
+def post(lrs: str, body: Any, auth: tuple[str, str] = WRITER, **headers: str) -> httpx.Response:
+    return httpx.post(f"{lrs}/statements", json=body, auth=auth, headers={**VERSION, **headers}, timeout=60)
+
+
+def get(lrs: str, auth: tuple[str, str] = READER, **params: str) -> httpx.Response:
+    return httpx.get(f"{lrs}/statements", params=params, auth=auth, headers=VERSION, timeout=60)
+
+
+def test_a_batch_is_stored_published_and_read_back(settings: Settings, lrs: str) -> None:
+    statements = datasim(50)
+    stored = post(lrs, statements)
+    assert stored.status_code == 200, stored.text
+    assert stored.json() == [item["id"] for item in statements]
+    assert stored.headers["X-Experience-API-Version"] == "1.0.3"
+
+    one = get(lrs, statementId=statements[3]["id"])
+    assert one.status_code == 200
+    kept = one.json()
+    assert {key: kept[key] for key in statements[3]} == statements[3]  # as sent, with what the LRS assigned
+    assert kept["authority"]["account"]["name"] == WRITER[0] and kept["version"] == "1.0.0" and kept["stored"]
+    assert "X-Experience-API-Consistent-Through" in one.headers and "Last-Modified" in one.headers
+
+    records = read_topic(settings.kafka.bootstrap_servers, settings.topics.names.activity_raw, 50)
+    activities = [json.loads(value) for _, value in records]
+    assert {activity["source"] for activity in activities} == {"xapi"}
+    raw = b"".join(value for _, value in records)
+    assert b"steve@example.org" not in raw and b"Steve Stewart" not in raw  # pseudonyms only
+
+    pages: list[str] = []
+    answer = get(lrs, limit="20").json()
+    while True:
+        pages += [item["id"] for item in answer["statements"]]
+        if not answer["more"]:
+            break
+        answer = httpx.get(lrs.removesuffix("/xapi") + answer["more"], auth=READER, headers=VERSION, timeout=60).json()
+    assert sorted(pages) == sorted(item["id"] for item in statements)
+
+
+def test_the_same_statement_again_changes_nothing_and_other_content_is_a_conflict(lrs: str) -> None:
+    (statement,) = datasim(1)
+    assert post(lrs, statement).status_code == 200
+    assert post(lrs, statement).status_code == 200  # identical: accepted, stored once
+    assert len(get(lrs, verb=statement["verb"]["id"]).json()["statements"]) == 1
+    changed = {**statement, "verb": {"id": "http://adlnet.gov/expapi/verbs/completed"}}
+    conflict = post(lrs, changed)
+    assert conflict.status_code == 409 and statement["id"] in conflict.json()["error"]
+    put = httpx.put(
+        f"{lrs}/statements",
+        params={"statementId": str(uuid.uuid4())},
+        json=changed | {"id": None},
+        auth=WRITER,
+        headers=VERSION,
+        timeout=60,
+    )
+    assert put.status_code == 400  # an id of null is not a UUID
+
+
+def test_an_invalid_statement_rejects_the_whole_batch_naming_index_path_and_rule(lrs: str) -> None:
+    statements = datasim(3)
+    statements[2]["actor"]["mbox"] = "steve@example.org"  # not a mailto IRI
+    refused = post(lrs, statements)
+    assert refused.status_code == 400
+    (violation,) = refused.json()["violations"]
+    assert (violation["statement"], violation["path"], violation["rule"]) == (2, "actor.mbox", "mailto")
+    assert get(lrs, statementId=statements[0]["id"]).status_code == 404  # nothing of the batch was stored
+
+
+def test_voiding_hides_a_statement_but_its_voided_id_finds_it(lrs: str) -> None:
+    (target,) = datasim(1)
+    voiding = {
+        "actor": target["actor"],
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/voided"},
+        "object": {"objectType": "StatementRef", "id": target["id"]},
+    }
+    assert post(lrs, [target]).status_code == 200
+    (voiding_id,) = post(lrs, voiding).json()
+    assert get(lrs, statementId=target["id"]).status_code == 404
+    assert get(lrs, voidedStatementId=target["id"]).status_code == 200
+    again = {**voiding, "object": {"objectType": "StatementRef", "id": voiding_id}}
+    assert post(lrs, again).status_code == 400  # a voiding Statement cannot be voided
+
+
+def test_credentials_and_scopes(lrs: str) -> None:
+    (statement,) = datasim(1)
+    assert post(lrs, statement, auth=("moodle", "wrong-secret-0123456789abcdef")).status_code == 401
+    assert post(lrs, statement, auth=READER).status_code == 403
+    assert get(lrs, auth=WRITER).status_code == 403
+    missing = httpx.get(f"{lrs}/statements", headers=VERSION, timeout=60)
+    assert missing.status_code == 401 and missing.headers["WWW-Authenticate"].startswith("Basic")
+    assert httpx.get(f"{lrs}/statements", auth=READER, timeout=60).status_code == 400  # no version header
+    about = httpx.get(f"{lrs}/about", timeout=60)
+    assert about.status_code == 200 and "1.0.3" in about.json()["version"]
+    assert httpx.get(f"{lrs}/activities/state", auth=READER, headers=VERSION, timeout=60).status_code == 501
