@@ -47,16 +47,11 @@ def erase(person_id: str | None, pseudonym: str | None, yes: bool) -> None:
         client = connect(target)
         migrate(client, target.database, cluster=current.warehouse.cluster)
         report = erase_person(client, target.database, pseudonym, current.warehouse.cluster)
-        done = {
-            "events_deleted": report.events_deleted,
-            "counterpart_cleared": report.counterpart_cleared,
-            "memberships_deleted": report.memberships_deleted,
-            "days_rebuilt": [day.isoformat() for day in report.days_rebuilt],
-            "seconds": report.seconds,
-        }
+        done = report.as_dict()
     click.echo(
         f"erased {pseudonym}{' (through serve)' if url else ''}: {done['events_deleted']} events deleted, "
         f"{done['counterpart_cleared']} references as counterpart cleared, {done['memberships_deleted']} team "
-        f"memberships deleted; {len(done['days_rebuilt'])} day(s) of trend figures rebuilt in "
+        f"memberships deleted, {done.get('statements_deleted', 0)} xAPI Statements deleted; "
+        f"{len(done['days_rebuilt'])} day(s) of trend figures rebuilt in "
         f"{done['seconds']:.1f} s"
     )

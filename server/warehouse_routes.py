@@ -48,16 +48,7 @@ def warehouse_routes(service: WarehouseService) -> list[web.RouteDef]:
             report = await asyncio.to_thread(service.erase, pseudonym)
         except LearnstreamError as exc:
             return failure(exc)
-        return web.json_response(
-            {
-                "person": report.person,
-                "events_deleted": report.events_deleted,
-                "counterpart_cleared": report.counterpart_cleared,
-                "memberships_deleted": report.memberships_deleted,
-                "days_rebuilt": [day.isoformat() for day in report.days_rebuilt],
-                "seconds": round(report.seconds, 3),
-            }
-        )
+        return web.json_response(report.as_dict())
 
     async def status(request: web.Request) -> web.StreamResponse:
         refused = allowed(request)

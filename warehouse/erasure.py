@@ -41,6 +41,19 @@ class ErasureReport:
     memberships_deleted: int
     days_rebuilt: tuple[date, ...]
     seconds: float
+    statements_deleted: int = 0  # xAPI Statements naming the person, kept by the LRS
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as the CLI prints it and serve answers it."""
+        return {
+            "person": self.person,
+            "events_deleted": self.events_deleted,
+            "counterpart_cleared": self.counterpart_cleared,
+            "memberships_deleted": self.memberships_deleted,
+            "statements_deleted": self.statements_deleted,
+            "days_rebuilt": [day.isoformat() for day in self.days_rebuilt],
+            "seconds": round(self.seconds, 3),
+        }
 
 
 def erasure_statements(database: str, cluster: str | None = None) -> list[str]:
@@ -48,7 +61,14 @@ def erasure_statements(database: str, cluster: str | None = None) -> list[str]:
     where = on_cluster(cluster)
     events = f"{database}.{local_table('learning_events', cluster)}{where}"
     memberships = f"{database}.{local_table('team_memberships', cluster)}{where}"
+    statements = f"{database}.{local_table('xapi_statements', cluster)}{where}"
+    attachments = f"{database}.{local_table('xapi_attachments', cluster)}{where}"
+    theirs = f"SELECT arrayJoin(attachments) FROM {database}.xapi_statements WHERE has(people, {{person:String}})"
+    others = f"SELECT arrayJoin(attachments) FROM {database}.xapi_statements WHERE NOT has(people, {{person:String}})"
     return [
+        # the attachments only their Statements hold, before the Statements that say which those are
+        f"ALTER TABLE {attachments} DELETE WHERE sha2 IN ({theirs}) AND sha2 NOT IN ({others}) {SYNC}",
+        f"ALTER TABLE {statements} DELETE WHERE has(people, {{person:String}}) {SYNC}",
         f"ALTER TABLE {events} DELETE WHERE actor = {{person:String}} {SYNC}",
         f"ALTER TABLE {events} UPDATE counterpart = NULL WHERE counterpart = {{person:String}} {SYNC}",
         f"ALTER TABLE {memberships} DELETE WHERE person = {{person:String}} {SYNC}",
@@ -76,6 +96,9 @@ def erase_person(
             client, f"SELECT count() FROM {db}.learning_events WHERE counterpart = {{person:String}}", person
         )
         removed = _count(client, f"SELECT count() FROM {db}.team_memberships WHERE person = {{person:String}}", person)
+        statements = _count(
+            client, f"SELECT count() FROM {db}.xapi_statements WHERE has(people, {{person:String}})", person
+        )
         for statement in erasure_statements(db, cluster):
             client.command(statement, parameters={"person": person})
         mark_days(client, db, days)
@@ -85,8 +108,11 @@ def erase_person(
             "it, and running erase again completes the rest"
         ) from exc
     rebuild_days(client, db, days, cluster)
-    logger.info("erased %s: %d events, %d counterpart references, %d memberships", person, deleted, cleared, removed)
-    return ErasureReport(person, deleted, cleared, removed, tuple(sorted(days)), time.monotonic() - began)
+    logger.info(
+        "erased %s: %d events, %d counterpart references, %d memberships, %d xAPI Statements",
+        *(person, deleted, cleared, removed, statements),
+    )
+    return ErasureReport(person, deleted, cleared, removed, tuple(sorted(days)), time.monotonic() - began, statements)
 
 
 def erased_people(client: Any, database: str) -> frozenset[str]:

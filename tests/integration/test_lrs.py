@@ -15,7 +15,7 @@ import pytest
 
 from learnstream.settings import Settings
 from tests.integration.conftest import Serve
-from tests.integration.support import TEST_KEYS, read_topic, settings_env
+from tests.integration.support import TEST_KEYS, read_topic, run_cli, settings_env
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "xapi" / "datasim-tccc-statements.json"
 WRITER = ("moodle", "moodle-writer-secret-0123456789")
@@ -29,13 +29,13 @@ def datasim(count: int) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def lrs(settings: Settings, tmp_path: Path, start_serve: Serve) -> Iterator[str]:
+def lrs_env(settings: Settings, tmp_path: Path) -> dict[str, str]:
     (tmp_path / "no-connectors.toml").write_text("")
     credentials = [
         {"name": WRITER[0], "secret": WRITER[1], "scopes": ["write"]},
         {"name": READER[0], "secret": READER[1], "scopes": ["read"]},
     ]
-    env = {
+    return {
         **settings_env(settings),
         **TEST_KEYS,
         "LEARNSTREAM_CONNECTORS_FILE": str(tmp_path / "no-connectors.toml"),
@@ -43,7 +43,11 @@ def lrs(settings: Settings, tmp_path: Path, start_serve: Serve) -> Iterator[str]
         "LEARNSTREAM_SERVE__WAREHOUSE": "true",
         "LEARNSTREAM_LRS__CREDENTIALS": json.dumps(credentials),
     }
-    _, base = start_serve(env)
+
+
+@pytest.fixture
+def lrs(lrs_env: dict[str, str], start_serve: Serve) -> Iterator[str]:
+    _, base = start_serve(lrs_env)
     yield f"{base}/xapi"
 
 
@@ -140,3 +144,18 @@ def test_credentials_and_scopes(lrs: str) -> None:
     about = httpx.get(f"{lrs}/about", timeout=60)
     assert about.status_code == 200 and "1.0.3" in about.json()["version"]
     assert httpx.get(f"{lrs}/activities/state", auth=READER, headers=VERSION, timeout=60).status_code == 501
+
+
+def test_erase_deletes_the_statements_that_name_a_person(settings: Settings, lrs_env: dict[str, str], lrs: str) -> None:
+    steve = [item for item in datasim(200) if item["actor"].get("mbox") == "mailto:steve@example.org"][:3]
+    others = [item for item in datasim(200) if item["actor"].get("mbox") != "mailto:steve@example.org"][:3]
+    assert len(steve) == 3 and len(others) == 3
+    assert post(lrs, steve + others).status_code == 200
+    records = read_topic(settings.kafka.bootstrap_servers, settings.topics.names.activity_raw, 6)
+    by_statement = {json.loads(value)["native_id"]: json.loads(value)["actor"] for _, value in records}
+    pseudonym = by_statement[steve[0]["id"]]
+    erased = run_cli(lrs_env, "erase", "--pseudonym", pseudonym, "--yes")
+    assert erased.returncode == 0, erased.stderr
+    assert "3 xAPI Statements deleted" in erased.stdout
+    assert all(get(lrs, statementId=item["id"]).status_code == 404 for item in steve)
+    assert all(get(lrs, statementId=item["id"]).status_code == 200 for item in others)
