@@ -368,7 +368,9 @@ def test_the_rebuild_and_erasure_statements_of_cluster_mode_parse_and_name_local
         f"ALTER TABLE {DATABASE}.activity_cells_local ON CLUSTER {CLUSTER} "
         f"REPLACE PARTITION ('day', '2024-03-05') FROM {DATABASE}.activity_cells_staging_local"
     )
-    assert "team_memberships ON CLUSTER" in erasure_statements(DATABASE, CLUSTER)[2]  # whole on every node
+    erasure = erasure_statements(DATABASE, CLUSTER)
+    assert "team_memberships ON CLUSTER" in erasure[4]  # whole on every node
+    assert f"{DATABASE}.xapi_statements ON CLUSTER" in erasure[1] and "xapi_attachments ON CLUSTER" in erasure[0]
     assert swap_sql(DATABASE, "activity_cells", date(2024, 3, 4), grain="week") == (
         f"ALTER TABLE {DATABASE}.activity_cells REPLACE PARTITION ('week', '2024-03-04') "
         f"FROM {DATABASE}.activity_cells_staging"
