@@ -2,20 +2,25 @@
 render in Chromium, at 10M events.
 
     .venv/bin/python bench/api.py [--events 10000000] [--clients 8] [--rounds 6] [--renders 5] [--bootstrap H:P]
+                                  [--warehouse DIR]
 
-load       a fresh chDB directory filled by bench/warehouse.py's bulk SQL path and the loader's rebuild of every
-           day (a child process; the directory is deleted afterwards).
+load       a chDB directory filled by bench/warehouse.py's bulk SQL path and the loader's rebuild of every day (a
+           child process; a temporary directory, or DIR kept and reused while events, seed and classifier match).
+prepare    what serve does on opening it (migrations, retention, BI views), then wait until the engine runs no
+           merge or mutation: otherwise serve's first retention runs a MATERIALIZE TTL inside the timings.
 in-process in a child process, `WarehouseService` as serve builds it answers every named query with the API's
-           default parameters (the last 12 weeks, weekly, to today) from N threads at once, each thread going
-           through the queries `--rounds` times from its own starting point: the baseline, `service.trends` (the
-           engine behind serve's one lock, rows, suppression), what `learnstream trends` and the API both run.
+           default parameters (the last 12 weeks, weekly, to today) from N threads at once, each going through the
+           queries `--rounds` times from its own starting point: the baseline, `service.trends` (the engine behind
+           serve's one lock, rows, suppression), what `learnstream trends` and the API both run; its CPU seconds;
+           then one thread alone.
 API        `learnstream serve`, the real process, owning the directory (with a local broker for its loader), answers
-           GET /api/v1/trends/{query} to N clients at once (one httpx connection each, the body read, not parsed),
-           in the same pattern. The difference at p95 is what the API adds: the revision and ETag, the JSON
-           document, HTTP and the thread hops (goal: at most 20 ms).
-dashboard  Debian's Chromium, started afresh for every load (nothing cached), opens /dashboard; the time from the
-           start of navigation until the page says every chart is drawn (its own mark, `shownAtMs`) (goal 1.5 s).
-           The page then asks four queries at once.
+           GET /api/v1/trends/{query} to a load generator in its own process (aiohttp, N connections, bodies read)
+           in the same pattern: first with `Cache-Control: no-cache` and no answer cache (every answer made
+           afresh), then one client alone, then with answers kept (serve's default). The difference at p95 is what
+           the API adds (goal: at most 20 ms). CPU per answer of serve and of the load generator.
+dashboard  Debian's Chromium, started afresh for every load (nothing cached), opens /dashboard on the serve that
+           makes every answer afresh; the time from the start of navigation until the page says every chart is
+           drawn (its own mark, `shownAtMs`) (goal 1.5 s). The page asks four queries at once.
 
 Nothing here asserts a time.
 """
@@ -105,21 +110,35 @@ def build(path: Path, database: str, events: int, seed: int) -> str:
     """Child process: the bulk load and rebuild; returns what was loaded."""
     client = connect(parse_dsn(f"chdb://{path}?database={database}"))
     figures, _ = load_and_rebuild(client, database, events, seed)
+    client.close()
+    return f"{figures.rows:,} rows loaded in {sum(figures.load_s.values()):.1f} s, rebuilt in {figures.rebuild_s:.1f} s"
+
+
+def prepare(path: Path, database: str) -> str:
+    """Child process: what serve does when it opens the directory (migrations, retention, BI views), then wait for
+    the engine's background work. A first retention starts a MATERIALIZE TTL over every stored row, which would
+    otherwise run in serve's process inside its timings."""
+    from pydantic import SecretStr
+
+    from learnstream.settings import Settings
+    from warehouse.preparation import prepare_warehouse
+
+    client = connect(parse_dsn(f"chdb://{path}?database={database}"))
+    settings = Settings(clickhouse_dsn=SecretStr(f"chdb://{path}?database={database}"))
+    prepare_warehouse(client, database, settings, default_classifier().version)
     settled = settle(client)
     client.close()
-    return (
-        f"{figures.rows:,} rows loaded in {sum(figures.load_s.values()):.1f} s, rebuilt in {figures.rebuild_s:.1f} s,"
-        f" background merges settled in {settled:.0f} s"
-    )
+    return f"prepared as serve prepares it; background merges and mutations done after {settled:.0f} s"
 
 
-def settle(client: Any, quiet_s: float = 10.0, longest_s: float = 900.0) -> float:
-    """Wait until the engine has merged what the load left (no merge for `quiet_s`): chDB merges in the process
-    that holds the directory, so parts left unmerged here would be merged by whichever process opens it next,
-    inside the timings (a run measured right after a load saw serve spend twice the CPU per answer)."""
+def settle(client: Any, quiet_s: float = 10.0, longest_s: float = 1800.0) -> float:
+    """Wait until the engine has no merge or mutation left (none for `quiet_s`): chDB runs them in the process that
+    holds the directory, so what is left here would run in whichever process opens it next, inside the timings (a
+    run measured right after a load saw serve spend twice the CPU per answer: its retention's MATERIALIZE TTL)."""
     began = last_busy = time.monotonic()
+    busy_sql = "SELECT (SELECT count() FROM system.merges) + (SELECT count() FROM system.mutations WHERE NOT is_done)"
     while time.monotonic() - began < longest_s:
-        if client.query("SELECT count() FROM system.merges").result_rows[0][0]:
+        if client.query(busy_sql).result_rows[0][0]:
             last_busy = time.monotonic()
         elif time.monotonic() - last_busy >= quiet_s:
             break
@@ -405,6 +424,8 @@ def main() -> None:
                 marker.write_text(f"{wanted}: {built}\n")
         else:
             print(f"reusing {path}: {(path / WAREHOUSE_BUILT).read_text().strip()}")
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            print(pool.submit(prepare, path, database).result())
         with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
             inside, inside_cpu, inside_alone = pool.submit(
                 in_process, path, database, args.clients, args.rounds
