@@ -9,7 +9,7 @@ from typing import Any
 from learnstream.settings import Settings
 from warehouse.bi import apply_bi_views
 from warehouse.migrations import Migration, migrate
-from warehouse.rollup import apply_retention
+from warehouse.rollup import LRS_RETAINED, apply_retention
 
 
 @dataclass(frozen=True)
@@ -27,5 +27,6 @@ def prepare_warehouse(client: Any, database: str, settings: Settings, configured
     warehouse = settings.warehouse
     applied = migrate(client, database, cluster=warehouse.cluster)
     retained = apply_retention(client, database, warehouse.retention_days, warehouse.cluster)
+    retained += apply_retention(client, database, settings.lrs.retention_days, warehouse.cluster, LRS_RETAINED)
     views = apply_bi_views(client, database, warehouse.min_group_size, configured_version, warehouse.cluster)
     return Preparation(applied, retained, views)

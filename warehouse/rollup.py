@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -496,6 +496,8 @@ def engine_message(exc: Exception) -> str:
 
 #: The tables that hold events or figures about them, with the date their retention counts from.
 RETAINED: dict[str, str] = {"learning_events": "toDate(occurred_at)", **dict.fromkeys(CELL_TABLES, "day")}
+#: The LRS's Statement store, kept `LRS__RETENTION_DAYS` from when each row was stored.
+LRS_RETAINED: dict[str, str] = dict.fromkeys(("xapi_statements", "xapi_voided", "xapi_attachments"), "toDate(stored)")
 
 
 def retention_sql(database: str, table: str, days: int, cluster: str | None = None) -> str:
@@ -503,7 +505,8 @@ def retention_sql(database: str, table: str, days: int, cluster: str | None = No
     changes the table's definition: new parts and merges follow it at once, and `materialize_ttl_sql` removes
     the rows already stored past it, in the background."""
     db = check_identifier(database, "database")
-    change = f"MODIFY TTL {RETAINED[table]} + toIntervalDay({int(days)})" if days else "REMOVE TTL"
+    since = {**RETAINED, **LRS_RETAINED}[table]
+    change = f"MODIFY TTL {since} + toIntervalDay({int(days)})" if days else "REMOVE TTL"
     return (
         f"ALTER TABLE {db}.{local_table(table, cluster)}{on_cluster(cluster)} {change} "
         "SETTINGS materialize_ttl_after_modify = 0"
@@ -519,9 +522,11 @@ def materialize_ttl_sql(database: str, table: str, cluster: str | None = None) -
     )
 
 
-def apply_retention(client: Any, database: str, days: int, cluster: str | None = None) -> list[str]:
-    """Set every retained table's TTL to `days` where it differs (the events and their trend cells expire
-    together); returns the tables changed.
+def apply_retention(
+    client: Any, database: str, days: int, cluster: str | None = None, tables: Mapping[str, str] = RETAINED
+) -> list[str]:
+    """Set the TTL of `tables` (every retained table of the events by default: they and their trend cells expire
+    together) to `days` where it differs; returns the tables changed.
 
     Rows already stored past a new TTL are removed by a background mutation, not before this returns: applied
     synchronously, as chDB does by default (`mutations_sync = 1`), a first TTL on 10M stored events took 8
@@ -529,7 +534,7 @@ def apply_retention(client: Any, database: str, days: int, cluster: str | None =
     db = check_identifier(database, "database")
     wanted = f"toIntervalDay({int(days)})"
     changed: list[str] = []
-    for table in RETAINED:
+    for table in tables:
         try:
             engine = client.query(
                 "SELECT engine_full FROM system.tables WHERE database = {db:String} AND name = {table:String}",

@@ -4,6 +4,7 @@ filters, paging that neither skips nor repeats, StatementRef targets, binary att
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,7 @@ from lrs.store import Attachment, Record, StatementQuery, StatementStore
 from warehouse.connection import connect
 from warehouse.dsn import WarehouseTarget
 from warehouse.migrations import migrate
+from warehouse.rollup import LRS_RETAINED, apply_retention
 
 ANN = {"mbox": "mailto:ann@example.com"}
 BOB = {"account": {"homePage": "https://lms.example.com", "name": "bob"}}
@@ -143,3 +145,20 @@ def test_attachments_keep_their_bytes(store: StatementStore) -> None:
         [record(statement(ANN, COMPLETED, course(1)), START, ("abc",))], [Attachment("abc", "image/png", data)], []
     )
     assert store.attachments(["abc"]) == [Attachment("abc", "image/png", data)]
+
+
+def test_statements_expire_after_their_own_retention(store: StatementStore) -> None:
+    old, recent = statement(ANN, COMPLETED, course(1)), statement(ANN, COMPLETED, course(2))
+    now = datetime.now(UTC)
+    store.write(
+        [record(old, now - timedelta(days=90), ("old",)), record(recent, now - timedelta(days=3))],
+        [Attachment("old", "text/plain", b"x")],
+        [],
+    )
+    assert apply_retention(store.client, store.db, 30, tables=LRS_RETAINED) == list(LRS_RETAINED)
+    deadline = time.monotonic() + 60  # the rows already stored expire in a background mutation
+    while time.monotonic() < deadline and store.one(old["id"], voided=False) is not None:
+        time.sleep(0.5)
+    assert store.one(old["id"], voided=False) is None and store.one(recent["id"], voided=False) is not None
+    assert store.attachments(["old"]) == []
+    assert apply_retention(store.client, store.db, 30, tables=LRS_RETAINED) == []
