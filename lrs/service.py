@@ -305,32 +305,6 @@ def check_get_parameters(params: dict[str, str]) -> None:
     _boolean(params.get("attachments", "false"), "attachments")
 
 
-def in_format(statement: dict[str, Any], output: str) -> dict[str, Any]:
-    """A stored Statement as `format` asks: `exact` as stored; `ids` with Agents, Groups, Activities and the Verb
-    reduced to what identifies them; `canonical` as stored (this LRS keeps the definitions it was sent)."""
-    if output != "ids":
-        return statement
-    reduced = dict(statement)
-    for key in ("actor", "object", "authority"):
-        if isinstance(reduced.get(key), dict):
-            reduced[key] = _identified(reduced[key])
-    if isinstance(reduced.get("verb"), dict):
-        reduced["verb"] = {"id": reduced["verb"]["id"]}
-    return reduced
-
-
-def _identified(target: dict[str, Any]) -> dict[str, Any]:
-    kind = target.get("objectType", "Activity")
-    if kind == "Activity":
-        return {"objectType": "Activity", "id": target["id"]} if "id" in target else target
-    if kind in ("Agent", "Group"):
-        kept = {key: value for key, value in target.items() if key in (*index.IFIS, "objectType")}
-        if kind == "Group" and not any(key in target for key in index.IFIS):
-            kept["member"] = [_identified(member) for member in target.get("member") or []]
-        return kept
-    return target
-
-
 def _identifier_of(key: str) -> str | None:
     """The `actor_identifier` string of an index key (`Agent|mbox|mailto:...` -> `mbox:mailto:...`)."""
     _, kind, rest = key.split("|", 2) if key.count("|") >= 2 else ("", "", "")

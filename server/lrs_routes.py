@@ -24,7 +24,8 @@ from aiohttp import web
 from learnstream.errors import BadParameter, BrokerUnavailable, LearnstreamError, UsageError, WarehouseError
 from learnstream.settings import LrsSettings
 from lrs.attachments import AttachmentPart, render_multipart
-from lrs.service import Lrs, StatementRejected, check_get_parameters, in_format, received
+from lrs.formats import in_format
+from lrs.service import Lrs, StatementRejected, check_get_parameters, received
 from lrs.statements import iso_utc
 from lrs.validation import is_2_0
 from producers.receiving import Publisher
@@ -145,12 +146,13 @@ def lrs_routes(lrs: Lrs, publisher: Publisher, settings: LrsSettings) -> list[we
             if found is None:
                 raise StatementRejected(404, f"no Statement {single}")
             text, stored, hashes = found
-            statement = in_format(json.loads(text), output)
+            statement = in_format(json.loads(text), output, request.headers.get("Accept-Language", ""))
             headers = {**consistent, "Last-Modified": format_datetime(stored.replace(tzinfo=UTC), usegmt=True)}
             return await respond(statement, hashes if with_attachments else [], headers)
         query = lrs.query_of(params, settings.max_page)
         texts, last = await asyncio.to_thread(lrs.store.find, query)
-        statements = [in_format(json.loads(text), query.extra.get("format", "exact")) for text in texts]
+        languages = request.headers.get("Accept-Language", "")
+        statements = [in_format(json.loads(text), query.extra.get("format", "exact"), languages) for text in texts]
         document = {
             "statements": statements,
             "more": f"{BASE}/statements?more={query.more_token(last)}" if last else "",
