@@ -15,7 +15,9 @@ import binascii
 import hmac
 import json
 import logging
-from collections.abc import Awaitable, Callable
+import urllib.parse
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
@@ -36,7 +38,6 @@ BASE = "/xapi"
 VERSION_HEADER = "X-Experience-API-Version"
 SUPPORTED = ["1.0.3", "2.0.0"]
 OUT_OF_SCOPE = ("activities/state", "activities/profile", "agents/profile", "activities", "agents")
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def credential_of(header: str | None, settings: LrsSettings, scope: str) -> tuple[str | None, int, str]:
@@ -63,6 +64,49 @@ def answer_version(requested: str) -> str:
     return "2.0.0" if is_2_0(requested) else "1.0.3"
 
 
+@dataclass(frozen=True)
+class Call:
+    """One Statement API call as the LRS reads it: from the request itself, or from an alternate-syntax form."""
+
+    method: str
+    headers: Mapping[str, str]  # the names as xAPI writes them, matched without regard to case
+    query: dict[str, str]
+    body: bytes
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        wanted = name.lower()
+        return next((value for key, value in self.headers.items() if key.lower() == wanted), default)
+
+
+#: Form parameters the alternate syntax carries as headers (Communication 1.3).
+FORM_HEADERS = (
+    "Authorization",
+    "X-Experience-API-Version",
+    "Content-Type",
+    "Content-Length",
+    "If-Match",
+    "If-None-Match",
+)
+
+
+def alternate_call(method: str, query: Mapping[str, str], headers: Mapping[str, str], form: bytes) -> Call:
+    """The call a POST ?method=... stands for: form parameters named like the headers are headers, `content` is
+    the body (UTF-8 text), the rest are the query (xAPI 1.0.3 Communication 1.3). StatementRejected if malformed."""
+    if set(query) != {"method"}:
+        raise StatementRejected(400, "with ?method=, every other parameter goes into the form, not the query string")
+    if method not in ("GET", "PUT", "POST"):
+        raise StatementRejected(400, f"method={method}: the Statement resource takes GET, PUT or POST")
+    try:
+        fields = urllib.parse.parse_qs(form.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(form))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise StatementRejected(400, f"the form is not application/x-www-form-urlencoded UTF-8: {exc}") from exc
+    single = {key: values[-1] for key, values in fields.items()}
+    as_headers = {name: single.pop(name) for name in FORM_HEADERS if name in single}
+    content = single.pop("content", "")
+    merged = {**{k: v for k, v in headers.items() if k.lower() not in ("content-type", "content-length")}, **as_headers}
+    return Call(method, merged, single, content.encode("utf-8"))
+
+
 def lrs_routes(lrs: Lrs, publisher: Publisher, settings: LrsSettings) -> list[web.RouteDef]:
     """The /xapi/ routes over one LRS and the receivers' publisher."""
     writing = asyncio.Lock()
@@ -70,51 +114,62 @@ def lrs_routes(lrs: Lrs, publisher: Publisher, settings: LrsSettings) -> list[we
     def refusal(status: int, message: str, version: str = "1.0.3", **headers: str) -> web.Response:
         return web.json_response({"error": message}, status=status, headers={VERSION_HEADER: version, **headers})
 
-    def guarded(scope: str, handler: Callable[[web.Request, str, str], Awaitable[web.StreamResponse]]) -> Handler:
-        async def handle(request: web.Request) -> web.StreamResponse:
-            requested = request.headers.get(VERSION_HEADER)
-            if requested is None:
-                return refusal(400, f"send the {VERSION_HEADER} header (1.0.3 or 2.0.0)")
-            try:
-                version = answer_version(requested)
-            except BadParameter as exc:
-                return refusal(400, str(exc))
-            name, status, why = credential_of(request.headers.get("Authorization"), settings, scope)
-            if name is None:
-                auth = {"WWW-Authenticate": 'Basic realm="learnstream xAPI"'} if status == 401 else {}
-                return refusal(status, why, version, **auth)
-            try:
-                response = await handler(request, name, requested)
-            except StatementRejected as exc:
-                return web.json_response(exc.body, status=exc.status, headers={VERSION_HEADER: version})
-            except UsageError as exc:
-                return refusal(400, str(exc), version)
-            except BrokerUnavailable as exc:
-                logger.warning("xAPI: answering 503: %s", exc)
-                return refusal(503, "cannot publish now; retry later", version, **{"Retry-After": "5"})
-            except WarehouseError as exc:
-                logger.error("xAPI: the Statement store failed: %s", exc)
-                return refusal(
-                    503, "the Statement store cannot be reached; retry later", version, **{"Retry-After": "5"}
-                )
-            except LearnstreamError as exc:
-                return refusal(503, str(exc), version)
-            response.headers[VERSION_HEADER] = version
-            return response
-
-        return handle
-
     async def body_of(request: web.Request) -> bytes | None:
         if request.content_length is not None and request.content_length > settings.max_body_bytes:
             return None
         body = await request.content.read(settings.max_body_bytes + 1)
         return None if len(body) > settings.max_body_bytes else body
 
-    async def write(request: web.Request, credential: str, version: str, statement_id: str | None) -> list[str]:
+    async def statements(request: web.Request) -> web.StreamResponse:
         body = await body_of(request)
         if body is None:
-            raise StatementRejected(413, f"the request is larger than {settings.max_body_bytes} bytes")
-        sent = received(request.headers.get("Content-Type", "application/json"), body)
+            return refusal(413, f"the request is larger than {settings.max_body_bytes} bytes")
+        try:
+            if request.method == "POST" and "method" in request.query:
+                call = alternate_call(request.query["method"].upper(), request.query, request.headers, body)
+            else:
+                call = Call(request.method, request.headers, dict(request.query), body)
+        except StatementRejected as exc:
+            return web.json_response(exc.body, status=exc.status, headers={VERSION_HEADER: "1.0.3"})
+        return await dispatch(call)
+
+    async def dispatch(call: Call) -> web.StreamResponse:
+        requested = call.header(VERSION_HEADER)
+        if requested is None:
+            return refusal(400, f"send the {VERSION_HEADER} header (1.0.3 or 2.0.0)")
+        try:
+            version = answer_version(requested)
+        except BadParameter as exc:
+            return refusal(400, str(exc))
+        scope = "read" if call.method in ("GET", "HEAD") else "write"
+        name, status, why = credential_of(call.header("Authorization"), settings, scope)
+        if name is None:
+            auth = {"WWW-Authenticate": 'Basic realm="learnstream xAPI"'} if status == 401 else {}
+            return refusal(status, why, version, **auth)
+        try:
+            if call.method in ("GET", "HEAD"):
+                response = await get(call)
+            elif call.method == "PUT":
+                response = await put(call, name, requested)
+            else:
+                response = await post(call, name, requested)
+        except StatementRejected as exc:
+            return web.json_response(exc.body, status=exc.status, headers={VERSION_HEADER: version})
+        except UsageError as exc:
+            return refusal(400, str(exc), version)
+        except BrokerUnavailable as exc:
+            logger.warning("xAPI: answering 503: %s", exc)
+            return refusal(503, "cannot publish now; retry later", version, **{"Retry-After": "5"})
+        except WarehouseError as exc:
+            logger.error("xAPI: the Statement store failed: %s", exc)
+            return refusal(503, "the Statement store cannot be reached; retry later", version, **{"Retry-After": "5"})
+        except LearnstreamError as exc:
+            return refusal(503, str(exc), version)
+        response.headers[VERSION_HEADER] = version
+        return response
+
+    async def write(call: Call, credential: str, version: str, statement_id: str | None) -> list[str]:
+        sent = received(call.header("Content-Type", "application/json") or "application/json", call.body)
         async with writing:
             plan = await asyncio.to_thread(lrs.plan, sent, version, credential, statement_id)
             if plan.outgoing:
@@ -123,22 +178,20 @@ def lrs_routes(lrs: Lrs, publisher: Publisher, settings: LrsSettings) -> list[we
                 await asyncio.to_thread(lrs.store.write, plan.records, plan.attachments, plan.voided)
         return plan.ids
 
-    async def post(request: web.Request, credential: str, version: str) -> web.StreamResponse:
-        ids = await write(request, credential, version, None)
-        return web.json_response(ids)
+    async def post(call: Call, credential: str, version: str) -> web.StreamResponse:
+        return web.json_response(await write(call, credential, version, None))
 
-    async def put(request: web.Request, credential: str, version: str) -> web.StreamResponse:
-        statement_id = request.query.get("statementId")
+    async def put(call: Call, credential: str, version: str) -> web.StreamResponse:
+        statement_id = call.query.get("statementId")
         if not statement_id:
             raise StatementRejected(400, "PUT needs the statementId parameter")
-        await write(request, credential, version, statement_id)
+        await write(call, credential, version, statement_id)
         return web.Response(status=204)
 
-    async def get(request: web.Request, _credential: str, _version: str) -> web.StreamResponse:
-        params = dict(request.query)
+    async def get(call: Call) -> web.StreamResponse:
+        params = call.query
         check_get_parameters(params)
-        output = params.get("format", "exact")
-        with_attachments = params.get("attachments") == "true"
+        languages = call.header("Accept-Language", "") or ""
         consistent = {"X-Experience-API-Consistent-Through": iso_utc(datetime.now(UTC))}
         single = params.get("statementId") or params.get("voidedStatementId")
         if single:
@@ -146,23 +199,25 @@ def lrs_routes(lrs: Lrs, publisher: Publisher, settings: LrsSettings) -> list[we
             if found is None:
                 raise StatementRejected(404, f"no Statement {single}")
             text, stored, hashes = found
-            statement = in_format(json.loads(text), output, request.headers.get("Accept-Language", ""))
+            statement = in_format(json.loads(text), params.get("format", "exact"), languages)
             headers = {**consistent, "Last-Modified": format_datetime(stored.replace(tzinfo=UTC), usegmt=True)}
-            return await respond(statement, hashes if with_attachments else [], headers)
+            return await respond(statement, hashes if params.get("attachments") == "true" else [], headers)
         query = lrs.query_of(params, settings.max_page)
         texts, last = await asyncio.to_thread(lrs.store.find, query)
-        languages = request.headers.get("Accept-Language", "")
-        statements = [in_format(json.loads(text), query.extra.get("format", "exact"), languages) for text in texts]
-        document = {
-            "statements": statements,
-            "more": f"{BASE}/statements?more={query.more_token(last)}" if last else "",
-        }
+        output = query.extra.get("format", "exact")
+        found_statements = [in_format(json.loads(text), output, languages) for text in texts]
+        more = f"{BASE}/statements?more={query.more_token(last)}" if last else ""
         latest = await asyncio.to_thread(lrs.store.latest_stored)
         headers = dict(consistent)
         if latest is not None:
             headers["Last-Modified"] = format_datetime(latest.replace(tzinfo=UTC), usegmt=True)
-        hashes = [item["sha2"] for s in statements for item in s.get("attachments") or [] if "fileUrl" not in item]
-        return await respond(document, hashes if query.extra.get("attachments") == "true" else [], headers)
+        hashes = [
+            item["sha2"]
+            for item in (a for s in found_statements for a in s.get("attachments") or [])
+            if "fileUrl" not in item
+        ]
+        wanted = hashes if query.extra.get("attachments") == "true" else []
+        return await respond({"statements": found_statements, "more": more}, wanted, headers)
 
     async def respond(document: object, hashes: list[str], headers: dict[str, str]) -> web.StreamResponse:
         body = json.dumps(document, ensure_ascii=False).encode()
@@ -185,9 +240,9 @@ def lrs_routes(lrs: Lrs, publisher: Publisher, settings: LrsSettings) -> list[we
 
     routes = [
         web.get(f"{BASE}/about", about),
-        web.post(f"{BASE}/statements", guarded("write", post)),
-        web.put(f"{BASE}/statements", guarded("write", put)),
-        web.get(f"{BASE}/statements", guarded("read", get)),
+        web.get(f"{BASE}/statements", statements),  # and HEAD, which answers the headers of the GET
+        web.route("PUT", f"{BASE}/statements", statements),
+        web.route("POST", f"{BASE}/statements", statements),
     ]
     for path in OUT_OF_SCOPE:
         routes.append(web.route("*", f"{BASE}/{path}", out_of_scope))

@@ -3,6 +3,7 @@ as an LRS must, with their pseudonymised activities on the raw topic and never t
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import uuid
@@ -159,3 +160,46 @@ def test_erase_deletes_the_statements_that_name_a_person(settings: Settings, lrs
     assert "3 xAPI Statements deleted" in erased.stdout
     assert all(get(lrs, statementId=item["id"]).status_code == 404 for item in steve)
     assert all(get(lrs, statementId=item["id"]).status_code == 200 for item in others)
+
+
+def test_the_alternate_request_syntax_stands_for_the_headers_and_the_query(lrs: str) -> None:
+    """xAPI 1.0.3 Communication 1.3: POST ?method=..., headers, parameters and content in a form."""
+    (statement,) = datasim(1)
+    basic = "Basic " + base64.b64encode(f"{WRITER[0]}:{WRITER[1]}".encode()).decode()
+    form = {
+        "Authorization": basic,
+        "X-Experience-API-Version": "1.0.3",
+        "Content-Type": "application/json",
+        "statementId": statement["id"],
+        "content": json.dumps(statement),
+    }
+    put = httpx.post(f"{lrs}/statements", params={"method": "PUT"}, data=form, timeout=60)
+    assert put.status_code == 204, put.text
+    reader = "Basic " + base64.b64encode(f"{READER[0]}:{READER[1]}".encode()).decode()
+    found = httpx.post(
+        f"{lrs}/statements",
+        params={"method": "GET"},
+        data={"Authorization": reader, "X-Experience-API-Version": "1.0.3", "statementId": statement["id"]},
+        timeout=60,
+    )
+    assert found.status_code == 200 and found.json()["id"] == statement["id"]
+    mixed = httpx.post(
+        f"{lrs}/statements", params={"method": "GET", "statementId": statement["id"]}, data=form, timeout=60
+    )
+    assert mixed.status_code == 400  # other parameters belong in the form
+
+
+def test_canonical_format_keeps_one_language_per_map(lrs: str) -> None:
+    (statement,) = datasim(1)
+    statement["verb"]["display"] = {"en-US": "initialized", "de-DE": "initialisierte"}
+    assert post(lrs, statement).status_code == 200
+    shown = httpx.get(
+        f"{lrs}/statements",
+        params={"statementId": statement["id"], "format": "canonical"},
+        auth=READER,
+        headers={**VERSION, "Accept-Language": "de"},
+        timeout=60,
+    )
+    assert shown.json()["verb"]["display"] == {"de-DE": "initialisierte"}
+    head = httpx.head(f"{lrs}/statements", params={"statementId": statement["id"]}, auth=READER, headers=VERSION)
+    assert head.status_code == 200 and not head.content and head.headers["X-Experience-API-Version"] == "1.0.3"
