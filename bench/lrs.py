@@ -1,0 +1,253 @@
+"""Issue 11's goal: xAPI Statements accepted per second by `serve`'s LRS, batches of 100, each stored and its
+activities published before the answer, under concurrent clients; against a raw Kafka produce of the same bytes.
+
+    .venv/bin/python bench/lrs.py [--statements 50000] [--clients 8] [--batch 100] [--bootstrap H:P]
+
+input      the DATASIM statements in ../shared/data/xapi, each sent with a fresh id (so every one is new), in
+           batches of `--batch`, built before the clock starts.
+LRS        `learnstream serve`, the real process, with a fresh embedded warehouse and no worker or loader running
+           (they idle: nothing consumes), receives POST /xapi/statements from a load generator in its own process
+           (aiohttp, `--clients` connections); accepted = 200 answers' Statements over the wall time; the load
+           generator's and serve's CPU seconds.
+baseline   a raw aiokafka producer in its own process sending the same request bodies (one record per batch, acks
+           from every in-sync replica, as serve's producer asks) to a topic of the same broker.
+
+Goal: at least 10,000 Statements/s on this machine. Nothing here asserts a rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import httpx
+
+from bench.harness import cpu_seconds, local_broker, machine
+from bench.warehouse import percentile
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "xapi" / "datasim-tccc-statements.json"
+GOAL = 10_000.0
+WRITER = ("bench", "bench-writer-secret-0123456789abcdef")
+
+
+@dataclass
+class Sent:
+    """What a sender saw: how many Statements were accepted, in what wall time, the latencies, its CPU."""
+
+    statements: int
+    wall_s: float
+    latencies_ms: list[float]
+    cpu_s: float
+    failures: int
+
+
+def batches(total: int, size: int) -> list[bytes]:
+    """`total` DATASIM Statements with fresh ids, as request bodies of `size`."""
+    source = json.loads(DATA.read_text())
+    statements = [dict(source[n % len(source)], id=str(uuid.uuid4())) for n in range(total)]
+    return [json.dumps(statements[start : start + size]).encode() for start in range(0, total, size)]
+
+
+def own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def post_all(base: str, bodies: list[bytes], clients: int) -> Sent:
+    """Child process: `clients` connections posting the bodies, each taking the next one."""
+    import aiohttp
+
+    count = len(json.loads(bodies[0]))
+    latencies: list[float] = []
+    failures = 0
+    token = base64.b64encode(f"{WRITER[0]}:{WRITER[1]}".encode()).decode()
+    headers = {
+        "Authorization": f"Basic {token}",
+        "X-Experience-API-Version": "1.0.3",
+        "Content-Type": "application/json",
+    }
+
+    async def run() -> tuple[int, float, float]:
+        nonlocal failures
+        queue = list(reversed(bodies))
+        accepted = 0
+        connector = aiohttp.TCPConnector(limit=clients)
+        async with aiohttp.ClientSession(base, connector=connector, timeout=aiohttp.ClientTimeout(300)) as session:
+
+            async def client() -> None:
+                nonlocal accepted, failures
+                while queue:
+                    body = queue.pop()
+                    began = time.perf_counter()
+                    async with session.post("/xapi/statements", data=body, headers=headers) as answer:
+                        await answer.read()
+                        if answer.status == 200:
+                            accepted += count
+                        else:
+                            failures += 1
+                    latencies.append((time.perf_counter() - began) * 1000)
+
+            before, started = own_cpu(), time.perf_counter()
+            await asyncio.gather(*(client() for _ in range(clients)))
+            return accepted, time.perf_counter() - started, own_cpu() - before
+
+    accepted, wall, cpu = asyncio.run(run())
+    return Sent(accepted, wall, latencies, cpu, failures)
+
+
+def produce_all(bootstrap: str, topic: str, bodies: list[bytes], clients: int) -> Sent:
+    """Child process: the baseline, a raw aiokafka producer sending the same bodies, `clients` in flight."""
+    from aiokafka import AIOKafkaProducer
+
+    count = len(json.loads(bodies[0]))
+    latencies: list[float] = []
+
+    async def run() -> tuple[float, float]:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", max_request_size=8 * 1024 * 1024)
+        await producer.start()
+        queue = list(reversed(bodies))
+        try:
+
+            async def client() -> None:
+                while queue:
+                    body = queue.pop()
+                    began = time.perf_counter()
+                    await (await producer.send(topic, body))
+                    latencies.append((time.perf_counter() - began) * 1000)
+
+            before, started = own_cpu(), time.perf_counter()
+            await asyncio.gather(*(client() for _ in range(clients)))
+            return time.perf_counter() - started, own_cpu() - before
+        finally:
+            await producer.stop()
+
+    wall, cpu = asyncio.run(run())
+    return Sent(count * len(bodies), wall, latencies, cpu, 0)
+
+
+def create_topic(bootstrap: str, topic: str) -> None:
+    """The baseline's topic, partitioned like the raw activity topic."""
+    from kafka.admin import KafkaAdminClient, NewTopic
+
+    from learnstream.settings import TopicSettings
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        admin.create_topics([NewTopic(topic, num_partitions=TopicSettings().partitions, replication_factor=1)])
+    finally:
+        admin.close()
+
+
+def start_serve(work: Path, bootstrap: str) -> tuple[subprocess.Popen[bytes], str]:
+    (work / "none.toml").write_text("")
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("LEARNSTREAM_")}
+    env.update(
+        {
+            "LEARNSTREAM_CLICKHOUSE_DSN": f"chdb://{work / 'warehouse'}?database=lrsbench",
+            "LEARNSTREAM_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+            "LEARNSTREAM_TOPICS__NAMESPACE": f"lrs{uuid.uuid4().hex[:8]}",
+            "LEARNSTREAM_DATA_DIR": str(work / "data"),
+            "LEARNSTREAM_DEVELOPMENT": "true",
+            "LEARNSTREAM_CONNECTORS_FILE": str(work / "none.toml"),
+            "LEARNSTREAM_LRS__CREDENTIALS": json.dumps(
+                [{"name": WRITER[0], "secret": WRITER[1], "scopes": ["write", "read"]}]
+            ),
+        }
+    )
+    log = (work / "serve.log").open("wb")
+    command = [sys.executable, "-m", "cli.main", "--log-level", "warning", "serve", "--port", str(port)]
+    process = subprocess.Popen(command, env=env, cwd=Path(__file__).resolve().parent.parent, stdout=log, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"serve exited: {(work / 'serve.log').read_text()[-2000:]}")
+        try:
+            if httpx.get(f"{base}/ready", timeout=5).status_code == 200:
+                return process, base
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    process.kill()
+    raise RuntimeError(f"serve did not get ready: {(work / 'serve.log').read_text()[-2000:]}")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def show(label: str, sent: Sent, extra: str = "") -> float:
+    rate = sent.statements / sent.wall_s if sent.wall_s else 0.0
+    print(
+        f"  {label:<34} {rate:>9,.0f} Statements/s  ({sent.statements:,} in {sent.wall_s:.1f} s; per request p50"
+        f" {percentile(sent.latencies_ms, 0.5):.1f} ms, p95 {percentile(sent.latencies_ms, 0.95):.1f} ms;"
+        f" sender CPU {sent.cpu_s:.1f} s{extra})"
+    )
+    return rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--statements", type=int, default=50_000)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--bootstrap", help="a running broker (default: start a local one)")
+    args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    print("== bench/lrs.py: issue 11's Statements accepted per second")
+    print(f"date: {time.strftime('%Y-%m-%d %H:%M:%S %Z')}")
+    print(f"machine: {machine()}")
+    print(f"statements: {args.statements:,} in batches of {args.batch}, {args.clients} concurrent clients")
+    bodies = batches(args.statements, args.batch)
+    print(f"request bodies: {len(bodies):,}, {sum(map(len, bodies)) / len(bodies) / 1024:.0f} KiB each on average")
+    work = Path(tempfile.mkdtemp(prefix="learnstream-bench-lrs-"))
+    context = get_context("spawn")
+    try:
+        with local_broker(args.bootstrap) as bootstrap:
+            topic = f"lrs-baseline-{uuid.uuid4().hex[:8]}"
+            create_topic(bootstrap, topic)
+            with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+                raw = pool.submit(produce_all, bootstrap, topic, bodies, args.clients).result()
+            process, base = start_serve(work, bootstrap)
+            try:
+                warm = batches(args.batch * args.clients, args.batch)  # the first requests open everything
+                with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+                    pool.submit(post_all, base, warm, args.clients).result()
+                    before = cpu_seconds(process.pid)
+                    lrs = pool.submit(post_all, base, bodies, args.clients).result()
+                serve_cpu = cpu_seconds(process.pid) - before
+            finally:
+                process.terminate()
+                process.wait(timeout=60)
+        print()
+        print("-- Statements accepted per second")
+        baseline = show("raw Kafka produce of the bodies", raw)
+        rate = show("LRS: stored, published, answered", lrs, f"; serve CPU {serve_cpu:.1f} s; failures {lrs.failures}")
+        print(f"  LRS / raw: {rate / baseline:.2f}x; goal >= {GOAL:,.0f}/s: {'yes' if rate >= GOAL else 'NO'}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
