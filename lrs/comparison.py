@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 # Properties the LRS assigns or overwrites (Data 2.3.1.b1) or that are not part of the Statement (2.3.1.b6).
 ALWAYS_IGNORED = ("authority", "stored", "attachments")
 # Properties the LRS assigns only when a Statement has none: a difference counts only when both sides have one.
@@ -126,7 +128,11 @@ def _instant(timestamp: str) -> str:
 
 def canonical(value: object) -> str:
     """One text per JSON value: keys sorted, 1.0 written as 1, true never equal to 1 (as Python's == would have it)."""
-    return json.dumps(_numbers(value), sort_keys=True, ensure_ascii=False)
+    numbers = _numbers(value)
+    try:
+        return orjson.dumps(numbers, option=orjson.OPT_SORT_KEYS).decode()
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits, which JSON allows and orjson does not write
+        return json.dumps(numbers, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def _numbers(value: object) -> object:

@@ -16,13 +16,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from learnstream.errors import ConnectorError, UsageError
+import orjson
+
+from learnstream.errors import ConnectorError, LearnstreamError, UsageError
 from lrs import index
 from lrs.attachments import AttachmentPart, attachment_violations, media_type, parse_multipart
 from lrs.iso8601 import parse_timestamp
 from lrs.signature import batch_signature_violations
 from lrs.statements import authority_for, content_hash, prepared, sent_instant
-from lrs.store import Attachment, Record, StatementQuery, StatementStore
+from lrs.store import Attachment, Known, Record, StatementQuery, StatementStore
 from lrs.validation import VOIDED, Violation, batch_violations, is_2_0, voided_statement_id
 from producers.contracts import OutgoingRecord
 from producers.elearning.xapi import activity_from_statement
@@ -76,6 +78,16 @@ class Received:
     statements: list[Any]
     parts: list[AttachmentPart]
     single: bool
+
+
+@dataclass(frozen=True)
+class Request:
+    """One write: its Statements, the version and credentials it came with, and PUT's statementId."""
+
+    sent: Received
+    version: str
+    credential: str
+    statement_id: str | None = None
 
 
 @dataclass
@@ -142,8 +154,34 @@ class Lrs:
 
     # --- writing ---------------------------------------------------------------------------------------------
 
-    def plan(self, sent: Received, version: str, credential: str, statement_id: str | None = None) -> Plan:
-        """Check a PUT (`statement_id`) or POST and say what to store and publish; StatementRejected if refused."""
+    def plan_group(self, requests: Sequence[Request]) -> list[Plan | LearnstreamError]:
+        """Plan requests that arrived together, in order, against one lookup of the ids they name: each gets its
+        plan or its own error, and a Statement planned for an earlier request counts as stored for a later one."""
+        named = [str(value).lower() for request in requests for value in _named_ids(request.sent.statements)]
+        named += [request.statement_id.lower() for request in requests if request.statement_id]
+        known = self.store.known(sorted(set(named)))
+        results: list[Plan | LearnstreamError] = []
+        for request in requests:
+            try:
+                plan = self.plan(request.sent, request.version, request.credential, request.statement_id, known)
+            except LearnstreamError as exc:
+                results.append(exc)
+                continue
+            for record in plan.records:
+                known[record.id] = Known(record.content_hash, record.sent_at, record.voids)
+            results.append(plan)
+        return results
+
+    def plan(
+        self,
+        sent: Received,
+        version: str,
+        credential: str,
+        statement_id: str | None = None,
+        known: dict[str, Known] | None = None,
+    ) -> Plan:
+        """Check a PUT (`statement_id`) or POST and say what to store and publish; StatementRejected if refused.
+        `known`: the stored Statements among those the request names (looked up here when not given)."""
         statements = sent.statements
         if statement_id is not None:
             statements = self._put_statement(sent, statement_id)
@@ -154,9 +192,9 @@ class Lrs:
             found += batch_signature_violations(statements, sent.parts)
         if found:
             raise StatementRejected(400, "the request breaks the xAPI specification; nothing was stored", found)
-        self._check_voiding(statements)
-        ids = [str(item["id"]).lower() for item in statements if "id" in item]
-        known = self.store.known(ids)
+        if known is None:
+            known = self.store.known(sorted({str(value).lower() for value in _named_ids(statements)}))
+        self._check_voiding(statements, known)
         stored_at = self.now()
         authority = authority_for(credential, self.home_page)
         plan = Plan(ids=[])
@@ -193,7 +231,7 @@ class Lrs:
                 raise StatementRejected(400, f"the Statement's id {given} is not the statementId {statement_id}")
         return [statement]  # an id that is not a string is the validation's to refuse
 
-    def _check_voiding(self, statements: list[Any]) -> None:
+    def _check_voiding(self, statements: list[Any], known: dict[str, Known]) -> None:
         """A voiding Statement cannot void a voiding Statement (Data 2.3.2), stored or in the same batch."""
         targets = {
             str(voided_statement_id(item)).lower(): n for n, item in enumerate(statements) if voided_statement_id(item)
@@ -201,7 +239,7 @@ class Lrs:
         if not targets:
             return
         in_batch = {str(item.get("id", "")).lower() for item in statements if voided_statement_id(item)}
-        stored = {key for key, known in self.store.known(list(targets)).items() if known.voids}
+        stored = {key for key in targets if key in known and known[key].voids}
         for target, position in targets.items():
             if target in in_batch or target in stored:
                 violation = Violation("object.id", "voiding", f"Statement {target} is itself a voiding Statement.")
@@ -245,7 +283,7 @@ class Lrs:
             registration=str(registration).lower() if registration else "",
             people=sorted(set(people)),
             attachments=sorted({str(item["sha2"]) for item in kept.get("attachments") or [] if "fileUrl" not in item}),
-            statement=json.dumps(kept, ensure_ascii=False, separators=(",", ":")),
+            statement=stored_json(kept),
         )
 
     def _attachments(self, statements: list[Any], parts: list[AttachmentPart]) -> list[Attachment]:
@@ -303,6 +341,25 @@ def check_get_parameters(params: dict[str, str]) -> None:
     if params.get("format", "exact") not in FORMATS:
         raise StatementRejected(400, f"format: one of {', '.join(FORMATS)}")
     _boolean(params.get("attachments", "false"), "attachments")
+
+
+def _named_ids(statements: Sequence[Any]) -> list[str]:
+    """The ids a request names: its Statements' own and those its voiding Statements void."""
+    found: list[str] = []
+    for statement in statements:
+        if isinstance(statement, dict) and isinstance(statement.get("id"), str):
+            found.append(statement["id"])
+        if (target := voided_statement_id(statement)) is not None:
+            found.append(target)
+    return found
+
+
+def stored_json(statement: dict[str, Any]) -> str:
+    """A Statement's JSON as stored (compact)."""
+    try:
+        return orjson.dumps(statement).decode()
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits
+        return json.dumps(statement, ensure_ascii=False, separators=(",", ":"))
 
 
 def _identifier_of(key: str) -> str | None:

@@ -2,7 +2,8 @@
 
 An LMS is pointed at `<serve>/xapi/` with HTTP Basic credentials from `LEARNSTREAM_LRS__CREDENTIALS` (`write`
 stores, `read` reads back). A write is checked (lrs/service.py), its activities published to Kafka, then the
-Statements stored, all before the answer; writes take turns, so two requests cannot both store one id. The
+Statements stored, all before the answer, together with the other writes that arrived meanwhile (lrs/writer.py);
+groups take turns, so two requests cannot both store one id. The
 document resources (State, Activity Profile, Agent Profile) and the Activities and Agents resources answer 501:
 out of scope (the README says so).
 """
@@ -27,9 +28,10 @@ from learnstream.errors import BadParameter, BrokerUnavailable, LearnstreamError
 from learnstream.settings import LrsSettings
 from lrs.attachments import AttachmentPart, render_multipart
 from lrs.formats import in_format
-from lrs.service import Lrs, StatementRejected, check_get_parameters, received
+from lrs.service import Lrs, Request, StatementRejected, check_get_parameters, received
 from lrs.statements import iso_utc
 from lrs.validation import is_2_0
+from lrs.writer import GroupWriter
 from producers.receiving import Publisher
 
 logger = logging.getLogger(__name__)
@@ -109,7 +111,7 @@ def alternate_call(method: str, query: Mapping[str, str], headers: Mapping[str, 
 
 def lrs_routes(lrs: Lrs, publisher: Publisher, settings: LrsSettings) -> list[web.RouteDef]:
     """The /xapi/ routes over one LRS and the receivers' publisher."""
-    writing = asyncio.Lock()
+    writer = GroupWriter(lrs, lambda records: publisher.publish(records, ()))
 
     def refusal(status: int, message: str, version: str = "1.0.3", **headers: str) -> web.Response:
         return web.json_response({"error": message}, status=status, headers={VERSION_HEADER: version, **headers})
@@ -170,13 +172,7 @@ def lrs_routes(lrs: Lrs, publisher: Publisher, settings: LrsSettings) -> list[we
 
     async def write(call: Call, credential: str, version: str, statement_id: str | None) -> list[str]:
         sent = received(call.header("Content-Type", "application/json") or "application/json", call.body)
-        async with writing:
-            plan = await asyncio.to_thread(lrs.plan, sent, version, credential, statement_id)
-            if plan.outgoing:
-                await publisher.publish(plan.outgoing, ())
-            if plan.records:
-                await asyncio.to_thread(lrs.store.write, plan.records, plan.attachments, plan.voided)
-        return plan.ids
+        return await writer.write(Request(sent, version, credential, statement_id))
 
     async def post(call: Call, credential: str, version: str) -> web.StreamResponse:
         return web.json_response(await write(call, credential, version, None))

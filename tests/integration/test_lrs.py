@@ -8,6 +8,7 @@ import copy
 import json
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -203,3 +204,19 @@ def test_canonical_format_keeps_one_language_per_map(lrs: str) -> None:
     assert shown.json()["verb"]["display"] == {"de-DE": "initialisierte"}
     head = httpx.head(f"{lrs}/statements", params={"statementId": statement["id"]}, auth=READER, headers=VERSION)
     assert head.status_code == 200 and not head.content and head.headers["X-Experience-API-Version"] == "1.0.3"
+
+
+def test_requests_arriving_together_each_get_their_own_answer(lrs: str) -> None:
+    """Writes are committed in groups (lrs/writer.py): one request's 409 or 400 does not touch the others."""
+    statements = datasim(120)
+    first = statements[:20]
+    assert post(lrs, first).status_code == 200
+    conflicting = [{**first[0], "verb": {"id": "http://adlnet.gov/expapi/verbs/completed"}}]
+    invalid = [{**statements[20], "actor": {"mbox": "not-an-iri"}}]
+    bodies = [statements[20:40], statements[40:60], statements[60:80], statements[80:100], first, conflicting, invalid]
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        answers = list(pool.map(lambda body: post(lrs, body), bodies))
+    assert [answer.status_code for answer in answers] == [200, 200, 200, 200, 200, 409, 400]
+    assert answers[4].json() == [item["id"] for item in first]  # identical again: accepted, not stored twice
+    listed = get(lrs, limit="500").json()["statements"]
+    assert sorted(item["id"] for item in listed) == sorted(item["id"] for item in statements[:100])
