@@ -202,7 +202,7 @@ def show(label: str, sent: Sent, extra: str = "") -> float:
     print(
         f"  {label:<34} {rate:>9,.0f} Statements/s  ({sent.statements:,} in {sent.wall_s:.1f} s; per request p50"
         f" {percentile(sent.latencies_ms, 0.5):.1f} ms, p95 {percentile(sent.latencies_ms, 0.95):.1f} ms;"
-        f" sender CPU {sent.cpu_s:.1f} s{extra})"
+        f" sender CPU {sent.cpu_s:.2f} s{extra})"
     )
     return rate
 
