@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -220,3 +221,35 @@ def test_requests_arriving_together_each_get_their_own_answer(lrs: str) -> None:
     assert answers[4].json() == [item["id"] for item in first]  # identical again: accepted, not stored twice
     listed = get(lrs, limit="500").json()["statements"]
     assert sorted(item["id"] for item in listed) == sorted(item["id"] for item in statements[:100])
+
+
+def test_statements_reach_the_trends_and_a_voiding_statement_takes_its_event_back(
+    lrs_env: dict[str, str], start_serve: Serve, start_worker: Any
+) -> None:
+    """Through the worker and serve's loader: formal learning in the same trends as the rest, voiding retracts."""
+    env = {**lrs_env, "LEARNSTREAM_WAREHOUSE__ROLLUP_INTERVAL_S": "1", "LEARNSTREAM_WAREHOUSE__MIN_GROUP_SIZE": "2"}
+    _, base = start_serve(env)
+    start_worker()
+    statements = datasim(400)  # six learners over three days of February 2020
+    assert post(f"{base}/xapi", statements).status_code == 200
+    params = {"since": "2020-02-01", "until": "2020-02-29", "granularity": "month", "source": "xapi"}
+
+    def formal_events(expected: int | None = None) -> int:
+        deadline, found = time.monotonic() + 180, -1
+        while time.monotonic() < deadline:
+            rows = httpx.get(f"{base}/api/v1/trends/formal-ratio", params=params, timeout=60).json()["rows"]
+            found = sum(row["formal_events"] or 0 for row in rows)
+            if found and (expected is None or found == expected):
+                return found
+            time.sleep(1)
+        raise AssertionError(f"formal events stayed at {found}, expected {expected}")
+
+    before = formal_events()
+    completed = next(item for item in statements if item["verb"]["id"].endswith("/completed"))
+    voiding = {
+        "actor": completed["actor"],
+        "verb": {"id": "http://adlnet.gov/expapi/verbs/voided"},
+        "object": {"objectType": "StatementRef", "id": completed["id"]},
+    }
+    assert post(f"{base}/xapi", voiding).status_code == 200
+    assert formal_events(before - 1) == before - 1
