@@ -11,6 +11,7 @@ second publication would not count twice either).
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -157,7 +158,11 @@ class Lrs:
     def plan_group(self, requests: Sequence[Request]) -> list[Plan | LearnstreamError]:
         """Plan requests that arrived together, in order, against one lookup of the ids they name: each gets its
         plan or its own error, and a Statement planned for an earlier request counts as stored for a later one."""
-        named = [str(value).lower() for request in requests for value in _named_ids(request.sent.statements)]
+        named = [
+            str(value).lower()
+            for request in requests
+            for value in _named_ids(request.sent.statements, request.credential)
+        ]
         named += [request.statement_id.lower() for request in requests if request.statement_id]
         known = self.store.known(sorted(set(named)))
         results: list[Plan | LearnstreamError] = []
@@ -167,9 +172,7 @@ class Lrs:
             except LearnstreamError as exc:
                 results.append(exc)
                 continue
-            for record in plan.records:
-                known[record.id] = Known(record.content_hash, record.sent_at, record.voids)
-            results.append(plan)
+            results.append(plan)  # plan() added its Statements to `known`: later requests find them
         return results
 
     def plan(
@@ -193,20 +196,23 @@ class Lrs:
         if found:
             raise StatementRejected(400, "the request breaks the xAPI specification; nothing was stored", found)
         if known is None:
-            known = self.store.known(sorted({str(value).lower() for value in _named_ids(statements)}))
+            known = self.store.known(sorted({str(value).lower() for value in _named_ids(statements, credential)}))
         self._check_voiding(statements, known)
         stored_at = self.now()
         authority = authority_for(credential, self.home_page)
         plan = Plan(ids=[])
         for position, statement in enumerate(statements):
-            given = str(statement["id"]).lower() if "id" in statement else None
-            if given is not None and given in known:
-                self._same_or_conflict(position, statement, known[given].content_hash, known[given].sent_at)
+            given = str(statement["id"]).lower() if "id" in statement else derived_id(credential, statement)
+            if given in known:
+                if "id" in statement:  # a derived id names its content already: the same Statement, sent again
+                    self._same_or_conflict(position, statement, known[given].content_hash, known[given].sent_at)
                 plan.ids.append(given)
                 continue
-            kept = prepared(statement, stored=stored_at, authority=authority, version_2=two)
+            kept = prepared({**statement, "id": given}, stored=stored_at, authority=authority, version_2=two)
             plan.ids.append(kept["id"])
-            plan.records.append(self._record(statement, kept, stored_at))
+            record = self._record(statement, kept, stored_at)
+            plan.records.append(record)
+            known[record.id] = Known(record.content_hash, record.sent_at, record.voids)  # a repeat later is the same
             target = voided_statement_id(statement)
             if target is not None:
                 plan.voided.append((target.lower(), kept["id"], stored_at))
@@ -343,12 +349,30 @@ def check_get_parameters(params: dict[str, str]) -> None:
     _boolean(params.get("attachments", "false"), "attachments")
 
 
-def _named_ids(statements: Sequence[Any]) -> list[str]:
-    """The ids a request names: its Statements' own and those its voiding Statements void."""
+#: The namespace of the ids the LRS gives Statements sent without one.
+DERIVED_IDS = uuid.UUID("6f1d7c3e-4b8a-5e2f-9a61-3c0d2b7e8f14")
+
+
+def derived_id(credential: str, statement: dict[str, Any]) -> str:
+    """The id of a Statement sent without one: derived from the credentials and its content, timestamp included
+    and registration left out, so a client that sends it again (Moodle's logstore_xapi sends no ids and re-sends
+    failed batches with a new registration) gets the same id, and it is stored and counted once."""
+    context = statement.get("context")
+    if isinstance(context, dict) and "registration" in context:
+        statement = {**statement, "context": {key: value for key, value in context.items() if key != "registration"}}
+    instant = sent_instant(statement)
+    material = "\x1f".join((credential, content_hash(statement), instant.isoformat() if instant else ""))
+    return str(uuid.uuid5(DERIVED_IDS, material))
+
+
+def _named_ids(statements: Sequence[Any], credential: str) -> list[str]:
+    """The ids a request names: its Statements' own (or derived), and those its voiding Statements void."""
     found: list[str] = []
     for statement in statements:
         if isinstance(statement, dict) and isinstance(statement.get("id"), str):
             found.append(statement["id"])
+        elif isinstance(statement, dict) and "id" not in statement:
+            found.append(derived_id(credential, statement))
         if (target := voided_statement_id(statement)) is not None:
             found.append(target)
     return found

@@ -37,14 +37,34 @@ def display_name(definition: dict[str, Any] | None) -> str | None:
     return str(names.get("en-US") or next(iter(names.values()), "")) or None
 
 
+#: Activity types that name a course (ADL's, and cmi5's course structure).
+COURSE_TYPES = frozenset(
+    {"http://adlnet.gov/expapi/activities/course", "https://w3id.org/xapi/cmi5/activitytype/course"}
+)
+
+
 def course_of(statement: dict[str, Any]) -> str:
-    """The conversation of a statement: its grouping, parent or category activity, else its object."""
+    """The conversation of a statement: the course among its context activities (or its object, when that is the
+    course), else its first grouping, parent or category activity, else its object. Moodle puts the site first in
+    `grouping`, so the course must be looked for by its type."""
     context_activities = (statement.get("context") or {}).get("contextActivities") or {}
+    related = {
+        relation: items if isinstance(items, list) else [items] for relation, items in context_activities.items()
+    }
+    target = statement.get("object") or {}
+    for activity in [target, *(item for items in related.values() for item in items)]:
+        if isinstance(activity, dict) and activity.get("id") and _activity_type(activity) in COURSE_TYPES:
+            return str(activity["id"])
     for relation in ("grouping", "parent", "category"):
-        related = context_activities.get(relation) or []
-        if related and related[0].get("id"):
-            return str(related[0]["id"])
+        items = related.get(relation) or []
+        if items and isinstance(items[0], dict) and items[0].get("id"):
+            return str(items[0]["id"])
     return str(statement["object"]["id"])
+
+
+def _activity_type(activity: dict[str, Any]) -> str | None:
+    definition = activity.get("definition")
+    return str(definition.get("type")) if isinstance(definition, dict) and definition.get("type") else None
 
 
 def activity_from_statement(statement: dict[str, Any], instance: str, pseudonymise: Pseudonymiser) -> Activity:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from lrs.service import derived_id
 from lrs.statements import authority_for, content_hash, iso_utc, prepared, sent_instant
 
 SENT: dict[str, Any] = {
@@ -100,3 +101,14 @@ def test_the_sent_timestamp_is_an_instant() -> None:
     assert sent_instant(edited(timestamp="2026-11-29T10:00:00+01:00")) == datetime(2026, 11, 29, 9, tzinfo=UTC)
     assert sent_instant(SENT) is None
     assert iso_utc(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)) == "2026-01-02T03:04:05.000Z"
+
+
+def test_a_statement_sent_without_an_id_gets_one_derived_from_its_content() -> None:
+    sent = edited(timestamp="2026-11-29T10:00:00Z", context={"registration": "0e1f2d3c-4b5a-4978-8695-a4b3c2d1e0f9"})
+    again = edited(
+        timestamp="2026-11-29T11:00:00+01:00", context={"registration": "11111111-2222-4333-8444-555555555555"}
+    )
+    assert derived_id("moodle", sent) == derived_id("moodle", again)  # the same instant; a new registration
+    assert derived_id("moodle", sent) != derived_id("other-lms", sent)
+    assert derived_id("moodle", sent) != derived_id("moodle", edited(timestamp="2026-11-29T10:00:01Z"))
+    assert derived_id("moodle", sent) != derived_id("moodle", {**sent, "verb": {"id": "http://example.com/v"}})
