@@ -71,6 +71,7 @@ def serve(host: str | None, port: int | None) -> None:
             XapiPeople(context.directory, context.pseudonym_key, LRS_INSTANCE),
             current.lrs.authority_home_page,
             LRS_INSTANCE,
+            derive_ids=frozenset(credential.name for credential in current.lrs.credentials if credential.derive_ids),
         )
         logger.info(
             "xAPI LRS at http://%s:%d/xapi/ (%d credential(s))", bound_host, bound_port, len(current.lrs.credentials)

@@ -197,6 +197,12 @@ class LrsCredential(BaseModel):
     scopes: tuple[Literal["read", "write"], ...] = Field(
         default=("write",), min_length=1, description="`write` stores Statements, `read` reads them back."
     )
+    derive_ids: bool = Field(
+        default=False,
+        description="Give a Statement sent without an id (and with a timestamp) an id derived from its content, so "
+        "one sent again is stored once: for clients that send no ids and re-send (Moodle's logstore_xapi). Off, "
+        "every such Statement gets a new id, as the xAPI specification asks.",
+    )
 
 
 class LrsSettings(BaseModel):

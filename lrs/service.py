@@ -11,6 +11,7 @@ second publication would not count twice either).
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ import orjson
 from learnstream.errors import ConnectorError, LearnstreamError, UsageError
 from lrs import index
 from lrs.attachments import AttachmentPart, attachment_violations, media_type, parse_multipart
+from lrs.comparison import canonical
 from lrs.iso8601 import parse_timestamp
 from lrs.signature import batch_signature_violations
 from lrs.statements import authority_for, content_hash, prepared, sent_instant
@@ -30,6 +32,8 @@ from lrs.validation import VOIDED, Violation, batch_violations, is_2_0, voided_s
 from producers.contracts import OutgoingRecord
 from producers.elearning.xapi import activity_from_statement
 from producers.pseudonymise import Pseudonymiser
+
+logger = logging.getLogger(__name__)
 
 #: The parameters GET /statements takes (xAPI 1.0.3 Communication 2.1.3; 2.0 the same).
 GET_PARAMETERS = frozenset(
@@ -146,7 +150,9 @@ class Lrs:
         home_page: str,
         instance: str = LRS_INSTANCE,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        derive_ids: frozenset[str] = frozenset(),
     ) -> None:
+        self.derive_ids = derive_ids  # the credentials whose id-less Statements get derived ids
         self.store = store
         self.people = people
         self.home_page = home_page
@@ -161,7 +167,7 @@ class Lrs:
         named = [
             str(value).lower()
             for request in requests
-            for value in _named_ids(request.sent.statements, request.credential)
+            for value in _named_ids(request.sent.statements, request.credential, request.credential in self.derive_ids)
         ]
         named += [request.statement_id.lower() for request in requests if request.statement_id]
         known = self.store.known(sorted(set(named)))
@@ -171,6 +177,10 @@ class Lrs:
                 plan = self.plan(request.sent, request.version, request.credential, request.statement_id, known)
             except LearnstreamError as exc:
                 results.append(exc)
+                continue
+            except Exception as exc:  # a fault here fails its own request only, never the group's others
+                logger.exception("the LRS failed on a request")
+                results.append(StatementRejected(500, f"the LRS failed on this request ({type(exc).__name__})"))
                 continue
             results.append(plan)  # plan() added its Statements to `known`: later requests find them
         return results
@@ -196,13 +206,18 @@ class Lrs:
         if found:
             raise StatementRejected(400, "the request breaks the xAPI specification; nothing was stored", found)
         if known is None:
-            known = self.store.known(sorted({str(value).lower() for value in _named_ids(statements, credential)}))
+            named = _named_ids(statements, credential, credential in self.derive_ids)
+            known = self.store.known(sorted({str(value).lower() for value in named}))
         self._check_voiding(statements, known)
         stored_at = self.now()
         authority = authority_for(credential, self.home_page)
         plan = Plan(ids=[])
         for position, statement in enumerate(statements):
-            given = str(statement["id"]).lower() if "id" in statement else derived_id(credential, statement)
+            if "id" in statement:
+                given = str(statement["id"]).lower()
+            else:
+                derived = derived_id(credential, statement) if credential in self.derive_ids else None
+                given = derived or str(uuid.uuid4())
             if given in known:
                 if "id" in statement:  # a derived id names its content already: the same Statement, sent again
                     self._same_or_conflict(position, statement, known[given].content_hash, known[given].sent_at)
@@ -218,8 +233,9 @@ class Lrs:
                 plan.voided.append((target.lower(), kept["id"], stored_at))
             try:
                 activity = activity_from_statement(kept, self.instance, self.people)
-            except ConnectorError as exc:  # validated Statements always map: this would be a bug here
-                raise StatementRejected(400, str(exc)) from exc
+            except (ConnectorError, ValueError) as exc:  # stored as the LRS must, but nobody to count it for
+                logger.warning("Statement %s is stored but not published: %s", kept["id"], exc)
+                continue
             plan.outgoing.append(OutgoingRecord(activity.conversation_key.encode("utf-8"), activity.to_bytes()))
         if plan.records:
             plan.attachments = self._attachments(statements, sent.parts)
@@ -353,26 +369,27 @@ def check_get_parameters(params: dict[str, str]) -> None:
 DERIVED_IDS = uuid.UUID("6f1d7c3e-4b8a-5e2f-9a61-3c0d2b7e8f14")
 
 
-def derived_id(credential: str, statement: dict[str, Any]) -> str:
-    """The id of a Statement sent without one: derived from the credentials and its content, timestamp included
-    and registration left out, so a client that sends it again (Moodle's logstore_xapi sends no ids and re-sends
-    failed batches with a new registration) gets the same id, and it is stored and counted once."""
+def derived_id(credential: str, statement: dict[str, Any]) -> str | None:
+    """For credentials with `derive_ids`: the id of a Statement sent without one but with a timestamp, derived from
+    the credentials and everything it holds but its registration, so a client that sends it again (Moodle's
+    logstore_xapi sends no ids and re-sends failed batches with a new registration) gets the same id, and it is
+    stored and counted once. None without a timestamp: two such Statements may well be two events."""
+    if not isinstance(statement.get("timestamp"), str):
+        return None
     context = statement.get("context")
     if isinstance(context, dict) and "registration" in context:
         statement = {**statement, "context": {key: value for key, value in context.items() if key != "registration"}}
-    instant = sent_instant(statement)
-    material = "\x1f".join((credential, content_hash(statement), instant.isoformat() if instant else ""))
-    return str(uuid.uuid5(DERIVED_IDS, material))
+    return str(uuid.uuid5(DERIVED_IDS, credential + "\x1f" + canonical(statement)))
 
 
-def _named_ids(statements: Sequence[Any], credential: str) -> list[str]:
+def _named_ids(statements: Sequence[Any], credential: str, derive: bool) -> list[str]:
     """The ids a request names: its Statements' own (or derived), and those its voiding Statements void."""
     found: list[str] = []
     for statement in statements:
         if isinstance(statement, dict) and isinstance(statement.get("id"), str):
             found.append(statement["id"])
-        elif isinstance(statement, dict) and "id" not in statement:
-            found.append(derived_id(credential, statement))
+        elif derive and isinstance(statement, dict) and (derived := derived_id(credential, statement)) is not None:
+            found.append(derived)
         if (target := voided_statement_id(statement)) is not None:
             found.append(target)
     return found

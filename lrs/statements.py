@@ -37,12 +37,28 @@ def prepared(
     new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
 ) -> dict[str, Any]:
     """The Statement as the LRS stores and returns it: a copy with id, stored, timestamp, version and authority."""
-    result = dict(statement)
+    result = with_listed_context_activities(statement)
     result["id"] = str(statement["id"]).lower() if "id" in statement else new_id()
     result["stored"] = iso_utc(stored)
     result.setdefault("timestamp", result["stored"])
     result.setdefault("version", "2.0.0" if version_2 else "1.0.0")
     result["authority"] = authority
+    return result
+
+
+def with_listed_context_activities(statement: dict[str, Any]) -> dict[str, Any]:
+    """A copy whose contextActivities hold lists (a single Activity sent is returned as a list of one, Data
+    2.4.6.2), in a SubStatement too."""
+    result = dict(statement)
+    context = result.get("context")
+    if isinstance(context, dict) and isinstance(context.get("contextActivities"), dict):
+        listed = {
+            kind: items if isinstance(items, list) else [items] for kind, items in context["contextActivities"].items()
+        }
+        result["context"] = {**context, "contextActivities": listed}
+    target = result.get("object")
+    if isinstance(target, dict) and target.get("objectType") == "SubStatement":
+        result["object"] = with_listed_context_activities(target)
     return result
 
 

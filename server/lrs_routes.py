@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 BASE = "/xapi"
 VERSION_HEADER = "X-Experience-API-Version"
 SUPPORTED = ["1.0.3", "2.0.0"]
+#: The version an answer names when the request named none (both versions' clients accept it).
+LATEST = "2.0.0"
 OUT_OF_SCOPE = ("activities/state", "activities/profile", "agents/profile", "activities", "agents")
 
 
@@ -113,7 +115,7 @@ def lrs_routes(lrs: Lrs, publisher: Publisher, settings: LrsSettings) -> list[we
     """The /xapi/ routes over one LRS and the receivers' publisher."""
     writer = GroupWriter(lrs, lambda records: publisher.publish(records, ()))
 
-    def refusal(status: int, message: str, version: str = "1.0.3", **headers: str) -> web.Response:
+    def refusal(status: int, message: str, version: str = LATEST, **headers: str) -> web.Response:
         return web.json_response({"error": message}, status=status, headers={VERSION_HEADER: version, **headers})
 
     async def body_of(request: web.Request) -> bytes | None:
@@ -129,11 +131,17 @@ def lrs_routes(lrs: Lrs, publisher: Publisher, settings: LrsSettings) -> list[we
         try:
             if request.method == "POST" and "method" in request.query:
                 call = alternate_call(request.query["method"].upper(), request.query, request.headers, body)
+                requested = call.header(VERSION_HEADER) or ""
+                if requested.startswith("2."):
+                    raise StatementRejected(400, "xAPI 2.0 has no alternate request syntax: send the request itself")
             else:
                 call = Call(request.method, request.headers, dict(request.query), body)
         except StatementRejected as exc:
-            return web.json_response(exc.body, status=exc.status, headers={VERSION_HEADER: "1.0.3"})
-        return await dispatch(call)
+            return web.json_response(exc.body, status=exc.status, headers={VERSION_HEADER: LATEST})
+        response = await dispatch(call)
+        if call.method in ("GET", "HEAD"):  # on every answer to a read, errors too: clients wait on it
+            response.headers.setdefault("X-Experience-API-Consistent-Through", iso_utc(datetime.now(UTC)))
+        return response
 
     async def dispatch(call: Call) -> web.StreamResponse:
         requested = call.header(VERSION_HEADER)
@@ -167,6 +175,9 @@ def lrs_routes(lrs: Lrs, publisher: Publisher, settings: LrsSettings) -> list[we
             return refusal(503, "the Statement store cannot be reached; retry later", version, **{"Retry-After": "5"})
         except LearnstreamError as exc:
             return refusal(503, str(exc), version)
+        except Exception:  # a fault of ours: a JSON 500 with the version, and the trace in the log
+            logger.exception("xAPI: the LRS failed on %s %s", call.method, BASE)
+            return refusal(500, "the LRS failed on this request; see its log", version)
         response.headers[VERSION_HEADER] = version
         return response
 
@@ -197,7 +208,7 @@ def lrs_routes(lrs: Lrs, publisher: Publisher, settings: LrsSettings) -> list[we
             text, stored, hashes = found
             statement = in_format(json.loads(text), params.get("format", "exact"), languages)
             headers = {**consistent, "Last-Modified": format_datetime(stored.replace(tzinfo=UTC), usegmt=True)}
-            return await respond(statement, hashes if params.get("attachments") == "true" else [], headers)
+            return await respond(statement, hashes if params.get("attachments") == "true" else None, headers)
         query = lrs.query_of(params, settings.max_page)
         texts, last = await asyncio.to_thread(lrs.store.find, query)
         output = query.extra.get("format", "exact")
@@ -212,12 +223,13 @@ def lrs_routes(lrs: Lrs, publisher: Publisher, settings: LrsSettings) -> list[we
             for item in (a for s in found_statements for a in s.get("attachments") or [])
             if "fileUrl" not in item
         ]
-        wanted = hashes if query.extra.get("attachments") == "true" else []
+        wanted = hashes if query.extra.get("attachments") == "true" else None
         return await respond({"statements": found_statements, "more": more}, wanted, headers)
 
-    async def respond(document: object, hashes: list[str], headers: dict[str, str]) -> web.StreamResponse:
+    async def respond(document: object, hashes: list[str] | None, headers: dict[str, str]) -> web.StreamResponse:
+        """JSON, or multipart/mixed with the attachments when `hashes` is a list (attachments=true, even empty)."""
         body = json.dumps(document, ensure_ascii=False).encode()
-        if not hashes:
+        if hashes is None:
             return web.Response(body=body, content_type="application/json", headers=headers)
         found = await asyncio.to_thread(lrs.store.attachments, sorted(set(hashes)))
         parts = [AttachmentPart.for_data(item.data, item.sha2, item.content_type) for item in found]
@@ -228,6 +240,8 @@ def lrs_routes(lrs: Lrs, publisher: Publisher, settings: LrsSettings) -> list[we
         return web.json_response({"version": SUPPORTED, "extensions": {}}, headers={VERSION_HEADER: "1.0.3"})
 
     async def out_of_scope(request: web.Request) -> web.StreamResponse:
+        if VERSION_HEADER not in request.headers:
+            return refusal(400, f"send the {VERSION_HEADER} header (1.0.3 or 2.0.0)")
         return refusal(
             501,
             f"{request.path} is not implemented: this LRS stores Statements only (the State, Activity Profile and "

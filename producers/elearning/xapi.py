@@ -28,6 +28,12 @@ def actor_identifier(actor: dict[str, Any]) -> str:
     account = actor.get("account")
     if isinstance(account, dict) and account.get("homePage") and account.get("name"):
         return f"account:{account['homePage']}|{account['name']}"
+    for member in actor.get("member") or []:  # an anonymous Group acts through its first identified member
+        if isinstance(member, dict):
+            try:
+                return actor_identifier(member)
+            except ConnectorError:
+                continue
     raise ConnectorError("xAPI actor has no inverse functional identifier (mbox, mbox_sha1sum, openid, account)")
 
 
@@ -59,7 +65,11 @@ def course_of(statement: dict[str, Any]) -> str:
         items = related.get(relation) or []
         if items and isinstance(items[0], dict) and items[0].get("id"):
             return str(items[0]["id"])
-    return str(statement["object"]["id"])
+    if isinstance(target, dict) and target.get("id"):
+        return str(target["id"])
+    if isinstance(target, dict) and target.get("objectType") == "SubStatement":
+        return course_of(target)  # a SubStatement's own activity
+    return str(statement.get("id") or "")  # an Agent or Group as the object: the Statement stands alone
 
 
 def _activity_type(activity: dict[str, Any]) -> str | None:

@@ -253,3 +253,33 @@ def test_statements_reach_the_trends_and_a_voiding_statement_takes_its_event_bac
     }
     assert post(f"{base}/xapi", voiding).status_code == 200
     assert formal_events(before - 1) == before - 1
+
+
+def test_what_adls_conformance_suite_found(lrs: str) -> None:
+    """Statements whose object has no id, an anonymous Group as actor, a single context Activity, and the headers
+    of reads that fail (found by running adlnet/lrs-conformance-test-suite against this endpoint)."""
+    (base,) = datasim(1)
+    actor, verb = base["actor"], base["verb"]
+    sub = {"objectType": "SubStatement", "actor": actor, "verb": verb, "object": {"id": "http://example.com/a"}}
+    group = {"objectType": "Group", "member": [actor, {"mbox": "mailto:other@example.com"}]}
+    statements = [
+        {"actor": actor, "verb": verb, "object": sub},
+        {"actor": actor, "verb": verb, "object": {"objectType": "Agent", "mbox": "mailto:peer@example.com"}},
+        {"actor": group, "verb": verb, "object": {"id": "http://example.com/b"}},
+        {**base, "id": str(uuid.uuid4()), "context": {"contextActivities": {"parent": {"id": "http://example.com/p"}}}},
+    ]
+    stored = post(lrs, statements)
+    assert stored.status_code == 200, stored.text
+    parent = get(lrs, statementId=stored.json()[3]).json()["context"]["contextActivities"]["parent"]
+    assert parent == [{"id": "http://example.com/p"}]  # a single Activity is returned as a list of one
+    missing = get(lrs, statementId=str(uuid.uuid4()))
+    assert missing.status_code == 404 and "X-Experience-API-Consistent-Through" in missing.headers
+    wrong = get(lrs, LIMIT="1")
+    assert wrong.status_code == 400 and "X-Experience-API-Consistent-Through" in wrong.headers
+    with_parts = get(lrs, statementId=stored.json()[0], attachments="true")
+    assert with_parts.headers["Content-Type"].startswith("multipart/mixed; boundary=")
+    twice = [
+        {"actor": actor, "verb": verb, "object": {"id": "http://example.com/c"}, "timestamp": base["timestamp"]}
+    ] * 2
+    first, second = (post(lrs, [item]).json()[0] for item in twice)
+    assert first != second  # without derive_ids, every Statement sent without an id is a new one

@@ -42,19 +42,28 @@ WRITER, READER, get = test_lrs.WRITER, test_lrs.READER, test_lrs.get
 
 @pytest.fixture
 def lrs_env(lrs_env_without_directory: dict[str, str], tmp_path: Path) -> dict[str, str]:
-    """The LRS's environment with a people directory: Amira holds Moodle account 41 and her e-mail as an mbox."""
+    """The LRS's environment with a people directory (Amira holds Moodle account 41, and her e-mail is the
+    directory's, not listed as an mbox account), and the Moodle credential deriving ids (LRS__CREDENTIALS)."""
     people = tmp_path / "people.json"
     amira = {
         "person_id": "hr-1001",
         "email": "amira.haddad@northfield.example",
         "team": "analytics",
         "valid_from": "2024-01-01",
-        "accounts": {"lms": ["41"], "mbox": ["amira.haddad@northfield.example"]},
+        "accounts": {"lms": ["41"]},  # her mbox resolves through the directory's e-mail address
     }
     people.write_text(json.dumps([amira]))
     connectors = tmp_path / "moodle-connectors.toml"
     connectors.write_text(f"directory = {json.dumps(str(people))}\n")
-    return {**lrs_env_without_directory, "LEARNSTREAM_CONNECTORS_FILE": str(connectors)}
+    credentials = [
+        {"name": WRITER[0], "secret": WRITER[1], "scopes": ["write"], "derive_ids": True},
+        {"name": READER[0], "secret": READER[1], "scopes": ["read"]},
+    ]
+    return {
+        **lrs_env_without_directory,
+        "LEARNSTREAM_CONNECTORS_FILE": str(connectors),
+        "LEARNSTREAM_LRS__CREDENTIALS": json.dumps(credentials),
+    }
 
 
 def batch(name: str) -> list[dict[str, Any]]:

@@ -105,10 +105,11 @@ def test_the_sent_timestamp_is_an_instant() -> None:
 
 def test_a_statement_sent_without_an_id_gets_one_derived_from_its_content() -> None:
     sent = edited(timestamp="2026-11-29T10:00:00Z", context={"registration": "0e1f2d3c-4b5a-4978-8695-a4b3c2d1e0f9"})
-    again = edited(
-        timestamp="2026-11-29T11:00:00+01:00", context={"registration": "11111111-2222-4333-8444-555555555555"}
-    )
-    assert derived_id("moodle", sent) == derived_id("moodle", again)  # the same instant; a new registration
+    again = edited(timestamp="2026-11-29T10:00:00Z", context={"registration": "11111111-2222-4333-8444-555555555555"})
+    assert derived_id("moodle", sent) == derived_id("moodle", again)  # sent again with a new registration
     assert derived_id("moodle", sent) != derived_id("other-lms", sent)
     assert derived_id("moodle", sent) != derived_id("moodle", edited(timestamp="2026-11-29T10:00:01Z"))
     assert derived_id("moodle", sent) != derived_id("moodle", {**sent, "verb": {"id": "http://example.com/v"}})
+    defined = {**sent, "object": {**sent["object"], "definition": {"name": {"en-US": "Another name"}}}}
+    assert derived_id("moodle", sent) != derived_id("moodle", defined)  # everything sent counts
+    assert derived_id("moodle", edited()) is None  # without a timestamp two such Statements may be two events
