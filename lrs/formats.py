@@ -113,7 +113,7 @@ def _ids(statement: dict[str, Any]) -> dict[str, Any]:
 def _identified(target: dict[str, Any]) -> dict[str, Any]:
     kind = target.get("objectType", "Activity")
     if kind == "Activity":
-        return {"objectType": "Activity", "id": target["id"]} if "id" in target else target
+        return {"id": target["id"]} if "id" in target else target
     if kind in ("Agent", "Group"):
         kept = {key: value for key, value in target.items() if key in (*IFIS, "objectType")}
         if kind == "Group" and not any(key in target for key in IFIS):

@@ -304,7 +304,8 @@ class Lrs:
             activities=index.related_activities(kept),
             registration=str(registration).lower() if registration else "",
             people=sorted(set(people)),
-            attachments=sorted({str(item["sha2"]) for item in kept.get("attachments") or [] if "fileUrl" not in item}),
+            # every declared hash: one with a fileUrl may have come with its data too (then it is returned as well)
+            attachments=sorted({str(item["sha2"]) for item in kept.get("attachments") or []}),
             statement=stored_json(kept),
         )
 

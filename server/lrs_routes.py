@@ -218,11 +218,7 @@ def lrs_routes(lrs: Lrs, publisher: Publisher, settings: LrsSettings) -> list[we
         headers = dict(consistent)
         if latest is not None:
             headers["Last-Modified"] = format_datetime(latest.replace(tzinfo=UTC), usegmt=True)
-        hashes = [
-            item["sha2"]
-            for item in (a for s in found_statements for a in s.get("attachments") or [])
-            if "fileUrl" not in item
-        ]
+        hashes = [item["sha2"] for s in found_statements for item in s.get("attachments") or []]
         wanted = hashes if query.extra.get("attachments") == "true" else None
         return await respond({"statements": found_statements, "more": more}, wanted, headers)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import json
 import time
 import uuid
@@ -17,6 +18,7 @@ import httpx
 import pytest
 
 from learnstream.settings import Settings
+from lrs.attachments import AttachmentPart, parse_multipart, render_multipart
 from tests.integration.conftest import Serve
 from tests.integration.support import TEST_KEYS, read_topic, run_cli, settings_env
 
@@ -283,3 +285,32 @@ def test_what_adls_conformance_suite_found(lrs: str) -> None:
     ] * 2
     first, second = (post(lrs, [item]).json()[0] for item in twice)
     assert first != second  # without derive_ids, every Statement sent without an id is a new one
+
+
+def test_attachments_are_stored_and_returned_with_their_statement(lrs: str) -> None:
+    (statement,) = datasim(1)
+    data = b"binary \x00\xff\r\n--not-a-boundary\r\n bytes"
+    sha2 = hashlib.sha256(data).hexdigest()
+    statement["attachments"] = [
+        {
+            "usageType": "http://example.com/attachment-usage/test",
+            "display": {"en-US": "notes"},
+            "contentType": "application/octet-stream",
+            "length": len(data),
+            "sha2": sha2,
+            "fileUrl": "http://example.com/notes.bin",  # a fileUrl, and the data sent too: both are kept
+        }
+    ]
+    content_type, body = render_multipart(
+        json.dumps([statement]).encode(), [AttachmentPart.for_data(data, sha2, "application/octet-stream")]
+    )
+    sent = httpx.post(
+        f"{lrs}/statements", content=body, auth=WRITER, headers={**VERSION, "Content-Type": content_type}, timeout=60
+    )
+    assert sent.status_code == 200, sent.text
+    back = get(lrs, statementId=statement["id"], attachments="true")
+    assert back.headers["Content-Type"].startswith("multipart/mixed")
+    parsed = parse_multipart(back.headers["Content-Type"], back.content)
+    assert [part.data for part in parsed.attachments] == [data]
+    assert json.loads(parsed.statements)["id"] == statement["id"]
+    assert get(lrs, statementId=statement["id"]).headers["Content-Type"].startswith("application/json")

@@ -74,7 +74,7 @@ def test_ids_keeps_what_identifies() -> None:
     shown = in_format(STATEMENT, "ids")
     assert shown["actor"] == {"objectType": "Agent", "mbox": "mailto:ann@example.com"}
     assert shown["verb"] == {"id": STATEMENT["verb"]["id"]}
-    assert shown["object"] == {"objectType": "Activity", "id": "http://example.com/quiz/1"}
+    assert shown["object"] == {"id": "http://example.com/quiz/1"}
 
 
 def test_exact_is_as_stored() -> None:
