@@ -31,9 +31,7 @@ import argparse
 import os
 import resource
 import shutil
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -51,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
 
-from bench.harness import local_broker, machine
+from bench.harness import local_broker, machine, start_serve
 from bench.warehouse import load_and_rebuild, percentile
 from streams.classify import default_classifier
 from warehouse.connection import connect
@@ -194,33 +192,6 @@ def serve_env(path: Path, database: str, bootstrap: str, work: Path) -> dict[str
         }
     )
     return env
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def start_serve(env: dict[str, str], work: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """`learnstream serve` on a free port, once its API answers."""
-    port = free_port()
-    log = (work / "serve.log").open("wb")
-    command = [sys.executable, "-m", "cli.main", "--log-level", "warning", "serve", "--port", str(port)]
-    process = subprocess.Popen(command, env=env, cwd=Path(__file__).resolve().parent.parent, stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"serve exited: {(work / 'serve.log').read_text()[-2000:]}")
-        try:
-            if httpx.get(f"{base}/api/v1/status", timeout=5).status_code == 200:
-                return process, base
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    process.kill()
-    raise RuntimeError(f"serve did not answer: {(work / 'serve.log').read_text()[-2000:]}")
 
 
 @dataclass
@@ -437,7 +408,7 @@ def main() -> None:
             for label, cache_mb in (("API, every answer made", "0"), ("API, answers kept", "64")):
                 env = serve_env(path, database, bootstrap, work)
                 env["LEARNSTREAM_API__ANSWER_CACHE_MB"] = cache_mb
-                process, base = start_serve(env, work)
+                process, base = start_serve(env, work, "/api/v1/status")
                 try:
                     for name in QUERIES:  # the warm-up, as in-process got (with answers kept: the views asked)
                         httpx.get(f"{base}/api/v1/trends/{name}", timeout=120).raise_for_status()

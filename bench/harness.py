@@ -9,6 +9,7 @@ import json
 import os
 import platform
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -293,3 +294,35 @@ def watch_output(
 
 def ratio(value: float, baseline: float) -> str:
     return f"{value / baseline:.2f}x" if baseline else "n/a"
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_serve(env: dict[str, str], work: Path, ready_path: str) -> tuple[subprocess.Popen[bytes], str]:
+    """`learnstream serve` on a free port (its log in `work`), once `ready_path` answers 200: (process, base URL).
+    The caller stops it (terminate, wait)."""
+    import httpx
+
+    port = free_port()
+    log_path = work / "serve.log"
+    command = [sys.executable, "-m", "cli.main", "--log-level", "warning", "serve", "--port", str(port)]
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=log, stderr=log)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"serve exited: {log_path.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"{base}{ready_path}", timeout=5).status_code == 200:
+                return process, base
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    process.kill()
+    raise RuntimeError(f"serve did not answer: {log_path.read_text()[-2000:]}")

@@ -24,7 +24,6 @@ import json
 import os
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,9 +35,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import httpx
 
-from bench.harness import cpu_seconds, local_broker, machine
+from bench.harness import cpu_seconds, local_broker, machine, start_serve
 from bench.warehouse import percentile
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "xapi" / "datasim-tccc-statements.json"
@@ -154,9 +152,9 @@ def create_topic(bootstrap: str, topic: str) -> None:
         admin.close()
 
 
-def start_serve(work: Path, bootstrap: str) -> tuple[subprocess.Popen[bytes], str]:
+def serve_env(work: Path, bootstrap: str) -> dict[str, str]:
+    """serve's environment: a fresh embedded warehouse, its own topics, the bench's credentials."""
     (work / "none.toml").write_text("")
-    port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("LEARNSTREAM_")}
     env.update(
         {
@@ -171,30 +169,7 @@ def start_serve(work: Path, bootstrap: str) -> tuple[subprocess.Popen[bytes], st
             ),
         }
     )
-    log = (work / "serve.log").open("wb")
-    command = [sys.executable, "-m", "cli.main", "--log-level", "warning", "serve", "--port", str(port)]
-    process = subprocess.Popen(command, env=env, cwd=Path(__file__).resolve().parent.parent, stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"serve exited: {(work / 'serve.log').read_text()[-2000:]}")
-        try:
-            if httpx.get(f"{base}/ready", timeout=5).status_code == 200:
-                return process, base
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    process.kill()
-    raise RuntimeError(f"serve did not get ready: {(work / 'serve.log').read_text()[-2000:]}")
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    return env
 
 
 def show(label: str, sent: Sent, extra: str = "") -> float:
@@ -229,7 +204,7 @@ def main() -> None:
             create_topic(bootstrap, topic)
             with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
                 raw = pool.submit(produce_all, bootstrap, topic, bodies, args.clients).result()
-            process, base = start_serve(work, bootstrap)
+            process, base = start_serve(serve_env(work, bootstrap), work, "/ready")
             try:
                 warm = batches(args.batch * args.clients, args.batch)  # the first requests open everything
                 with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
