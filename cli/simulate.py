@@ -36,7 +36,12 @@ SLICE = 20_000
 
 #: The tools a simulated organisation can use; chat is split between Slack and Mattermost, pages between the
 #: wiki and Confluence, when both of a pair are chosen.
-SOURCES = ("slack", "wiki", "mattermost", "confluence", "teams")
+SOURCES = ("slack", "wiki", "mattermost", "confluence", "teams", "lms")
+#: The LMS's credentials at serve's xAPI endpoint: this name, and the secret in this variable (LRS__CREDENTIALS
+#: must hold both, with the write scope).
+LMS_CREDENTIAL = "simulated-lms"
+LMS_SECRET_VARIABLE = "SIMULATED_LMS_SECRET"
+LMS_BATCH = 100
 MATTERMOST_SERVER = "chat.simulated.example"
 MATTERMOST_TEAM = "simulatedteam0000000000000"
 MATTERMOST_TOKEN_VARIABLE = "SIMULATED_MATTERMOST_TOKEN"
@@ -160,8 +165,9 @@ def parse_sources(value: str) -> tuple[str, ...]:
     "--sources",
     default="slack,wiki",
     show_default=True,
-    help="The tools the organisation uses: slack, wiki, mattermost, confluence, teams (chat is split among the chat "
-    "tools chosen, pages between the wiki and Confluence).",
+    help="The tools the organisation uses: slack, wiki, mattermost, confluence, teams, lms (chat is split among the "
+    "chat tools chosen, pages between the wiki and Confluence; lms posts its courses' xAPI Statements to serve's "
+    f"/xapi/ with --post-to, as `{LMS_CREDENTIAL}` with the secret in {LMS_SECRET_VARIABLE}).",
 )
 @click.option("--post-to", default=None, help="Base URL of `learnstream serve`: post the Slack events there, signed.")
 @click.option("--concurrency", type=click.IntRange(1), default=32, show_default=True)
@@ -290,6 +296,10 @@ def simulate(
             post_mattermost_webhooks(post_to.rstrip("/"), org, mattermost)
         if post_to is not None and "confluence" in chosen and confluence_via == "webhook":
             post_confluence_webhooks(post_to.rstrip("/"), confluence_changes(chosen, org, days, seed, first))
+        if post_to is not None and "lms" in chosen:
+            from simulator.courses import course_statements
+
+            post_statements(post_to.rstrip("/"), course_statements(org, days, seed, first))
         if serve_apis:
             click.echo("serving the simulated APIs until SIGTERM or Ctrl-C")
             wait_for_stop()
@@ -445,6 +455,37 @@ def post_confluence_webhooks(base_url: str, changes: list[WikiChange]) -> None:
     click.echo(f"confluence: {sent:,} webhook deliveries to {url}, {acknowledged:,} acknowledged, {retried:,} retries")
     if acknowledged < sent:
         raise click.ClickException(f"{sent - acknowledged} webhook deliveries were refused by {url}")
+
+
+def post_statements(base_url: str, statements: list[dict[str, Any]]) -> None:
+    """Post the LMS's Statements to serve's xAPI endpoint in batches, as an LMS does; a `5xx` is retried after a
+    pause, five times at most (the Statements carry ids, so a batch stored before a lost answer is not stored
+    twice)."""
+    import httpx
+
+    secret = os.environ.get(LMS_SECRET_VARIABLE, "")
+    if len(secret) < 24:
+        raise click.ClickException(
+            f"--sources lms posts to serve's /xapi/ as {LMS_CREDENTIAL!r}: set {LMS_SECRET_VARIABLE} (24+ characters) "
+            f"and give serve the same in LEARNSTREAM_LRS__CREDENTIALS with the write scope"
+        )
+    url = f"{base_url}/xapi/statements"
+    headers = {"X-Experience-API-Version": "1.0.3"}
+    sent = stored = retried = 0
+    with httpx.Client(timeout=60, auth=(LMS_CREDENTIAL, secret)) as client:
+        for start in range(0, len(statements), LMS_BATCH):
+            batch = statements[start : start + LMS_BATCH]
+            sent += len(batch)
+            for attempt in range(6):
+                answer = client.post(url, json=batch, headers=headers)
+                if answer.status_code < 500 or attempt == 5:
+                    break
+                retried += 1
+                time.sleep(1.0)
+            if answer.status_code != 200:
+                raise click.ClickException(f"{url} refused a batch: {answer.status_code} {answer.text[:500]}")
+            stored += len(batch)
+    click.echo(f"lms: {sent:,} xAPI Statements posted to {url}, {stored:,} stored, {retried:,} retries")
 
 
 def wait_for_stop() -> None:

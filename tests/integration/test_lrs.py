@@ -7,6 +7,7 @@ import base64
 import copy
 import hashlib
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -314,3 +315,27 @@ def test_attachments_are_stored_and_returned_with_their_statement(lrs: str) -> N
     assert [part.data for part in parsed.attachments] == [data]
     assert json.loads(parsed.statements)["id"] == statement["id"]
     assert get(lrs, statementId=statement["id"]).headers["Content-Type"].startswith("application/json")
+
+
+def test_the_simulators_lms_sends_its_courses_statements(
+    lrs_env: dict[str, str], start_serve: Serve, tmp_path: Path
+) -> None:
+    """`learnstream simulate --sources lms --post-to` posts the organisation's course Statements to /xapi/."""
+    secret = "simulated-lms-secret-0123456789abcdef"
+    credentials = [*json.loads(lrs_env["LEARNSTREAM_LRS__CREDENTIALS"])]
+    credentials.append({"name": "simulated-lms", "secret": secret, "scopes": ["write"]})
+    env = {**lrs_env, "LEARNSTREAM_LRS__CREDENTIALS": json.dumps(credentials), "SIMULATED_LMS_SECRET": secret}
+    _, base = start_serve(env)
+    simulation = ["simulate", "--people", "40", "--days", "10", "--seed", "4", "--sources", "lms"]
+    posted = run_cli(env, *simulation, "--out", str(tmp_path / "sim"), "--post-to", base)
+    assert posted.returncode == 0, posted.stderr
+    sent = int(re.search(r"lms: ([\d,]+) xAPI Statements posted", posted.stdout)[1].replace(",", ""))  # type: ignore[index]
+    stored = get(f"{base}/xapi", limit="500").json()["statements"]
+    assert sent > 20 and len(stored) == min(sent, 500)
+    assert any(item["verb"]["id"].endswith("/completed") for item in stored)
+    again = run_cli(env, *simulation, "--out", str(tmp_path / "sim"), "--post-to", base)
+    assert again.returncode == 0, again.stderr  # the same ids again: accepted, nothing stored twice
+    assert len(get(f"{base}/xapi", limit="500").json()["statements"]) == len(stored)
+    no_secret = {key: value for key, value in env.items() if key != "SIMULATED_LMS_SECRET"}
+    without = run_cli(no_secret, *simulation, "--out", str(tmp_path / "sim"), "--post-to", base)
+    assert without.returncode != 0 and "SIMULATED_LMS_SECRET" in without.stderr
