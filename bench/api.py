@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import shutil
 import statistics
 import sys
@@ -49,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
 
-from bench.harness import local_broker, machine, start_serve
+from bench.harness import cpu_seconds, local_broker, machine, own_cpu_seconds, start_serve
 from bench.warehouse import load_and_rebuild, percentile
 from streams.classify import default_classifier
 from warehouse.connection import connect
@@ -162,20 +161,11 @@ def in_process(path: Path, database: str, clients: int, rounds: int) -> tuple[Ti
     version = service.revision().version
     for name in QUERIES:  # one warm-up each, as the API gets below
         service.trends(name, filters, version)
-    before = cpu_seconds()
+    before = own_cpu_seconds()
     timings = concurrently(clients, rounds, lambda _client, name: service.trends(name, filters, version))
-    spent = cpu_seconds() - before
+    spent = own_cpu_seconds() - before
     alone = concurrently(1, SOLO_ROUNDS, lambda _client, name: service.trends(name, filters, version))
     return timings, spent, alone
-
-
-def cpu_seconds(pid: int | None = None) -> float:
-    """User and system CPU seconds of a process (this one by default), all its threads included."""
-    if pid is None:
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        return usage.ru_utime + usage.ru_stime
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def serve_env(path: Path, database: str, bootstrap: str, work: Path) -> dict[str, str]:
@@ -247,10 +237,10 @@ def over_http(base: str, clients: int, rounds: int, fresh: bool) -> HttpRun:
         async with aiohttp.ClientSession(base, connector=connector, timeout=aiohttp.ClientTimeout(300)) as session:
             start = asyncio.Event()
             tasks = [asyncio.ensure_future(client(session, index, start)) for index in range(clients)]
-            before = cpu_seconds()
+            before = own_cpu_seconds()
             start.set()
             await asyncio.gather(*tasks)
-            return cpu_seconds() - before
+            return own_cpu_seconds() - before
 
     client_cpu = asyncio.run(run())
     return HttpRun(timings, 0.0, found, made, sizes, client_cpu)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import resource
 import signal
 import socket
 import subprocess
@@ -156,6 +157,12 @@ def cpu_seconds(pid: int) -> float:
     """User plus system CPU seconds a process has used so far (its threads included)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def own_cpu_seconds() -> float:
+    """User plus system CPU seconds this process has used so far (its threads included)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def rss_mib(pid: int) -> float:

@@ -22,7 +22,6 @@ import asyncio
 import base64
 import json
 import os
-import resource
 import shutil
 import sys
 import tempfile
@@ -36,7 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-from bench.harness import cpu_seconds, local_broker, machine, start_serve
+from bench.harness import cpu_seconds, local_broker, machine, own_cpu_seconds, start_serve
 from bench.warehouse import percentile
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "xapi" / "datasim-tccc-statements.json"
@@ -60,11 +59,6 @@ def batches(total: int, size: int) -> list[bytes]:
     source = json.loads(DATA.read_text())
     statements = [dict(source[n % len(source)], id=str(uuid.uuid4())) for n in range(total)]
     return [json.dumps(statements[start : start + size]).encode() for start in range(0, total, size)]
-
-
-def own_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def post_all(base: str, bodies: list[bytes], clients: int) -> Sent:
@@ -101,9 +95,9 @@ def post_all(base: str, bodies: list[bytes], clients: int) -> Sent:
                             failures += 1
                     latencies.append((time.perf_counter() - began) * 1000)
 
-            before, started = own_cpu(), time.perf_counter()
+            before, started = own_cpu_seconds(), time.perf_counter()
             await asyncio.gather(*(client() for _ in range(clients)))
-            return accepted, time.perf_counter() - started, own_cpu() - before
+            return accepted, time.perf_counter() - started, own_cpu_seconds() - before
 
     accepted, wall, cpu = asyncio.run(run())
     return Sent(accepted, wall, latencies, cpu, failures)
@@ -129,9 +123,9 @@ def produce_all(bootstrap: str, topic: str, bodies: list[bytes], clients: int) -
                     await (await producer.send(topic, body))
                     latencies.append((time.perf_counter() - began) * 1000)
 
-            before, started = own_cpu(), time.perf_counter()
+            before, started = own_cpu_seconds(), time.perf_counter()
             await asyncio.gather(*(client() for _ in range(clients)))
-            return time.perf_counter() - started, own_cpu() - before
+            return time.perf_counter() - started, own_cpu_seconds() - before
         finally:
             await producer.stop()
 
