@@ -8,6 +8,7 @@ IANA is not checked; the spec asks an LRS for at least "the sequence of token le
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _LANGTAG = re.compile(
     r"""
@@ -60,8 +61,24 @@ _GRANDFATHERED = frozenset(
 )
 
 
+# A few tags (en, en-US) make up nearly all of the language maps in real traffic, so the answers for short ones are
+# kept (1024 of at most 64 characters).
+_REMEMBERED_LENGTH = 64
+
+
 def is_language_tag(tag: str) -> bool:
     """Whether `tag` is a well-formed RFC 5646 language tag such as en, en-US, zh-Hant-TW or x-klingon."""
+    return _is_remembered_tag(tag) if len(tag) <= _REMEMBERED_LENGTH else _is_well_formed(tag)
+
+
+@lru_cache(maxsize=1024)
+def _is_remembered_tag(tag: str) -> bool:
+    """`is_language_tag` for a tag of at most _REMEMBERED_LENGTH characters, remembered."""
+    return _is_well_formed(tag)
+
+
+def _is_well_formed(tag: str) -> bool:
+    """The RFC 5646 grammar and the rules of its section 2.2 that need no registry."""
     if tag.lower() in _GRANDFATHERED or _PRIVATE_USE.fullmatch(tag):
         return True
     match = _LANGTAG.fullmatch(tag)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from learnstream.errors import BadParameter
@@ -42,6 +43,7 @@ _STATEMENT_KEYS = frozenset(
 )
 _NOT_IN_SUBSTATEMENT = ("id", "stored", "version", "authority")
 _SUBSTATEMENT_KEYS = (_STATEMENT_KEYS - set(_NOT_IN_SUBSTATEMENT)) | {"objectType"}
+_SUBSTATEMENT_CHECKED_KEYS = _SUBSTATEMENT_KEYS | set(_NOT_IN_SUBSTATEMENT)  # those get their own rule, not unknown-key
 _AGENT_KEYS = frozenset({"objectType", "name", *IFIS})
 _GROUP_KEYS = _AGENT_KEYS | {"member"}
 _DEFINITION_KEYS = frozenset(
@@ -52,10 +54,21 @@ _CONTEXT_KEYS = frozenset(
 ).union({"extensions"})
 _CONTEXT_KEYS_2_0 = _CONTEXT_KEYS | {"contextAgents", "contextGroups"}
 _ATTACHMENT_KEYS = frozenset({"usageType", "display", "description", "contentType", "length", "sha2", "fileUrl"})
+_VERB_KEYS = frozenset({"id", "display"})
+_ACTIVITY_KEYS = frozenset({"objectType", "id", "definition"})
+_STATEMENT_REF_KEYS = frozenset({"objectType", "id"})
+_ACCOUNT_KEYS = frozenset({"homePage", "name"})
+_COMPONENT_KEYS = frozenset({"id", "description"})
+_RESULT_KEYS = frozenset({"score", "success", "completion", "response", "duration", "extensions"})
+_SCORE_KEYS = frozenset({"scaled", "raw", "min", "max"})
+_CONTEXT_ACTIVITIES_KEYS = frozenset(CONTEXT_ACTIVITY_TYPES)
+_CONTEXT_AGENT_KEYS = {member: frozenset({"objectType", member, "relevantTypes"}) for member in ("agent", "group")}
+_AGENT_OR_GROUP_KEYS = frozenset({*IFIS, "member"})  # an object with one of these is an Agent or a Group
 
-# RFC 3987: a scheme, then no spaces, controls or the characters IRIs exclude; "%" starts two hex digits.
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
-_NOT_IN_IRI = re.compile(r"[\x00-\x20\x7f-\x9f<>\"{}|\\^`]|%(?![0-9A-Fa-f]{2})")
+# RFC 3987: a scheme, then something without spaces, controls or the characters IRIs exclude, where "%" starts two
+# hex digits; at most one "#" (the fragment).
+_IRI_CHAR = r"""(?:[^\x00-\x20\x7f-\x9f<>"{}|\\^`%#]|%[0-9A-Fa-f]{2})"""
+_IRI = re.compile(rf"[A-Za-z][A-Za-z0-9+.\-]*:(?!\Z){_IRI_CHAR}*(?:#{_IRI_CHAR}*)?")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _MAILTO = re.compile(r"(?i:mailto):[^@\s]+@[^@\s]+")  # a scheme is case-insensitive (RFC 3986)
 _SHA1 = re.compile(r"[0-9a-fA-F]{40}")
@@ -111,6 +124,7 @@ def voided_statement_id(statement: object) -> str | None:
     return target_id if target.get("objectType") == "StatementRef" and isinstance(target_id, str) else None
 
 
+@lru_cache(maxsize=64)
 def is_2_0(version: str) -> bool:
     """Whether an X-Experience-API-Version value asks for the 2.0 rules (True) or the 1.0 rules (False)."""
     if _VERSION_1_0.fullmatch(version):
@@ -132,15 +146,31 @@ def _is_number(value: object) -> bool:
     return isinstance(value, int) or math.isfinite(value)
 
 
+# Verb ids, activity ids and types and extension keys repeat from Statement to Statement, so the answers for the
+# short ones are kept (4096 of at most 512 characters: a few MB at worst).
+_REMEMBERED_IRI_LENGTH = 512
+
+
 def _is_iri(value: str) -> bool:
     """Best-effort absolute IRI check (Data 2.2 allows it): a scheme, something after it, no forbidden characters."""
-    scheme = _SCHEME.match(value)
-    return scheme is not None and len(value) > scheme.end() and not _NOT_IN_IRI.search(value) and value.count("#") < 2
+    if len(value) <= _REMEMBERED_IRI_LENGTH:
+        return _is_remembered_iri(value)
+    return _IRI.fullmatch(value) is not None
+
+
+@lru_cache(maxsize=4096)
+def _is_remembered_iri(value: str) -> bool:
+    """`_is_iri` for a value of at most _REMEMBERED_IRI_LENGTH characters, remembered."""
+    return _IRI.fullmatch(value) is not None
 
 
 def _matches(pattern: re.Pattern[str]) -> Callable[[str], bool]:
     """A test that the whole of a string matches `pattern`."""
     return lambda text: pattern.fullmatch(text) is not None
+
+
+_is_media_type = _matches(_MEDIA_TYPE)
+_is_sha2 = _matches(_SHA2)
 
 
 def _object_type(value: object) -> str | None:
@@ -166,21 +196,28 @@ class _StatementCheck:
     # --- shapes shared by every object ---------------------------------------------------------------------------
 
     def fields(
-        self, value: object, path: str, kind: str, allowed: Collection[str], required: Collection[str] = ()
+        self, value: object, path: str, kind: str, allowed: frozenset[str], required: tuple[str, ...] = ()
     ) -> dict[str, Any] | None:
-        """The known, non-null properties of a JSON object; reports unknown keys, nulls and missing properties."""
+        """The known, non-null properties of a JSON object; reports unknown keys, nulls and missing properties.
+
+        When nothing is wrong with the keys and values this is `value` itself, so callers must not change it.
+        """
         if not isinstance(value, dict):
             self.add(path, "type", f"{kind} must be a JSON object, not {type(value).__name__}.")
             return None
-        present: dict[str, Any] = {}
-        for key, item in value.items():
-            where = _join(path, key)
-            if key not in allowed:
-                self.add(where, "unknown-key", f"{key!r} is not a property of {kind} in xAPI {self.version}.")
-            elif item is None:
-                self.add(where, "null", f"{key} must not be null.")
-            else:
-                present[key] = item
+        present: dict[str, Any]
+        if allowed.issuperset(value) and None not in value.values():
+            present = value  # the common case: no unknown keys, no nulls
+        else:
+            present = {}
+            for key, item in value.items():
+                if key not in allowed:
+                    message = f"{key!r} is not a property of {kind} in xAPI {self.version}."
+                    self.add(_join(path, key), "unknown-key", message)
+                elif item is None:
+                    self.add(_join(path, key), "null", f"{key} must not be null.")
+                else:
+                    present[key] = item
         for key in required:
             if key not in value:
                 self.add(_join(path, key), "required", f"{kind} must have the property {key}.")
@@ -207,19 +244,24 @@ class _StatementCheck:
 
     def iri(self, value: object, path: str, rule: str = "iri") -> None:
         """An absolute IRI (rule "iri") or IRL (rule "irl"): a string with a scheme such as http:."""
-        self.formatted(value, path, _is_iri, rule, f"{path} must be an absolute {rule.upper()} with a scheme.")
+        if not isinstance(value, str):
+            self.string(value, path)  # reports the type
+        elif not _is_iri(value):
+            self.add(path, rule, f"{path} must be an absolute {rule.upper()} with a scheme.")
 
     def uuid(self, value: object, path: str) -> None:
         """A UUID in the standard string form 8-4-4-4-12 hex digits (RFC 4122; any version, any case)."""
-        message = f"{path} must be a UUID such as fd41c918-b88b-4b20-a0a5-a4c32391aaa0."
-        self.formatted(value, path, _matches(_UUID), "uuid", message)
+        if not isinstance(value, str):
+            self.string(value, path)  # reports the type
+        elif not _UUID.fullmatch(value):
+            self.add(path, "uuid", f"{path} must be a UUID such as fd41c918-b88b-4b20-a0a5-a4c32391aaa0.")
 
     def timestamp(self, value: object, path: str) -> None:
         """An ISO 8601 timestamp; xAPI 2.0 also wants its time zone."""
-        if self.string(value, path):
-            problem = timestamp_problem(str(value), zone_required=self.v2)
-            if problem:
-                self.add(path, "timestamp", f"{path} {value!r} {problem}.")
+        if not isinstance(value, str):
+            self.string(value, path)  # reports the type
+        elif problem := timestamp_problem(value, zone_required=self.v2):
+            self.add(path, "timestamp", f"{path} {value!r} {problem}.")
 
     def language_map(self, value: object, path: str) -> None:
         """An object from RFC 5646 language tags to strings."""
@@ -227,6 +269,8 @@ class _StatementCheck:
             self.add(path, "type", f"{path} must be a language map (an object of language tag to string).")
             return
         for tag, text in value.items():
+            if isinstance(text, str) and is_language_tag(str(tag)):
+                continue  # the common case: nothing to report, so no path to build
             where = _join(path, tag)
             if not is_language_tag(str(tag)):
                 self.add(where, "language-tag", f"{tag!r} in {path} is not an RFC 5646 language tag such as en-US.")
@@ -263,40 +307,40 @@ class _StatementCheck:
 
     def substatement(self, value: dict[str, Any], path: str) -> None:
         """A SubStatement (Data 2.4.4.3): a Statement without id, stored, version or authority, and not nested."""
-        present = self.fields(
-            value, path, "a SubStatement", _SUBSTATEMENT_KEYS | set(_NOT_IN_SUBSTATEMENT), ("actor", "verb", "object")
-        )
+        present = self.fields(value, path, "a SubStatement", _SUBSTATEMENT_CHECKED_KEYS, ("actor", "verb", "object"))
         if present is None:
             return
+        present = dict(present)  # a copy: `fields` may return `value` itself, and this drops a nested SubStatement
         for key in _NOT_IN_SUBSTATEMENT:
             if key in present:
-                self.add(_join(path, key), "substatement", f"a SubStatement must not have {key}.")
+                self.add(f"{path}.{key}", "substatement", f"a SubStatement must not have {key}.")
         if _object_type(present.get("object")) == "SubStatement":
-            self.add(_join(path, "object"), "substatement", "a SubStatement must not contain a SubStatement.")
+            self.add(f"{path}.object", "substatement", "a SubStatement must not contain a SubStatement.")
             present.pop("object")
         self.statement_body(present, path)
 
     def statement_body(self, present: dict[str, Any], path: str) -> None:
         """What a Statement and a SubStatement share: actor, verb, object, result, context, timestamp, attachments."""
+        prefix = f"{path}." if path else ""  # "" for the Statement, e.g. "object." for a SubStatement
         if "actor" in present:
-            self.actor(present["actor"], _join(path, "actor"))
+            self.actor(present["actor"], f"{prefix}actor")
         if "verb" in present:
-            self.verb(present["verb"], _join(path, "verb"))
+            self.verb(present["verb"], f"{prefix}verb")
         if "object" in present:
-            self.statement_object(present["object"], _join(path, "object"))
+            self.statement_object(present["object"], f"{prefix}object")
         if "result" in present:
-            self.result(present["result"], _join(path, "result"))
+            self.result(present["result"], f"{prefix}result")
         if "context" in present:
-            self.context(present["context"], _join(path, "context"), _object_type(present.get("object")))
+            self.context(present["context"], f"{prefix}context", _object_type(present.get("object")))
         if "timestamp" in present:
-            self.timestamp(present["timestamp"], _join(path, "timestamp"))
+            self.timestamp(present["timestamp"], f"{prefix}timestamp")
         if "attachments" in present:
-            for index, attachment in enumerate(self.array(present["attachments"], _join(path, "attachments"))):
-                self.attachment(attachment, f"{_join(path, 'attachments')}[{index}]")
+            for index, attachment in enumerate(self.array(present["attachments"], f"{prefix}attachments")):
+                self.attachment(attachment, f"{prefix}attachments[{index}]")
         verb = present.get("verb")
         voiding = isinstance(verb, dict) and verb.get("id") == VOIDED
         if voiding and _object_type(present.get("object")) != "StatementRef":
-            self.add(_join(path, "object"), "voiding", "a voiding Statement's object must be a StatementRef.")
+            self.add(f"{prefix}object", "voiding", "a voiding Statement's object must be a StatementRef.")
 
     def statement_version(self, value: object, path: str) -> None:
         """The version property: 1.0 or 1.0.x; under xAPI 2.0 also 2.0 or 2.0.x (Data 2.4.10)."""
@@ -316,7 +360,7 @@ class _StatementCheck:
             self.agent(value, path)
         else:
             self.add(
-                _join(path, "objectType"),
+                f"{path}.objectType",
                 "object-type",
                 f"an actor's objectType is Agent or Group, not {object_type!r}.",
             )
@@ -327,15 +371,15 @@ class _StatementCheck:
         if present is None:
             return
         if present.get("objectType", "Agent") != "Agent":
-            self.add(_join(path, "objectType"), "object-type", "an Agent's objectType must be Agent.")
+            self.add(f"{path}.objectType", "object-type", "an Agent's objectType must be Agent.")
         if "name" in present:
-            self.string(present["name"], _join(path, "name"))
+            self.string(present["name"], f"{path}.name")
         ifis = [ifi for ifi in IFIS if ifi in present]
         if len(ifis) != 1:
             found = ", ".join(ifis) or "none"
             self.add(path, "one-ifi", f"an Agent needs exactly one of mbox, mbox_sha1sum, openid, account ({found}).")
         for ifi in ifis:
-            self.ifi(ifi, present[ifi], _join(path, ifi))
+            self.ifi(ifi, present[ifi], f"{path}.{ifi}")
 
     def group(self, value: object, path: str) -> None:
         """A Group: identified by one IFI, or anonymous with members; members are Agents."""
@@ -343,22 +387,22 @@ class _StatementCheck:
         if present is None:
             return
         if "objectType" in present and present["objectType"] != "Group":
-            self.add(_join(path, "objectType"), "object-type", "a Group's objectType must be Group.")
+            self.add(f"{path}.objectType", "object-type", "a Group's objectType must be Group.")
         if "name" in present:
-            self.string(present["name"], _join(path, "name"))
+            self.string(present["name"], f"{path}.name")
         ifis = [ifi for ifi in IFIS if ifi in present]
         if len(ifis) > 1:
             self.add(path, "one-ifi", f"an identified Group has exactly one IFI, not {', '.join(ifis)}.")
         for ifi in ifis:
-            self.ifi(ifi, present[ifi], _join(path, ifi))
+            self.ifi(ifi, present[ifi], f"{path}.{ifi}")
         if not ifis and "member" not in present:
-            self.add(_join(path, "member"), "required", "an anonymous Group (no IFI) must list its members.")
+            self.add(f"{path}.member", "required", "an anonymous Group (no IFI) must list its members.")
         if "member" in present:
-            members = self.array(present["member"], _join(path, "member"))
+            members = self.array(present["member"], f"{path}.member")
             if not ifis and not members and isinstance(present["member"], list):
-                self.add(_join(path, "member"), "empty", "an anonymous Group must have at least one member.")
+                self.add(f"{path}.member", "empty", "an anonymous Group must have at least one member.")
             for index, member in enumerate(members):
-                self.member(member, f"{_join(path, 'member')}[{index}]")
+                self.member(member, f"{path}.member[{index}]")
 
     def member(self, value: object, path: str) -> None:
         """A Group member: an Agent, never a Group."""
@@ -382,13 +426,13 @@ class _StatementCheck:
 
     def account(self, value: object, path: str) -> None:
         """An account: homePage (an IRL) and name, both required."""
-        present = self.fields(value, path, "an account", ("homePage", "name"), ("homePage", "name"))
+        present = self.fields(value, path, "an account", _ACCOUNT_KEYS, ("homePage", "name"))
         if present is None:
             return
         if "homePage" in present:
-            self.iri(present["homePage"], _join(path, "homePage"), "irl")
+            self.iri(present["homePage"], f"{path}.homePage", "irl")
         if "name" in present:
-            self.string(present["name"], _join(path, "name"))
+            self.string(present["name"], f"{path}.name")
 
     def authority(self, value: object, path: str) -> None:
         """An Agent, or for 3-legged OAuth an anonymous Group of two Agents (Data 2.4.9)."""
@@ -402,13 +446,13 @@ class _StatementCheck:
 
     def verb(self, value: object, path: str) -> None:
         """A Verb: an IRI id and an optional display language map."""
-        present = self.fields(value, path, "a Verb", ("id", "display"), ("id",))
+        present = self.fields(value, path, "a Verb", _VERB_KEYS, ("id",))
         if present is None:
             return
         if "id" in present:
-            self.iri(present["id"], _join(path, "id"))
+            self.iri(present["id"], f"{path}.id")
         if "display" in present:
-            self.language_map(present["display"], _join(path, "display"))
+            self.language_map(present["display"], f"{path}.display")
 
     def statement_object(self, value: object, path: str) -> None:
         """The object of a Statement: an Activity, Agent, Group, StatementRef or SubStatement."""
@@ -416,8 +460,8 @@ class _StatementCheck:
             self.add(path, "type", f"{path} must be a JSON object.")
             return
         object_type = value.get("objectType", "Activity")
-        if "objectType" not in value and any(key in value for key in (*IFIS, "member")):
-            self.add(_join(path, "objectType"), "object-type", "an Agent or Group as object must give its objectType.")
+        if "objectType" not in value and not _AGENT_OR_GROUP_KEYS.isdisjoint(value):
+            self.add(f"{path}.objectType", "object-type", "an Agent or Group as object must give its objectType.")
         elif object_type == "Activity":
             self.activity(value, path)
         elif object_type == "Agent":
@@ -430,29 +474,29 @@ class _StatementCheck:
             self.substatement(value, path)
         else:
             kinds = "Activity, Agent, Group, StatementRef or SubStatement"
-            self.add(_join(path, "objectType"), "object-type", f"objectType {object_type!r} is not one of {kinds}.")
+            self.add(f"{path}.objectType", "object-type", f"objectType {object_type!r} is not one of {kinds}.")
 
     def statement_ref(self, value: object, path: str) -> None:
         """A StatementRef: objectType StatementRef and the UUID of a Statement."""
-        present = self.fields(value, path, "a StatementRef", ("objectType", "id"), ("objectType", "id"))
+        present = self.fields(value, path, "a StatementRef", _STATEMENT_REF_KEYS, ("objectType", "id"))
         if present is None:
             return
         if "objectType" in present and present["objectType"] != "StatementRef":
-            self.add(_join(path, "objectType"), "object-type", "a Statement reference's objectType is StatementRef.")
+            self.add(f"{path}.objectType", "object-type", "a Statement reference's objectType is StatementRef.")
         if "id" in present:
-            self.uuid(present["id"], _join(path, "id"))
+            self.uuid(present["id"], f"{path}.id")
 
     def activity(self, value: object, path: str) -> None:
         """An Activity: an IRI id and an optional definition."""
-        present = self.fields(value, path, "an Activity", ("objectType", "id", "definition"), ("id",))
+        present = self.fields(value, path, "an Activity", _ACTIVITY_KEYS, ("id",))
         if present is None:
             return
         if "objectType" in present and present["objectType"] != "Activity":
-            self.add(_join(path, "objectType"), "object-type", "an Activity's objectType must be Activity.")
+            self.add(f"{path}.objectType", "object-type", "an Activity's objectType must be Activity.")
         if "id" in present:
-            self.iri(present["id"], _join(path, "id"))
+            self.iri(present["id"], f"{path}.id")
         if "definition" in present:
-            self.definition(present["definition"], _join(path, "definition"))
+            self.definition(present["definition"], f"{path}.definition")
 
     def definition(self, value: object, path: str) -> None:
         """An Activity definition: names, type, moreInfo, extensions and the interaction properties."""
@@ -461,13 +505,13 @@ class _StatementCheck:
             return
         for key in ("name", "description"):
             if key in present:
-                self.language_map(present[key], _join(path, key))
+                self.language_map(present[key], f"{path}.{key}")
         if "type" in present:
-            self.iri(present["type"], _join(path, "type"))
+            self.iri(present["type"], f"{path}.type")
         if "moreInfo" in present:
-            self.iri(present["moreInfo"], _join(path, "moreInfo"), "irl")
+            self.iri(present["moreInfo"], f"{path}.moreInfo", "irl")
         if "extensions" in present:
-            self.extensions(present["extensions"], _join(path, "extensions"))
+            self.extensions(present["extensions"], f"{path}.extensions")
         self.interaction(present, path)
 
     def interaction(self, definition: dict[str, Any], path: str) -> None:
@@ -476,10 +520,10 @@ class _StatementCheck:
         known_type = isinstance(interaction_type, str) and interaction_type in INTERACTION_TYPES
         if interaction_type is not None and not known_type:
             message = f"interactionType must be one of {', '.join(sorted(INTERACTION_TYPES))}."
-            self.add(_join(path, "interactionType"), "interaction-type", message)
+            self.add(f"{path}.interactionType", "interaction-type", message)
             return
         if "correctResponsesPattern" in definition:
-            where = _join(path, "correctResponsesPattern")
+            where = f"{path}.correctResponsesPattern"
             if interaction_type is None:
                 self.add(where, "interaction-type", "correctResponsesPattern needs an interactionType.")
             for index, pattern in enumerate(self.array(definition["correctResponsesPattern"], where)):
@@ -488,7 +532,7 @@ class _StatementCheck:
         for key in ALL_COMPONENT_LISTS:
             if key not in definition:
                 continue
-            where = _join(path, key)
+            where = f"{path}.{key}"
             if interaction_type is None:
                 self.add(where, "interaction-type", f"{key} needs an interactionType.")
             elif key not in supported:  # the spec lets an LRS refuse these (MAY); they cannot mean anything
@@ -501,40 +545,39 @@ class _StatementCheck:
         seen: set[str] = set()
         for index, component in enumerate(self.array(value, path)):
             where = f"{path}[{index}]"
-            present = self.fields(component, where, "an interaction component", ("id", "description"), ("id",))
+            present = self.fields(component, where, "an interaction component", _COMPONENT_KEYS, ("id",))
             if present is None:
                 continue
-            if "id" in present and self.string(present["id"], _join(where, "id")):
+            if "id" in present and self.string(present["id"], f"{where}.id"):
                 if present["id"] in seen:
-                    self.add(_join(where, "id"), "interaction-components", f"id {present['id']!r} repeats in {path}.")
+                    self.add(f"{where}.id", "interaction-components", f"id {present['id']!r} repeats in {path}.")
                 seen.add(present["id"])
             if "description" in present:
-                self.language_map(present["description"], _join(where, "description"))
+                self.language_map(present["description"], f"{where}.description")
 
     # --- Result, Context, Attachments ---------------------------------------------------------------------------
 
     def result(self, value: object, path: str) -> None:
         """A Result: score, success, completion, response, duration, extensions."""
-        keys = ("score", "success", "completion", "response", "duration", "extensions")
-        present = self.fields(value, path, "a Result", keys)
+        present = self.fields(value, path, "a Result", _RESULT_KEYS)
         if present is None:
             return
         if "score" in present:
-            self.score(present["score"], _join(path, "score"))
+            self.score(present["score"], f"{path}.score")
         for key in ("success", "completion"):
             if key in present and not isinstance(present[key], bool):
-                self.add(_join(path, key), "type", f"{key} must be true or false, not {present[key]!r}.")
+                self.add(f"{path}.{key}", "type", f"{key} must be true or false, not {present[key]!r}.")
         if "response" in present:
-            self.string(present["response"], _join(path, "response"))
+            self.string(present["response"], f"{path}.response")
         if "duration" in present:
             message = "duration must be an ISO 8601 duration such as PT1H30M or P4W."
-            self.formatted(present["duration"], _join(path, "duration"), is_duration, "duration", message)
+            self.formatted(present["duration"], f"{path}.duration", is_duration, "duration", message)
         if "extensions" in present:
-            self.extensions(present["extensions"], _join(path, "extensions"))
+            self.extensions(present["extensions"], f"{path}.extensions")
 
     def score(self, value: object, path: str) -> None:
         """A Score: scaled in [-1, 1], min below max, raw between them (Data 2.4.5.1)."""
-        present = self.fields(value, path, "a Score", ("scaled", "raw", "min", "max"))
+        present = self.fields(value, path, "a Score", _SCORE_KEYS)
         if present is None:
             return
         numbers: dict[str, float] = {}
@@ -542,16 +585,16 @@ class _StatementCheck:
             if _is_number(number):
                 numbers[key] = number
             else:
-                self.add(_join(path, key), "type", f"score {key} must be a finite number, not {number!r}.")
+                self.add(f"{path}.{key}", "type", f"score {key} must be a finite number, not {number!r}.")
         scaled, raw, low, high = (numbers.get(key) for key in ("scaled", "raw", "min", "max"))
         if scaled is not None and not -1 <= scaled <= 1:
-            self.add(_join(path, "scaled"), "score-range", f"scaled {scaled} is outside -1 to 1.")
+            self.add(f"{path}.scaled", "score-range", f"scaled {scaled} is outside -1 to 1.")
         if low is not None and high is not None and low >= high:
-            self.add(_join(path, "min"), "score-range", f"min {low} must be less than max {high}.")
+            self.add(f"{path}.min", "score-range", f"min {low} must be less than max {high}.")
         if raw is not None and low is not None and raw < low:
-            self.add(_join(path, "raw"), "score-range", f"raw {raw} is below min {low}.")
+            self.add(f"{path}.raw", "score-range", f"raw {raw} is below min {low}.")
         if raw is not None and high is not None and raw > high:
-            self.add(_join(path, "raw"), "score-range", f"raw {raw} is above max {high}.")
+            self.add(f"{path}.raw", "score-range", f"raw {raw} is above max {high}.")
 
     def context(self, value: object, path: str, object_type: str | None) -> None:
         """A Context (Data 2.4.6); revision and platform only about an Activity; 2.0 adds contextAgents/Groups."""
@@ -559,29 +602,29 @@ class _StatementCheck:
         if present is None:
             return
         if "registration" in present:
-            self.uuid(present["registration"], _join(path, "registration"))
+            self.uuid(present["registration"], f"{path}.registration")
         if "instructor" in present:
-            self.actor(present["instructor"], _join(path, "instructor"))
+            self.actor(present["instructor"], f"{path}.instructor")
         if "team" in present:
-            self.team(present["team"], _join(path, "team"))
+            self.team(present["team"], f"{path}.team")
         if "contextActivities" in present:
-            self.context_activities(present["contextActivities"], _join(path, "contextActivities"))
+            self.context_activities(present["contextActivities"], f"{path}.contextActivities")
         for key in ("revision", "platform"):
-            if key in present and self.string(present[key], _join(path, key)) and object_type != "Activity":
+            if key in present and self.string(present[key], f"{path}.{key}") and object_type != "Activity":
                 self.add(
-                    _join(path, key), "activity-only", f"context {key} is only allowed when the object is an Activity."
+                    f"{path}.{key}", "activity-only", f"context {key} is only allowed when the object is an Activity."
                 )
         if "language" in present:
             message = "language must be an RFC 5646 language tag such as en-US."
-            self.formatted(present["language"], _join(path, "language"), is_language_tag, "language-tag", message)
+            self.formatted(present["language"], f"{path}.language", is_language_tag, "language-tag", message)
         if "statement" in present:
-            self.statement_ref(present["statement"], _join(path, "statement"))
+            self.statement_ref(present["statement"], f"{path}.statement")
         if "extensions" in present:
-            self.extensions(present["extensions"], _join(path, "extensions"))
+            self.extensions(present["extensions"], f"{path}.extensions")
         if "contextAgents" in present:
-            self.context_agents(present["contextAgents"], _join(path, "contextAgents"), "contextAgent", "agent")
+            self.context_agents(present["contextAgents"], f"{path}.contextAgents", "contextAgent", "agent")
         if "contextGroups" in present:
-            self.context_agents(present["contextGroups"], _join(path, "contextGroups"), "contextGroup", "group")
+            self.context_agents(present["contextGroups"], f"{path}.contextGroups", "contextGroup", "group")
 
     def team(self, value: object, path: str) -> None:
         """A Group where only a Group will do (context team, contextGroups group)."""
@@ -590,17 +633,17 @@ class _StatementCheck:
         elif value.get("objectType") == "Group":
             self.group(value, path)
         else:
-            self.add(_join(path, "objectType"), "object-type", f"{path} must be a Group (objectType Group).")
+            self.add(f"{path}.objectType", "object-type", f"{path} must be a Group (objectType Group).")
 
     def context_activities(self, value: object, path: str) -> None:
         """parent, grouping, category, other: each an Activity or a list of them (a single one is accepted)."""
-        present = self.fields(value, path, "contextActivities", CONTEXT_ACTIVITY_TYPES)
+        present = self.fields(value, path, "contextActivities", _CONTEXT_ACTIVITIES_KEYS)
         if present is None:
             return
         if not value:
             self.add(path, "empty", "contextActivities must not be empty; leave it out instead.")
         for key, activities in present.items():
-            where = _join(path, key)
+            where = f"{path}.{key}"
             if isinstance(activities, list):
                 for index, activity in enumerate(activities):
                     self.activity(activity, f"{where}[{index}]")
@@ -611,18 +654,18 @@ class _StatementCheck:
         """xAPI 2.0 contextAgents or contextGroups: objectType, the Agent or Group, optional relevantTypes."""
         for index, entry in enumerate(self.array(value, path)):
             where = f"{path}[{index}]"
-            keys = ("objectType", member_key, "relevantTypes")
+            keys = _CONTEXT_AGENT_KEYS[member_key]
             present = self.fields(entry, where, f"a {object_type}", keys, ("objectType", member_key))
             if present is None:
                 continue
             if "objectType" in present and present["objectType"] != object_type:
-                self.add(_join(where, "objectType"), "object-type", f"objectType must be {object_type}.")
+                self.add(f"{where}.objectType", "object-type", f"objectType must be {object_type}.")
             if member_key == "agent" and "agent" in present:
-                self.agent(present["agent"], _join(where, "agent"))
+                self.agent(present["agent"], f"{where}.agent")
             elif member_key == "group" and "group" in present:
-                self.team(present["group"], _join(where, "group"))
+                self.team(present["group"], f"{where}.group")
             if "relevantTypes" in present:
-                self.relevant_types(present["relevantTypes"], _join(where, "relevantTypes"))
+                self.relevant_types(present["relevantTypes"], f"{where}.relevantTypes")
 
     def relevant_types(self, value: object, path: str) -> None:
         """A non-empty list of Activity type IRIs."""
@@ -639,24 +682,22 @@ class _StatementCheck:
         if present is None:
             return
         if "usageType" in present:
-            self.iri(present["usageType"], _join(path, "usageType"))
+            self.iri(present["usageType"], f"{path}.usageType")
         for key in ("display", "description"):
             if key in present:
-                self.language_map(present[key], _join(path, key))
+                self.language_map(present[key], f"{path}.{key}")
         if "contentType" in present:
             message = "contentType must be an Internet media type such as text/plain."
-            self.formatted(
-                present["contentType"], _join(path, "contentType"), _matches(_MEDIA_TYPE), "content-type", message
-            )
+            self.formatted(present["contentType"], f"{path}.contentType", _is_media_type, "content-type", message)
         length = present.get("length")
         if length is not None and (isinstance(length, bool) or not isinstance(length, int) or length < 0):
-            self.add(_join(path, "length"), "length", f"length must be a whole number of octets, not {length!r}.")
+            self.add(f"{path}.length", "length", f"length must be a whole number of octets, not {length!r}.")
         if "sha2" in present:
             message = "sha2 must be the hex digits of a SHA-224, SHA-256, SHA-384 or SHA-512 hash."
-            self.formatted(present["sha2"], _join(path, "sha2"), _matches(_SHA2), "sha2", message)
+            self.formatted(present["sha2"], f"{path}.sha2", _is_sha2, "sha2", message)
         if "fileUrl" in present:
-            self.iri(present["fileUrl"], _join(path, "fileUrl"), "irl")
+            self.iri(present["fileUrl"], f"{path}.fileUrl", "irl")
         content_type = present.get("contentType")
         if present.get("usageType") == SIGNATURE and str(content_type).lower() != "application/octet-stream":
             message = "a signature attachment (JWS) must have the contentType application/octet-stream."
-            self.add(_join(path, "contentType"), "signature", message)
+            self.add(f"{path}.contentType", "signature", message)

@@ -208,6 +208,13 @@ INVALID: list[Rejected] = [
     ("Data 4.5", "timestamp", "2015-11-18 12:17:00Z", "timestamp"),
     ("Data 4.5", "timestamp", "2015-11-18T12:17:00.Z", "timestamp"),
     ("Data 4.5", "timestamp", "", "timestamp"),
+    ("Data 4.5", "timestamp", "2015-11-31T12:00:00Z", "timestamp"),
+    ("Data 4.5", "timestamp", "2015-02-29T12:00:00.000Z", "timestamp"),
+    ("Data 4.5", "timestamp", "0000-01-01T12:00:00Z", "timestamp"),
+    ("Data 4.5", "timestamp", "2015-11-18T24:00:00Z", "timestamp"),
+    ("Data 4.5", "timestamp", "2015-11-18T23:59:60Z", "timestamp"),
+    ("Data 4.5", "timestamp", "2015-11-18T12:17:00+23:60", "timestamp"),
+    ("Data 4.5", "timestamp", "2015-11-18T12:17:00.000Z ", "timestamp"),
     ("XAPI-00006", "timestamp", 1447849020, "type"),
     ("XAPI-00023", "stored", "yesterday", "timestamp"),
     # Data 2.4.10 version
@@ -299,6 +306,11 @@ INVALID: list[Rejected] = [
     ("XAPI-00044", "verb.id", "http://example.com/my verb", "iri"),
     ("XAPI-00007", "verb.id", "", "iri"),
     ("XAPI-00044", "verb.id", "http://example.com/100%verbs", "iri"),
+    ("XAPI-00044", "verb.id", "http://example.com/100%2", "iri"),
+    ("XAPI-00044", "verb.id", "http://example.com/verbs#a#b", "iri"),
+    ("XAPI-00044", "verb.id", "http:", "iri"),
+    ("XAPI-00044", "verb.id", "http://example.com/<verb>", "iri"),
+    ("XAPI-00044", "verb.id", "http://example.com/" + "a" * 600 + " b", "iri"),
     ("XAPI-00006", "verb.id", 42, "type"),
     ("XAPI-00045", "verb.display", "answered", "type"),
     ("XAPI-00045", "verb.display", {"en_US": "answered"}, "language-tag", "verb.display.en_US"),
@@ -318,6 +330,7 @@ INVALID: list[Rejected] = [
     ("XAPI-00121", "verb.display", {"en-a-bbb-a-ccc": "x"}, "language-tag", "verb.display.en-a-bbb-a-ccc"),
     ("XAPI-00121", "verb.display", {"zh-z-aaa-z-bbb-c-ccc": "x"}, "language-tag", "verb.display.zh-z-aaa-z-bbb-c-ccc"),
     ("XAPI-00121", "verb.display", {"en-US-": "x"}, "language-tag", "verb.display.en-US-"),
+    ("XAPI-00121", "verb.display", {"en-x-" + "a" * 80: "x"}, "language-tag", "verb.display.en-x-" + "a" * 80),
     # Data 2.4.4 object, 2.4.4.1 Activity
     ("XAPI-00046", "object.objectType", "activity", "object-type"),
     ("XAPI-00046", "object.objectType", "Statement", "object-type"),
@@ -663,6 +676,11 @@ VALID: list[tuple[str, str, object]] = [
     ("Data 4.5", "timestamp", "2015-11-18T12:17:00,5Z"),
     ("RFC 3339 5.6", "timestamp", "2015-11-18t12:17:00z"),
     ("Data 2.4.7 (future)", "timestamp", "2031-11-30T07:43:53.628Z"),
+    ("Data 4.5", "timestamp", "2015-12-31T23:59:59.999Z"),
+    ("Data 4.5", "timestamp", "2016-02-29T12:00:00Z"),
+    ("Data 4.5", "timestamp", "0001-01-01T00:00:00Z"),
+    ("Data 4.5", "timestamp", "2015-11-18T12:17:00.000-05:00"),
+    ("Data 4.5", "timestamp", "2015-11-18T12:17:00+23:59"),
     # actors
     ("Data 2.4.2.1", "actor.objectType", DELETE),
     ("Data 2.4.2.1", "actor.name", DELETE),
@@ -701,10 +719,14 @@ VALID: list[tuple[str, str, object]] = [
     ("Data 4.3", "verb.id", "urn:example:verbs:answered"),
     ("Data 4.3", "verb.id", "http://example.com/xapi/verbs#defenestrated"),
     ("Data 4.3", "verb.id", "http://example.com/100%25"),
+    ("Data 4.3", "verb.id", "http:x"),
+    ("Data 4.3", "verb.id", "http://example.com/" + "a" * 600),
+    ("Data 4.3", "verb.id", "http://example.com/" + "%2F" * 300 + "#fragment"),
     ("Data 4.2", "verb.display", {}),
     ("Data 4.2", "verb.display", {"en-US": ""}),
     ("RFC 5646", "verb.display", {"en": "a", "en-US": "b", "EN-gb": "c", "zh-Hant-TW": "d", "und": "e", "es-419": "f"}),
     ("RFC 5646", "verb.display", {"x-klingon": "a", "i-klingon": "b", "sgn-BE-FR": "c", "zh-min-nan": "d"}),
+    ("RFC 5646", "verb.display", {"en-x" + "-abcdefgh" * 10: "a long private use tag"}),
     (
         "RFC 5646",
         "verb.display",
@@ -957,3 +979,54 @@ def test_an_unsupported_version_header_is_a_bad_parameter(version: str) -> None:
     with pytest.raises(BadParameter) as raised:
         statement_violations(FULL, version)
     assert raised.value.parameter == "X-Experience-API-Version"
+
+
+def test_violations_say_where_which_rule_and_why_in_full() -> None:
+    statement = changed(WITH_SUBSTATEMENT, "object.verb.id", "answered")
+    statement = changed(statement, "object.timestamp", "2015-02-29T12:00:00Z")
+    statement = changed(statement, "object.verb.display", {"en_US": None})
+    statement = changed(statement, "object.context.registration", "12345")
+    statement = changed(statement, "object.context.Platform", "x")
+    statement = changed(statement, "timestamp", "2015-11-18T12:17:00")
+    statement = changed(statement, "verb.display", {"en-US": 1})
+    tag_message = "'en_US' in object.verb.display is not an RFC 5646 language tag such as en-US."
+    uuid_message = "object.context.registration must be a UUID such as fd41c918-b88b-4b20-a0a5-a4c32391aaa0."
+    date_message = (
+        "object.timestamp '2015-02-29T12:00:00Z' is not a real date and time (day is out of range for month); "
+        "24:00 and leap seconds are not accepted."
+    )
+    expected = [
+        Violation("verb.display.en-US", "type", "verb.display.en-US must be a string, not int."),
+        Violation("object.verb.id", "iri", "object.verb.id must be an absolute IRI with a scheme."),
+        Violation("object.verb.display.en_US", "language-tag", tag_message),
+        Violation("object.verb.display.en_US", "null", "object.verb.display.en_US must not be null."),
+        Violation("object.context.Platform", "unknown-key", "'Platform' is not a property of a Context in xAPI 1.0.3."),
+        Violation("object.context.registration", "uuid", uuid_message),
+        Violation("object.timestamp", "timestamp", date_message),
+    ]
+    assert statement_violations(statement, "1.0.3") == expected
+    no_zone = "timestamp '2015-11-18T12:17:00' has no time zone; add Z or an offset such as +01:00."
+    expected[4] = Violation(
+        "object.context.Platform", "unknown-key", "'Platform' is not a property of a Context in xAPI 2.0.0."
+    )
+    assert statement_violations(statement, "2.0.0") == [*expected, Violation("timestamp", "timestamp", no_zone)]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [FULL, FULL_2_0, WITH_SUBSTATEMENT, changed(WITH_SUBSTATEMENT, "object.object", WITH_SUBSTATEMENT["object"])],
+    ids=["full", "full-2.0", "substatement", "nested-substatement"],
+)
+def test_validation_leaves_the_statement_as_it_was(statement: dict[str, Any]) -> None:
+    before = copy.deepcopy(statement)
+    statement_violations(statement, "2.0.0")
+    assert statement == before
+
+
+def test_asking_twice_gets_the_same_answer() -> None:
+    """The checks remember answers for values that repeat (IRIs, language tags); the answers must not change."""
+    statement = changed(changed(FULL, "verb.id", "answered"), "verb.display", {"en_US": "answered", "en-US": "a"})
+    first = statement_violations(statement, "1.0.3")
+    assert found(first) == {("verb.id", "iri"), ("verb.display.en_US", "language-tag")}
+    assert statement_violations(statement, "1.0.3") == first
+    assert statement_violations(FULL, "1.0.3") == statement_violations(FULL, "1.0.3") == []
