@@ -115,6 +115,7 @@ def produce_all(bootstrap: str, topic: str, bodies: list[bytes], clients: int) -
         await producer.start()
         queue = list(reversed(bodies))
         try:
+            await producer.partitions_for(topic)  # the new topic's metadata, before the clock starts
 
             async def client() -> None:
                 while queue:

@@ -25,9 +25,9 @@ def serve(host: str | None, port: int | None) -> None:
 
     from learnstream.errors import BrokerUnavailable, WarehouseUnavailable
     from learnstream.kafka import ensure_topics
-    from lrs.people import XapiPeople
     from lrs.service import LRS_INSTANCE, Lrs
     from lrs.store import StatementStore
+    from lrs.workers import DrafterConfig, DraftingPool
     from producers.connector_config import load_connector_file
     from producers.registry import ConnectorContext, build_receivers, is_receiver
     from server.app import build_app
@@ -66,15 +66,23 @@ def serve(host: str | None, port: int | None) -> None:
             logger.info("serve answers the trends API from %s", warehouse.target.describe())
     lrs = None
     if warehouse is not None:  # the LRS keeps its Statements in the warehouse
-        lrs = Lrs(
-            StatementStore(warehouse.client, warehouse.database),
-            XapiPeople(context.directory, context.pseudonym_key, LRS_INSTANCE),
+        drafting = DrafterConfig(
+            context.directory,
+            context.pseudonym_key,
             current.lrs.authority_home_page,
             LRS_INSTANCE,
             derive_ids=frozenset(credential.name for credential in current.lrs.credentials if credential.derive_ids),
         )
+        lrs = Lrs(
+            StatementStore(warehouse.client, warehouse.database),
+            DraftingPool(drafting, current.lrs.drafting_processes),
+        )
         logger.info(
-            "xAPI LRS at http://%s:%d/xapi/ (%d credential(s))", bound_host, bound_port, len(current.lrs.credentials)
+            "xAPI LRS at http://%s:%d/xapi/ (%d credential(s), %d drafting process(es))",
+            bound_host,
+            bound_port,
+            len(current.lrs.credentials),
+            current.lrs.drafting_processes,
         )
     local_host = "127.0.0.1" if bound_host in ("0.0.0.0", "::", "") else bound_host
     web.run_app(

@@ -222,6 +222,12 @@ class LrsSettings(BaseModel):
         default="urn:learnstream:lrs",
         description="The homePage of the account in the authority the LRS writes into every Statement it stores.",
     )
+    drafting_processes: int = Field(
+        default=2,
+        ge=0,
+        description="Worker processes that parse and validate Statements while serve publishes and stores them "
+        "(about one per core; 0: on a thread of serve itself).",
+    )
 
 
 class LoaderSettings(BaseModel):

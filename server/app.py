@@ -61,6 +61,8 @@ def build_app(
         if warehouse is not None:
             warehouse.withdraw_address()
             await asyncio.to_thread(warehouse.stop)
+        if lrs is not None:
+            await asyncio.to_thread(lrs.drafting.close)
 
     app.on_startup.append(start)
     app.on_cleanup.append(stop)

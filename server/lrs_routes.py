@@ -27,8 +27,9 @@ from aiohttp import web
 from learnstream.errors import BadParameter, BrokerUnavailable, LearnstreamError, UsageError, WarehouseError
 from learnstream.settings import LrsSettings
 from lrs.attachments import AttachmentPart, render_multipart
+from lrs.drafting import Request, StatementRejected
 from lrs.formats import in_format
-from lrs.service import Lrs, Request, StatementRejected, check_get_parameters, received
+from lrs.service import Lrs, check_get_parameters
 from lrs.statements import iso_utc
 from lrs.validation import is_2_0
 from lrs.writer import GroupWriter
@@ -140,7 +141,7 @@ def lrs_routes(lrs: Lrs, publisher: Publisher, settings: LrsSettings) -> list[we
             return web.json_response(exc.body, status=exc.status, headers={VERSION_HEADER: LATEST})
         response = await dispatch(call)
         if call.method in ("GET", "HEAD"):  # on every answer to a read, errors too: clients wait on it
-            response.headers.setdefault("X-Experience-API-Consistent-Through", iso_utc(datetime.now(UTC)))
+            response.headers.setdefault("X-Experience-API-Consistent-Through", consistent_through())
         return response
 
     async def dispatch(call: Call) -> web.StreamResponse:
@@ -181,9 +182,13 @@ def lrs_routes(lrs: Lrs, publisher: Publisher, settings: LrsSettings) -> list[we
         response.headers[VERSION_HEADER] = version
         return response
 
+    def consistent_through() -> str:
+        return iso_utc(writer.consistent_through(datetime.now(UTC)))
+
     async def write(call: Call, credential: str, version: str, statement_id: str | None) -> list[str]:
-        sent = received(call.header("Content-Type", "application/json") or "application/json", call.body)
-        return await writer.write(Request(sent, version, credential, statement_id))
+        content_type = call.header("Content-Type", "application/json") or "application/json"
+        arrived = datetime.now(UTC)
+        return await writer.write(Request(content_type, call.body, version, credential, arrived, statement_id))
 
     async def post(call: Call, credential: str, version: str) -> web.StreamResponse:
         return web.json_response(await write(call, credential, version, None))
@@ -199,7 +204,7 @@ def lrs_routes(lrs: Lrs, publisher: Publisher, settings: LrsSettings) -> list[we
         params = call.query
         check_get_parameters(params)
         languages = call.header("Accept-Language", "") or ""
-        consistent = {"X-Experience-API-Consistent-Through": iso_utc(datetime.now(UTC))}
+        consistent = {"X-Experience-API-Consistent-Through": consistent_through()}
         single = params.get("statementId") or params.get("voidedStatementId")
         if single:
             found = await asyncio.to_thread(lrs.store.one, single, "voidedStatementId" in params)

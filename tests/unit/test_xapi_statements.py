@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from lrs.service import derived_id
+from lrs.drafting import derived_id
 from lrs.statements import authority_for, content_hash, iso_utc, prepared, sent_instant
 
 SENT: dict[str, Any] = {
