@@ -9,8 +9,10 @@ order of a Group's members, case where it does not matter; every other differenc
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -19,6 +21,11 @@ import orjson
 ALWAYS_IGNORED = ("authority", "stored", "attachments")
 # Properties the LRS assigns only when a Statement has none: a difference counts only when both sides have one.
 ASSIGNED_IF_MISSING = ("id", "timestamp", "version")
+
+#: The end of an integral float as orjson writes it below 1e16 ("1.0", "-0.0"): `.0` and the end of the number.
+#: From 1e16 on it writes floats with an exponent ("1e+16"), and those are all integral. Either may be found in a
+#: string too, which costs only the slower way; searched for as text, since a search is faster than a walk.
+_WHOLE_FLOAT_END = re.compile(rb"\.0(?![^,}\]])")
 
 
 def statement_differences(signed: Mapping[str, Any], received: Mapping[str, Any]) -> list[str]:
@@ -33,17 +40,20 @@ def statement_differences(signed: Mapping[str, Any], received: Mapping[str, Any]
     return [key for key in keys if canonical(left_normal.get(key)) != canonical(right_normal.get(key))]
 
 
-def normal_form(statement: Mapping[str, Any]) -> dict[str, Any]:
-    """A Statement or SubStatement without what Data 2.3.1 excepts from immutability, in a comparable form."""
-    normal = {key: value for key, value in statement.items() if key not in ALWAYS_IGNORED}
+def normal_form(statement: Mapping[str, Any], ignored: Collection[str] = ALWAYS_IGNORED) -> dict[str, Any]:
+    """A Statement or SubStatement without what Data 2.3.1 excepts from immutability, in a comparable form.
+    `ignored`: the top-level properties left out (a caller may leave out more than ALWAYS_IGNORED)."""
+    normal = {key: value for key, value in statement.items() if key not in ignored}
     if isinstance(normal.get("id"), str):
         normal["id"] = normal["id"].lower()  # a UUID compares by value (2.3.1.b7 case sensitivity)
     if isinstance(normal.get("timestamp"), str):
         normal["timestamp"] = _instant(normal["timestamp"])
     if "actor" in normal:
         normal["actor"] = _actor(normal["actor"])
-    if isinstance(normal.get("verb"), dict):
-        normal["verb"] = {key: value for key, value in normal["verb"].items() if key != "display"}  # 2.3.1.b3
+    verb = normal.get("verb")
+    if isinstance(verb, dict):
+        normal["verb"] = verb = dict(verb)  # a copy, as the other parts: the caller's Statement is left as it was
+        verb.pop("display", None)  # 2.3.1.b3
     if "object" in normal:
         normal["object"] = _object(normal["object"])
     if isinstance(normal.get("context"), dict):
@@ -71,7 +81,10 @@ def _activity(activity: object) -> object:
     """An Activity as compared: its id only matters, its definition is not part of the Statement (2.3.1.b2)."""
     if not isinstance(activity, dict):
         return activity
-    return {key: value for key, value in activity.items() if key != "definition"} | {"objectType": "Activity"}
+    normal = dict(activity)
+    normal.pop("definition", None)
+    normal["objectType"] = "Activity"  # where the Activity had it, else last
+    return normal
 
 
 def _actor(actor: object) -> object:
@@ -82,9 +95,7 @@ def _actor(actor: object) -> object:
     normal.setdefault("objectType", "Agent")
     mbox = normal.get("mbox")
     if isinstance(mbox, str) and "@" in mbox:
-        local, _, domain = mbox.rpartition("@")
-        scheme, colon, address = local.partition(":")
-        normal["mbox"] = f"{scheme.lower()}{colon}{address}@{domain.lower()}"  # 2.3.1.b7: the domain is not cased
+        normal["mbox"] = _mbox(mbox)
     if isinstance(normal.get("mbox_sha1sum"), str):
         normal["mbox_sha1sum"] = normal["mbox_sha1sum"].lower()
     if isinstance(normal.get("member"), list):
@@ -92,12 +103,21 @@ def _actor(actor: object) -> object:
     return normal
 
 
+@lru_cache(maxsize=4096)  # the same actors send Statement after Statement
+def _mbox(mbox: str) -> str:
+    """An mbox with its scheme and domain in lower case (2.3.1.b7: the domain is not cased)."""
+    local, _, domain = mbox.rpartition("@")
+    scheme, colon, address = local.partition(":")
+    return f"{scheme.lower()}{colon}{address}@{domain.lower()}"
+
+
 def _context(context: Mapping[str, Any]) -> dict[str, Any]:
     """A Context with its Activities, Agents and Groups, registration and StatementRef compared as above."""
     normal = dict(context)
-    for key in ("instructor", "team"):
-        if key in normal:
-            normal[key] = _actor(normal[key])
+    if "instructor" in normal:
+        normal["instructor"] = _actor(normal["instructor"])
+    if "team" in normal:
+        normal["team"] = _actor(normal["team"])
     if isinstance(normal.get("registration"), str):
         normal["registration"] = normal["registration"].lower()
     if isinstance(normal.get("statement"), dict):
@@ -108,12 +128,13 @@ def _context(context: Mapping[str, Any]) -> dict[str, Any]:
             kind: [_activity(item) for item in value] if isinstance(value, list) else [_activity(value)]
             for kind, value in activities.items()  # a single Activity and a one-element array are the same (2.4.6.2)
         }
-    for key, role in (("contextAgents", "agent"), ("contextGroups", "group")):  # xAPI 2.0
-        if isinstance(normal.get(key), list):
-            normal[key] = [
-                item | {role: _actor(item[role])} if isinstance(item, dict) and role in item else item
-                for item in normal[key]
-            ]
+    if "contextAgents" in normal or "contextGroups" in normal:  # xAPI 2.0
+        for key, role in (("contextAgents", "agent"), ("contextGroups", "group")):
+            if isinstance(normal.get(key), list):
+                normal[key] = [
+                    item | {role: _actor(item[role])} if isinstance(item, dict) and role in item else item
+                    for item in normal[key]
+                ]
     return normal
 
 
@@ -128,6 +149,32 @@ def _instant(timestamp: str) -> str:
 
 def canonical(value: object) -> str:
     """One text per JSON value: keys sorted, 1.0 written as 1, true never equal to 1 (as Python's == would have it)."""
+    written = _sorted_json(value)
+    return written.decode() if written is not None else _canonical_numbers(value)
+
+
+def canonical_bytes(value: object) -> bytes:
+    """`canonical(value)` as UTF-8, without decoding orjson's bytes to encode them again (to hash them)."""
+    written = _sorted_json(value)
+    return written if written is not None else _canonical_numbers(value).encode()
+
+
+def _sorted_json(value: object) -> bytes | None:
+    """orjson's JSON of `value` with sorted keys when that is already canonical (no integral float in it), else None.
+
+    Most Statements hold no integral float: then the value need not be rebuilt (`_numbers`) before it is written.
+    """
+    try:
+        written = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError:
+        return None
+    if _WHOLE_FLOAT_END.search(written) is not None or (b"+" in written and b"e+" in written):
+        return None
+    return written
+
+
+def _canonical_numbers(value: object) -> str:
+    """`canonical` the long way: integral floats as integers first."""
     numbers = _numbers(value)
     try:
         return orjson.dumps(numbers, option=orjson.OPT_SORT_KEYS).decode()
@@ -139,8 +186,12 @@ def _numbers(value: object) -> object:
     """`value` with integral floats as integers, so that 1.0 and 1 (one JSON number) compare equal."""
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, dict):
-        return {key: _numbers(item) for key, item in value.items()}
+    if isinstance(value, dict):  # no call for a string or an integer: they are most of a Statement
+        return {key: _numbers(item) if isinstance(item, _REWRITTEN) else item for key, item in value.items()}
     if isinstance(value, list):
-        return [_numbers(item) for item in value]
+        return [_numbers(item) if isinstance(item, _REWRITTEN) else item for item in value]
     return value
+
+
+#: What `_numbers` may change: a float, or what may hold one.
+_REWRITTEN = (float, dict, list)

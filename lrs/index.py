@@ -10,6 +10,7 @@ objectType and inverse functional identifier; that pair is the key matched here.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 
 IFIS = ("mbox", "mbox_sha1sum", "openid", "account")
@@ -24,9 +25,7 @@ def agent_key(agent: Any) -> str | None:
         return None
     mbox = agent.get("mbox")
     if isinstance(mbox, str):
-        address, _, domain = mbox.rpartition("@")
-        scheme, _, local = address.partition(":")
-        return f"{kind}|mbox|{scheme.lower()}:{local}@{domain.lower()}"  # the domain is not case-sensitive
+        return _mbox_key(kind, mbox)
     if isinstance(agent.get("mbox_sha1sum"), str):
         return f"{kind}|mbox_sha1sum|{agent['mbox_sha1sum'].lower()}"
     if isinstance(agent.get("openid"), str):
@@ -50,17 +49,23 @@ def identifiers(agent: Any) -> Iterator[str]:
 
 def actors(statement: dict[str, Any]) -> list[str]:
     """The keys the `agent` filter matches: the actor's, and the object's when it is an Agent or Group."""
-    found = [agent_key(statement.get("actor")), _object_agent(statement.get("object"))]
-    return sorted({key for key in found if key})
+    actor = agent_key(statement.get("actor"))
+    target = _object_agent(statement.get("object"))
+    if target is None or target == actor:
+        return [actor] if actor else []
+    return sorted({key for key in (actor, target) if key})
 
 
 def related_agents(statement: dict[str, Any]) -> list[str]:
     """The keys `related_agents=true` matches: actor, object, authority, instructor, team, and a SubStatement's."""
-    found: set[str | None] = {agent_key(statement.get("authority"))}
+    found = {agent_key(statement.get("authority"))}
     for part in _with_substatement(statement):
-        context = _context(part)
-        found |= {agent_key(part.get("actor")), _object_agent(part.get("object"))}
-        found |= {agent_key(context.get("instructor")), agent_key(context.get("team"))}
+        found.add(agent_key(part.get("actor")))
+        found.add(_object_agent(part.get("object")))
+        context = part.get("context")
+        if isinstance(context, dict):
+            found.add(agent_key(context.get("instructor")))
+            found.add(agent_key(context.get("team")))
     return sorted(key for key in found if key)
 
 
@@ -78,9 +83,11 @@ def related_activities(statement: dict[str, Any]) -> list[str]:
     for part in _with_substatement(statement):
         if activity := object_activity(part):
             found.add(activity)
-        context = _context(part)
+        context = part.get("context")
+        if not isinstance(context, dict):
+            continue
         for related in (context.get("contextActivities") or {}).values():
-            for item in related if isinstance(related, list) else [related]:
+            for item in related if isinstance(related, list) else (related,):
                 if isinstance(item, dict) and isinstance(item.get("id"), str):
                     found.add(item["id"])
     return sorted(found)
@@ -88,20 +95,41 @@ def related_activities(statement: dict[str, Any]) -> list[str]:
 
 def everyone(statement: dict[str, Any]) -> list[str]:
     """Every agent a Statement names, Group members included, anywhere (for erasure): their keys."""
-    found: set[str] = set()
+    found: list[str] = []
     for part in _with_substatement(statement):
-        context = _context(part)
-        for agent in (part.get("actor"), part.get("object"), context.get("instructor"), context.get("team")):
-            found.update(identifiers(agent))
-        for entry in (context.get("contextAgents") or []) + (context.get("contextGroups") or []):
-            if isinstance(entry, dict):
-                found.update(identifiers(entry.get("agent") or entry.get("group")))
-    return sorted(found)
+        _add_identifiers(part.get("actor"), found)
+        _add_identifiers(part.get("object"), found)
+        context = part.get("context")
+        if not isinstance(context, dict):
+            continue
+        _add_identifiers(context.get("instructor"), found)
+        _add_identifiers(context.get("team"), found)
+        agents, groups = context.get("contextAgents"), context.get("contextGroups")
+        if agents or groups:
+            for entry in (agents or []) + (groups or []):
+                if isinstance(entry, dict):
+                    _add_identifiers(entry.get("agent") or entry.get("group"), found)
+    return sorted(set(found))
 
 
-def _context(part: dict[str, Any]) -> dict[str, Any]:
-    context = part.get("context")
-    return context if isinstance(context, dict) else {}
+def _add_identifiers(agent: Any, found: list[str]) -> None:
+    """`identifiers(agent)` appended to `found`, without a generator per Group level (a Statement names several)."""
+    if not isinstance(agent, dict):
+        return
+    key = agent_key(agent)
+    if key is not None:
+        found.append(key)
+    members = agent.get("member")
+    if members:
+        for member in members:
+            _add_identifiers(member, found)
+
+
+@lru_cache(maxsize=4096)  # a Statement names its actor to three filters, and the same actors act again and again
+def _mbox_key(kind: str, mbox: str) -> str:
+    address, _, domain = mbox.rpartition("@")
+    scheme, _, local = address.partition(":")
+    return f"{kind}|mbox|{scheme.lower()}:{local}@{domain.lower()}"  # the domain is not case-sensitive
 
 
 def _object_agent(target: Any) -> str | None:
@@ -110,8 +138,8 @@ def _object_agent(target: Any) -> str | None:
     return None
 
 
-def _with_substatement(statement: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield statement
+def _with_substatement(statement: dict[str, Any]) -> tuple[dict[str, Any], ...]:
     target = statement.get("object")
     if isinstance(target, dict) and target.get("objectType") == "SubStatement":
-        yield target
+        return (statement, target)
+    return (statement,)

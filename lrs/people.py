@@ -16,6 +16,9 @@ from producers.identity import IdentityResolver
 from producers.pseudonymise import person_pseudonym
 from schemas.activity import SourceSystem
 
+#: Pseudonyms an `XapiPeople` remembers before it starts again: a bound on what many distinct agents can cost.
+PSEUDONYM_CACHE = 65_536
+
 
 class XapiPeople:
     """A `Pseudonymiser` over the identifiers producers/elearning/xapi.py's `actor_identifier` writes."""
@@ -26,8 +29,20 @@ class XapiPeople:
         self.key = key
         self.by_mbox = IdentityResolver(directory, key, source, instance, AccountKind.MBOX)
         self.by_account = IdentityResolver(directory, key, source, instance, AccountKind.LMS)
+        #: identifier -> its pseudonym: an agent acts many times, and the directory does not change under the
+        #: resolvers (nor does what they learn: no e-mail addresses are given to them), so the answer stays the same
+        self._pseudonyms: dict[str, str] = {}
 
     def __call__(self, identifier: str) -> str:
+        known = self._pseudonyms.get(identifier)
+        if known is None:
+            known = self._resolve(identifier)
+            if len(self._pseudonyms) >= PSEUDONYM_CACHE:
+                self._pseudonyms.clear()
+            self._pseudonyms[identifier] = known
+        return known
+
+    def _resolve(self, identifier: str) -> str:
         kind, _, value = identifier.partition(":")
         if kind == "mbox":
             address = value.partition(":")[2] if value.lower().startswith("mailto:") else value

@@ -14,13 +14,34 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from lrs.comparison import ASSIGNED_IF_MISSING, canonical, normal_form
+from lrs.comparison import ALWAYS_IGNORED, ASSIGNED_IF_MISSING, canonical_bytes, normal_form
 from lrs.iso8601 import parse_timestamp
+
+#: The properties a content hash leaves out: those the comparison ignores and those the LRS assigns when missing.
+NOT_HASHED = frozenset(ALWAYS_IGNORED + ASSIGNED_IF_MISSING)
 
 
 def iso_utc(moment: datetime) -> str:
     """An instant as the LRS writes it: UTC, milliseconds, `Z`."""
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class _LastStored:
+    """`iso_utc` of the last `stored` instant: every Statement of a request is stored at the same one."""
+
+    def __init__(self) -> None:
+        self.last: tuple[datetime, str] | None = None
+
+    def __call__(self, moment: datetime) -> str:
+        last = self.last  # one read: another thread may replace it, never change it
+        if last is not None and last[0] is moment:  # the same object (a datetime cannot change), kept alive here
+            return last[1]
+        text = iso_utc(moment)
+        self.last = (moment, text)
+        return text
+
+
+_stored_text = _LastStored()
 
 
 def authority_for(credential: str, home_page: str) -> dict[str, Any]:
@@ -39,7 +60,7 @@ def prepared(
     """The Statement as the LRS stores and returns it: a copy with id, stored, timestamp, version and authority."""
     result = with_listed_context_activities(statement)
     result["id"] = str(statement["id"]).lower() if "id" in statement else new_id()
-    result["stored"] = iso_utc(stored)
+    result["stored"] = _stored_text(stored)
     result.setdefault("timestamp", result["stored"])
     result.setdefault("version", "2.0.0" if version_2 else "1.0.0")
     result["authority"] = authority
@@ -65,8 +86,7 @@ def with_listed_context_activities(statement: dict[str, Any]) -> dict[str, Any]:
 def content_hash(statement: dict[str, Any]) -> str:
     """A digest of a Statement as sent, by the comparison rules (lrs/comparison.py), without the properties the LRS
     assigns when they are missing (id, timestamp, version): those are compared apart, only where both have one."""
-    normal = normal_form({key: value for key, value in statement.items() if key not in ASSIGNED_IF_MISSING})
-    return hashlib.sha256(canonical(normal).encode()).hexdigest()
+    return hashlib.sha256(canonical_bytes(normal_form(statement, NOT_HASHED))).hexdigest()
 
 
 def sent_instant(statement: dict[str, Any]) -> datetime | None:

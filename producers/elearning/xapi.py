@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from learnstream.errors import ConnectorError
@@ -54,17 +55,19 @@ def course_of(statement: dict[str, Any]) -> str:
     course), else its first grouping, parent or category activity, else its object. Moodle puts the site first in
     `grouping`, so the course must be looked for by its type."""
     context_activities = (statement.get("context") or {}).get("contextActivities") or {}
-    related = {
-        relation: items if isinstance(items, list) else [items] for relation, items in context_activities.items()
-    }
+    relations = context_activities.items()
     target = statement.get("object") or {}
-    for activity in [target, *(item for items in related.values() for item in items)]:
-        if isinstance(activity, dict) and activity.get("id") and _activity_type(activity) in COURSE_TYPES:
-            return str(activity["id"])
+    if _is_course(target):
+        return str(target["id"])
+    for _, items in relations:
+        for activity in items if isinstance(items, list) else (items,):
+            if _is_course(activity):
+                return str(activity["id"])
     for relation in ("grouping", "parent", "category"):
-        items = related.get(relation) or []
-        if items and isinstance(items[0], dict) and items[0].get("id"):
-            return str(items[0]["id"])
+        items = context_activities.get(relation)
+        first = (items[0] if items else None) if isinstance(items, list) else items
+        if isinstance(first, dict) and first.get("id"):
+            return str(first["id"])
     if isinstance(target, dict) and target.get("id"):
         return str(target["id"])
     if isinstance(target, dict) and target.get("objectType") == "SubStatement":
@@ -72,9 +75,19 @@ def course_of(statement: dict[str, Any]) -> str:
     return str(statement.get("id") or "")  # an Agent or Group as the object: the Statement stands alone
 
 
+def _is_course(activity: Any) -> bool:
+    return isinstance(activity, dict) and bool(activity.get("id")) and _activity_type(activity) in COURSE_TYPES
+
+
 def _activity_type(activity: dict[str, Any]) -> str | None:
     definition = activity.get("definition")
     return str(definition.get("type")) if isinstance(definition, dict) and definition.get("type") else None
+
+
+@lru_cache(maxsize=4096)  # the same courses again and again; a ConversationRef is immutable, so it can be shared
+def course_conversation(course: str) -> ConversationRef:
+    """The conversation of a course's statements."""
+    return ConversationRef(kind=ConversationKind.COURSE, id=course)
 
 
 def activity_from_statement(statement: dict[str, Any], instance: str, pseudonymise: Pseudonymiser) -> Activity:
@@ -102,7 +115,7 @@ def activity_from_statement(statement: dict[str, Any], instance: str, pseudonymi
         in_reply_to=voided,
         occurred_at=when,
         actor=actor,
-        conversation=ConversationRef(kind=ConversationKind.COURSE, id=course_of(statement)),
+        conversation=course_conversation(course_of(statement)),
         subject=display_name(target.get("definition")),
         attributes=attributes,
     )

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from lrs.comparison import canonical, canonical_bytes
 from lrs.drafting import derived_id
 from lrs.statements import authority_for, content_hash, iso_utc, prepared, sent_instant
 
@@ -113,3 +114,33 @@ def test_a_statement_sent_without_an_id_gets_one_derived_from_its_content() -> N
     defined = {**sent, "object": {**sent["object"], "definition": {"name": {"en-US": "Another name"}}}}
     assert derived_id("moodle", sent) != derived_id("moodle", defined)  # everything sent counts
     assert derived_id("moodle", edited()) is None  # without a timestamp two such Statements may be two events
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        pytest.param({"b": 1.0, "a": [2.5, -0.0]}, '{"a":[2.5,0],"b":1}', id="integral floats as integers"),
+        pytest.param({"x": 1e16, "y": 1e-7}, '{"x":10000000000000000,"y":1e-7}', id="exponents"),
+        pytest.param(3.0, "3", id="a bare number"),
+        pytest.param({"v": "v1.0]", "w": "1.0,2e+5"}, '{"v":"v1.0]","w":"1.0,2e+5"}', id="number-like text"),
+        pytest.param({"n": 2**70, "s": "ä"}, '{"n":1180591620717411303424,"s":"ä"}', id="beyond 64 bits"),
+        pytest.param({"n": 1e300, "m": 1.5}, '{"m":1.5,"n":' + str(int(1e300)) + "}", id="a float beyond 64 bits"),
+        pytest.param({"t": True, "l": [None, "\u2028\n"]}, '{"l":[null,"\u2028\\n"],"t":true}', id="JSON"),
+    ],
+)
+def test_canonical_text_is_one_per_json_value(value: object, text: str) -> None:
+    assert canonical(value) == text
+    assert canonical_bytes(value) == text.encode()
+
+
+def test_a_score_sent_as_1_0_or_1_is_the_same_statement() -> None:
+    scored = edited(result={"score": {"scaled": 1.0, "raw": 5.0}})
+    assert content_hash(scored) == content_hash(edited(result={"score": {"scaled": 1, "raw": 5}}))
+    assert content_hash(scored) != content_hash(edited(result={"score": {"scaled": 0.5, "raw": 5}}))
+
+
+def test_statements_stored_at_one_instant_or_another_say_so() -> None:
+    later = NOW.replace(second=1)
+    assert prepared(SENT, stored=NOW, authority=AUTHORITY, version_2=False)["stored"] == "2026-11-30T08:00:00.123Z"
+    assert prepared(SENT, stored=later, authority=AUTHORITY, version_2=False)["stored"] == "2026-11-30T08:00:01.123Z"
+    assert prepared(SENT, stored=NOW, authority=AUTHORITY, version_2=False)["stored"] == "2026-11-30T08:00:00.123Z"
