@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -79,9 +79,9 @@ class Request:
     statement_id: str | None = None
 
 
-@dataclass(frozen=True)
-class Drafted:
-    """One Statement of a request, ready to store unless its id is stored already."""
+class Drafted(NamedTuple):
+    """One Statement of a request, ready to store unless its id is stored already (a named tuple: it crosses from
+    a worker process, one per Statement)."""
 
     id: str
     given: bool  # the client sent the id (a derived id names the content: sent again, it is the same Statement)

@@ -12,35 +12,17 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from learnstream.errors import BadParameter, WarehouseError
 from warehouse.dsn import check_identifier
 
-COLUMNS = (
-    "id",
-    "stored",
-    "content_hash",
-    "sent_at",
-    "verb",
-    "ref",
-    "voids",
-    "actors",
-    "agents",
-    "activity",
-    "activities",
-    "registration",
-    "people",
-    "attachments",
-    "statement",
-)
 
-
-@dataclass(frozen=True)
-class Record:
-    """One Statement as stored: its JSON (with what the LRS assigned) and the columns the filters read."""
+class Record(NamedTuple):
+    """One Statement as stored: its JSON (with what the LRS assigned) and the columns the filters read, in the
+    table's column order. A named tuple: one is built per Statement and crosses from a drafting process."""
 
     id: str
     stored: datetime
@@ -58,12 +40,12 @@ class Record:
     attachments: list[str]
     statement: str
 
-    def row(self) -> list[Any]:
-        return [getattr(self, column) for column in COLUMNS]
+
+#: The columns of xapi_statements, in order.
+COLUMNS = Record._fields
 
 
-@dataclass(frozen=True)
-class Known:
+class Known(NamedTuple):
     """What a stored id is compared by when it is sent again, and whether it voids another."""
 
     content_hash: str
@@ -215,7 +197,7 @@ class StatementStore:
             if records:
                 self.client.insert(
                     "xapi_statements",
-                    [record.row() for record in records],
+                    records,
                     column_names=list(COLUMNS),
                     database=self.db,
                 )
