@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+import time
+from typing import TYPE_CHECKING
 
 import click
 
 from cli.common import reports_errors, settings
+
+if TYPE_CHECKING:
+    from lrs.store import StatementStore
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +33,7 @@ def serve(host: str | None, port: int | None) -> None:
     from learnstream.kafka import ensure_topics
     from lrs.service import LRS_INSTANCE, Lrs
     from lrs.store import StatementStore
+    from lrs.stored_ids import StoredIds
     from lrs.workers import DrafterConfig, DraftingPool
     from producers.connector_config import load_connector_file
     from producers.registry import ConnectorContext, build_receivers, is_receiver
@@ -73,10 +80,11 @@ def serve(host: str | None, port: int | None) -> None:
             LRS_INSTANCE,
             derive_ids=frozenset(credential.name for credential in current.lrs.credentials if credential.derive_ids),
         )
-        lrs = Lrs(
-            StatementStore(warehouse.client, warehouse.database),
-            DraftingPool(drafting, current.lrs.drafting_processes),
-        )
+        store = StatementStore(warehouse.client, warehouse.database)
+        if embedded:  # serve is the only writer of its chDB: ids it never stored need no lookup
+            store.stored_ids = StoredIds(capacity=max(1_000_000, 2 * store.count()))
+            threading.Thread(target=seed_stored_ids, args=(store,), name="lrs-stored-ids", daemon=True).start()
+        lrs = Lrs(store, DraftingPool(drafting, current.lrs.drafting_processes))
         logger.info(
             "xAPI LRS at http://%s:%d/xapi/ (%d credential(s), %d drafting process(es))",
             bound_host,
@@ -94,3 +102,24 @@ def serve(host: str | None, port: int | None) -> None:
         print=lambda _message: logger.info("serving on http://%s:%d", bound_host, bound_port),
     )
     click.echo("serve stopped")
+
+
+def seed_stored_ids(store: StatementStore) -> None:
+    """Fill the store's filter of stored ids from the table (on a thread of its own: lookups go to the engine
+    until it is done)."""
+    from learnstream.errors import WarehouseError
+
+    started = time.monotonic()
+    try:
+        store.seed_stored_ids()
+    except WarehouseError as exc:
+        logger.warning("xAPI: every Statement id is looked up in the store (its ids could not be read: %s)", exc)
+        return
+    ids = store.stored_ids
+    assert ids is not None
+    logger.info(
+        "xAPI: %d stored Statement ids read in %.1f s (%.1f MB filter)",
+        ids.count,
+        time.monotonic() - started,
+        ids.bytes / 1e6,
+    )

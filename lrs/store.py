@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from learnstream.errors import BadParameter, WarehouseError
+from lrs.stored_ids import StoredIds
 from warehouse.dsn import check_identifier
 
 
@@ -163,14 +164,39 @@ def query_sql(database: str, query: StatementQuery) -> tuple[str, dict[str, Any]
 
 
 class StatementStore:
-    """The Statement tables through a clickhouse-connect client (serve's locked one in embedded mode)."""
+    """The Statement tables through a clickhouse-connect client (serve's locked one in embedded mode). With
+    `stored_ids` (only where this process is the tables' only writer), ids it certainly lacks are not looked up."""
 
-    def __init__(self, client: Any, database: str) -> None:
+    def __init__(self, client: Any, database: str, stored_ids: StoredIds | None = None) -> None:
         self.client = client
         self.db = check_identifier(database, "database")
+        self.stored_ids = stored_ids
+
+    def count(self) -> int:
+        """How many Statements are stored."""
+        return int(self._query(f"SELECT count() FROM {self.db}.xapi_statements", {})[0][0])
+
+    def seed_stored_ids(self, page: int = 200_000) -> None:
+        """Add every stored id to `stored_ids`, page by page in id order, then trust it (serve runs this on a thread
+        of its own at start; until it is done, every id is looked up)."""
+        if self.stored_ids is None:
+            return
+        after = ""
+        while True:
+            rows = self._query(
+                f"SELECT id FROM {self.db}.xapi_statements WHERE id > {{after:String}} ORDER BY id LIMIT {int(page)}",
+                {"after": after},
+            )
+            self.stored_ids.add(str(row[0]) for row in rows)
+            if len(rows) < page:
+                break
+            after = str(rows[-1][0])
+        self.stored_ids.seeded = True
 
     def known(self, ids: Sequence[str]) -> dict[str, Known]:
         """The stored Statements among `ids` (lowercase)."""
+        if self.stored_ids is not None:
+            ids = [item for item in ids if self.stored_ids.might_hold(item)]
         if not ids:
             return {}
         rows = self._query(
@@ -186,6 +212,8 @@ class StatementStore:
         """Store a batch: attachments first, then the Statements, then what they void (each insert is atomic; a
         batch cut short is stored again whole when the client retries, and identical Statements are not stored
         twice: `known` finds them)."""
+        if self.stored_ids is not None:
+            self.stored_ids.add(record.id for record in records)  # before the insert: it must never miss an id
         try:
             if attachments:
                 self.client.insert(

@@ -16,6 +16,7 @@ import pytest
 from lrs.index import actors, agent_key, object_activity, related_activities, related_agents
 from lrs.statements import content_hash
 from lrs.store import Attachment, Record, StatementQuery, StatementStore
+from lrs.stored_ids import StoredIds
 from warehouse.connection import connect
 from warehouse.dsn import WarehouseTarget
 from warehouse.migrations import migrate
@@ -79,6 +80,19 @@ def test_stored_statements_are_found_by_id_and_compared_by_hash(store: Statement
     found = store.one(first["id"], voided=False)
     assert found is not None and json.loads(found[0]) == first
     assert store.one(first["id"], voided=True) is None
+
+
+def test_with_a_filter_of_stored_ids_lookups_still_find_every_stored_statement(store: StatementStore) -> None:
+    before = [statement(ANN, COMPLETED, course(n)) for n in range(3)]
+    store.write([record(item, START) for item in before], [], [])
+    filtered = StatementStore(store.client, store.db, StoredIds(capacity=1000))
+    assert set(filtered.known([item["id"] for item in before])) == {item["id"] for item in before}  # not seeded
+    filtered.seed_stored_ids(page=2)  # pages of two: the last page is short
+    assert filtered.stored_ids is not None and filtered.stored_ids.seeded and filtered.stored_ids.count == 3
+    after = statement(ANN, COMPLETED, course(9))
+    filtered.write([record(after, START)], [], [])
+    wanted = [item["id"] for item in [*before, after]]
+    assert set(filtered.known([*wanted, str(uuid.uuid4())])) == set(wanted)
 
 
 def test_a_voided_statement_is_found_only_by_its_voided_id_and_leaves_every_list(store: StatementStore) -> None:

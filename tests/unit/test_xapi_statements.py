@@ -10,6 +10,7 @@ import pytest
 
 from lrs.comparison import canonical, canonical_bytes
 from lrs.drafting import derived_id
+from lrs.iso8601 import parse_timestamp
 from lrs.statements import authority_for, content_hash, iso_utc, prepared, sent_instant
 
 SENT: dict[str, Any] = {
@@ -102,6 +103,24 @@ def test_the_sent_timestamp_is_an_instant() -> None:
     assert sent_instant(edited(timestamp="2026-11-29T10:00:00+01:00")) == datetime(2026, 11, 29, 9, tzinfo=UTC)
     assert sent_instant(SENT) is None
     assert iso_utc(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)) == "2026-01-02T03:04:05.000Z"
+
+
+@pytest.mark.parametrize(
+    ("sent", "instant"),
+    [
+        ("2015-11-18T12:17:00.5+01:00", datetime(2015, 11, 18, 11, 17, 0, 500000, tzinfo=UTC)),
+        ("2015-11-18T12:17:00.1234567Z", datetime(2015, 11, 18, 12, 17, 0, 123456, tzinfo=UTC)),  # microseconds
+        ("2015-11-18T23:59:59-05:30", datetime(2015, 11, 19, 5, 29, 59, tzinfo=UTC)),
+        ("2015-11-30T12:17:00Z", datetime(2015, 11, 30, 12, 17, tzinfo=UTC)),  # past the 28th: the full checks
+        ("20151118T121700,25Z", datetime(2015, 11, 18, 12, 17, 0, 250000, tzinfo=UTC)),  # basic format
+        ("2015-11-18T12:17+0100", datetime(2015, 11, 18, 11, 17, tzinfo=UTC)),
+        ("2015-11-18T12:17:00", datetime(2015, 11, 18, 12, 17, tzinfo=UTC)),  # no zone: UTC
+        ("2015-02-29T12:17:00Z", None),
+        ("2015-11-18T12:17:00-00:00", None),
+    ],
+)
+def test_timestamps_name_their_instant_on_the_fast_path_and_off_it(sent: str, instant: datetime | None) -> None:
+    assert parse_timestamp(sent) == instant
 
 
 def test_a_statement_sent_without_an_id_gets_one_derived_from_its_content() -> None:
