@@ -42,8 +42,28 @@ class Record(NamedTuple):
     statement: str
 
 
-#: The columns of xapi_statements, in order.
+#: The columns of xapi_statements, in order, and their types (given with each insert, which saves the client a
+#: DESCRIBE TABLE per insert; a test checks them against the table).
 COLUMNS = Record._fields
+COLUMN_TYPES = (
+    "String",
+    "DateTime64(3, 'UTC')",
+    "String",
+    "Nullable(DateTime64(3, 'UTC'))",
+    "String",
+    "String",
+    "String",
+    "Array(String)",
+    "Array(String)",
+    "String",
+    "Array(String)",
+    "String",
+    "Array(String)",
+    "Array(String)",
+    "String",
+)
+ATTACHMENT_COLUMNS = {"sha2": "String", "content_type": "String", "data": "String", "stored": "DateTime64(3, 'UTC')"}
+VOIDED_COLUMNS = {"id": "String", "voided_by": "String", "stored": "DateTime64(3, 'UTC')"}
 
 
 class Known(NamedTuple):
@@ -219,7 +239,8 @@ class StatementStore:
                 self.client.insert(
                     "xapi_attachments",
                     [[item.sha2, item.content_type, item.data, records[0].stored] for item in attachments],
-                    column_names=["sha2", "content_type", "data", "stored"],
+                    column_names=list(ATTACHMENT_COLUMNS),
+                    column_type_names=list(ATTACHMENT_COLUMNS.values()),
                     database=self.db,
                 )
             if records:
@@ -227,13 +248,15 @@ class StatementStore:
                     "xapi_statements",
                     records,
                     column_names=list(COLUMNS),
+                    column_type_names=list(COLUMN_TYPES),
                     database=self.db,
                 )
             if voided:
                 self.client.insert(
                     "xapi_voided",
                     [list(item) for item in voided],
-                    column_names=["id", "voided_by", "stored"],
+                    column_names=list(VOIDED_COLUMNS),
+                    column_type_names=list(VOIDED_COLUMNS.values()),
                     database=self.db,
                 )
         except ClickHouseError as exc:

@@ -15,7 +15,16 @@ import pytest
 
 from lrs.index import actors, agent_key, object_activity, related_activities, related_agents
 from lrs.statements import content_hash
-from lrs.store import Attachment, Record, StatementQuery, StatementStore
+from lrs.store import (
+    ATTACHMENT_COLUMNS,
+    COLUMN_TYPES,
+    COLUMNS,
+    VOIDED_COLUMNS,
+    Attachment,
+    Record,
+    StatementQuery,
+    StatementStore,
+)
 from lrs.stored_ids import StoredIds
 from warehouse.connection import connect
 from warehouse.dsn import WarehouseTarget
@@ -70,6 +79,19 @@ def course(number: int) -> dict[str, Any]:
 
 def ids(found: list[str]) -> list[str]:
     return [json.loads(text)["id"] for text in found]
+
+
+@pytest.mark.parametrize(
+    ("table", "columns"),
+    [
+        ("xapi_statements", dict(zip(COLUMNS, COLUMN_TYPES, strict=True))),
+        ("xapi_attachments", ATTACHMENT_COLUMNS),
+        ("xapi_voided", VOIDED_COLUMNS),
+    ],
+)
+def test_inserts_name_the_tables_column_types(store: StatementStore, table: str, columns: dict[str, str]) -> None:
+    described = store.client.query(f"DESCRIBE TABLE {store.db}.{table}").result_rows
+    assert {row[0]: row[1] for row in described} == columns
 
 
 def test_stored_statements_are_found_by_id_and_compared_by_hash(store: StatementStore) -> None:
