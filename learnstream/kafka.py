@@ -13,6 +13,7 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from learnstream.errors import BrokerUnavailable, ConnectorError
+from learnstream.kafka_security import aiokafka_security, kafka_python_security
 from learnstream.partitioning import MemoisedAiokafkaPartitioner, MemoisedPartitioner
 from learnstream.settings import KafkaSettings, ProducerSettings, TopicSettings
 
@@ -33,6 +34,7 @@ def _common(settings: KafkaSettings, client_suffix: str) -> dict[str, Any]:
         "client_id": f"{settings.client_id}-{client_suffix}",
         "request_timeout_ms": settings.request_timeout_ms,
         "bootstrap_timeout_ms": int(settings.connect_timeout_s * 1000),
+        **kafka_python_security(settings),
     }
 
 
@@ -84,6 +86,7 @@ def make_async_producer(
         max_request_size=max_request_size,
         compression_type=None if tuning.compression == "none" else tuning.compression,
         partitioner=MemoisedAiokafkaPartitioner(settings.partitioner_cache_size),
+        **aiokafka_security(settings),
     )
 
 

@@ -6,9 +6,9 @@ Nested blocks use `__`: `LEARNSTREAM_KAFKA__BOOTSTRAP_SERVERS`, `LEARNSTREAM_LOA
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError
+from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from learnstream.errors import ConfigError
@@ -34,6 +34,31 @@ class KafkaSettings(BaseModel):
     partitioner_cache_size: int = Field(
         default=65_536, ge=1, description="Conversation keys whose partition hash every producer remembers (LRU)."
     )
+    # Security, set once for every client (kafka-python, aiokafka, the faust worker): learnstream/kafka_security.py
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="How clients talk to the brokers: TLS (SSL), SASL, both, or neither."
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    sasl_username: str = ""
+    sasl_password: SecretStr = SecretStr("")
+    ssl_cafile: Path | None = Field(default=None, description="PEM CA certificates (default: the system's).")
+    ssl_certfile: Path | None = Field(default=None, description="PEM client certificate, for mutual TLS.")
+    ssl_keyfile: Path | None = Field(default=None, description="PEM key of the client certificate.")
+    ssl_key_password: SecretStr = SecretStr("")
+    ssl_check_hostname: bool = Field(default=True, description="Whether the broker's certificate must name its host.")
+
+    @model_validator(mode="after")
+    def _security_is_complete(self) -> Self:
+        if self.security_protocol.startswith("SASL") and not (
+            self.sasl_username and self.sasl_password.get_secret_value()
+        ):
+            raise ValueError(
+                f"security_protocol {self.security_protocol} needs LEARNSTREAM_KAFKA__SASL_USERNAME and "
+                "LEARNSTREAM_KAFKA__SASL_PASSWORD"
+            )
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("give LEARNSTREAM_KAFKA__SSL_CERTFILE and LEARNSTREAM_KAFKA__SSL_KEYFILE together")
+        return self
 
 
 class ProducerSettings(BaseModel):

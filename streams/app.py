@@ -25,6 +25,7 @@ import faust
 from aiokafka import AIOKafkaProducer
 
 from learnstream.errors import BrokerUnavailable
+from learnstream.kafka_security import faust_credentials
 from learnstream.partitioning import MemoisedAiokafkaPartitioner
 from learnstream.settings import Settings
 from schemas.headers import Headers, forwarded_headers
@@ -51,6 +52,7 @@ def build_faust_app(settings: Settings) -> faust.App:
     return faust.App(
         worker.app_id,
         broker=[f"kafka://{server}" for server in settings.kafka.bootstrap_servers.split(",")],
+        broker_credentials=faust_credentials(settings.kafka),
         processing_guarantee="at_least_once",
         key_serializer="raw",
         value_serializer="raw",

@@ -8,7 +8,7 @@ import clickhouse_connect
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from learnstream.errors import WarehouseUnavailable
-from warehouse.dsn import DSN_VARIABLE, WarehouseTarget
+from warehouse.dsn import DSN_VARIABLE, WarehouseTarget, server_options
 
 
 def connect(target: WarehouseTarget) -> Any:
@@ -18,14 +18,7 @@ def connect(target: WarehouseTarget) -> Any:
             assert target.path is not None
             target.path.mkdir(parents=True, exist_ok=True)
             return clickhouse_connect.get_client(interface="chdb", path=str(target.path))
-        return clickhouse_connect.get_client(
-            host=target.host,
-            port=target.port,
-            username=target.username,
-            password=target.password,
-            secure=target.secure,
-            connect_timeout=10,
-        )
+        return clickhouse_connect.get_client(**server_options(target), connect_timeout=10)
     except (ClickHouseError, OSError) as exc:
         raise WarehouseUnavailable(
             f"cannot open the warehouse at {target.describe()}: {exc}; check {DSN_VARIABLE} "

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import pytest
+from clickhouse_connect.driver.httpclient import HttpClient
 
 from learnstream.errors import ConfigError
-from warehouse.dsn import DEFAULT_DATABASE, WarehouseTarget, check_identifier, parse_dsn
+from warehouse.dsn import DEFAULT_DATABASE, WarehouseTarget, check_identifier, parse_dsn, server_options
 
 
 class TestEmbedded:
@@ -107,3 +109,51 @@ def test_plain_identifiers_pass(name):
 def test_other_identifiers_fail(name):
     with pytest.raises(ConfigError, match="is not a plain identifier"):
         check_identifier(name, "database")
+
+
+class TestServerOverTls:
+    """ClickHouse over TLS cannot be tested against a server here (none runs on this machine): these check the
+    arguments clickhouse-connect gets, which it hands to urllib3's TLS."""
+
+    def test_https_verifies_with_the_system_cas_by_default(self):
+        options = server_options(parse_dsn("https://loader:pw@ch.example.com/learnstream"))
+        assert options == {
+            "host": "ch.example.com",
+            "port": 8443,
+            "username": "loader",
+            "password": "pw",
+            "secure": True,
+            "verify": True,
+        }
+
+    def test_a_ca_of_its_own_a_client_certificate_and_a_server_name(self):
+        dsn = (
+            "https://loader:pw@10.0.0.5:9443/db?ca_cert=/etc/ch/ca.pem&client_cert=/etc/ch/loader.pem"
+            "&client_key=/etc/ch/loader.key&server_host_name=ch.internal"
+        )
+        options = server_options(parse_dsn(dsn))
+        assert options["ca_cert"] == "/etc/ch/ca.pem" and options["server_host_name"] == "ch.internal"
+        assert (options["client_cert"], options["client_cert_key"]) == ("/etc/ch/loader.pem", "/etc/ch/loader.key")
+        assert options["verify"] is True and options["port"] == 9443
+        accepted = inspect.signature(HttpClient.__init__).parameters  # what get_client hands the options to
+        assert set(options) - {"secure"} <= set(accepted)  # get_client turns `secure` into the https interface
+
+    def test_verification_can_be_turned_off_explicitly(self):
+        assert server_options(parse_dsn("https://ch.example.com/db?verify=false"))["verify"] is False
+
+    def test_plain_http_takes_no_tls_options(self):
+        assert "verify" not in server_options(parse_dsn("http://ch.example.com/db"))
+
+    @pytest.mark.parametrize(
+        ("dsn", "message"),
+        [
+            ("http://ch.example.com/db?ca_cert=/ca.pem", "need https"),
+            ("https://ch.example.com/db?client_cert=/c.pem", "client_cert and client_key together"),
+            ("https://ch.example.com/db?verify=no", "verify=true or verify=false"),
+            ("https://ch.example.com/db?sslmode=require", "unknown parameter"),
+        ],
+    )
+    def test_wrong_tls_options_name_the_variable(self, dsn, message):
+        with pytest.raises(ConfigError, match=message) as refused:
+            parse_dsn(dsn)
+        assert "LEARNSTREAM_CLICKHOUSE_DSN" in str(refused.value)
