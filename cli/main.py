@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import click
 
+from cli.common import reports_errors
 from cli.connect import connect
 from cli.erase import erase
 from cli.evaluate import evaluate
@@ -26,7 +27,7 @@ from learnstream.logs import configure_logging
 @click.pass_context
 def cli(context: click.Context, log_level: str) -> None:
     """learnstream: informal learning at work, from collaboration activity to trend tables."""
-    configure_logging(log_level)
+    reports_errors(configure_logging)(log_level)
     context.obj = log_level
 
 

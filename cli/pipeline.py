@@ -41,6 +41,7 @@ def worker() -> None:
     import faust
 
     from learnstream.kafka import check_broker, ensure_topics
+    from learnstream.logs import dict_config
     from streams.app import create_app, tune_garbage_collection
 
     current = settings()
@@ -48,7 +49,12 @@ def worker() -> None:
     ensure_topics(current.kafka, current.topics)
     app = create_app(current)
     tune_garbage_collection(app)
-    faust.Worker(app, loglevel=current.worker.log_level, redirect_stdouts=False).execute_from_commandline()
+    faust.Worker(
+        app,
+        loglevel=current.worker.log_level,
+        logging_config=dict_config(current.worker.log_level),
+        redirect_stdouts=False,
+    ).execute_from_commandline()
 
 
 @click.command()
