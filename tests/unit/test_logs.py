@@ -1,0 +1,47 @@
+"""Logs as text or JSON lines, chosen by LEARNSTREAM_LOG_FORMAT, the same for the CLI and the faust worker."""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.config
+
+import pytest
+
+from learnstream.errors import ConfigError
+from learnstream.logs import JsonLinesFormatter, dict_config, formatter, log_format
+
+
+def record(message: str, *args: object, error: BaseException | None = None) -> logging.LogRecord:
+    exc_info = (type(error), error, error.__traceback__) if error is not None else None
+    return logging.LogRecord("learnstream.test", logging.WARNING, __file__, 1, message, args, exc_info)
+
+
+def test_a_json_line_per_record_with_the_traceback_as_error() -> None:
+    try:
+        raise ValueError("boom")
+    except ValueError as exc:
+        line = JsonLinesFormatter().format(record('loaded %d rows; "quoted"\nnext', 3, error=exc))
+    assert "\n" not in line
+    entry = json.loads(line)
+    assert entry["level"] == "WARNING" and entry["logger"] == "learnstream.test"
+    assert entry["message"] == 'loaded 3 rows; "quoted"\nnext'
+    assert "ValueError: boom" in entry["error"] and entry["time"].endswith("+00:00")
+
+
+def test_the_format_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LEARNSTREAM_LOG_FORMAT", raising=False)
+    assert log_format() == "text" and not isinstance(formatter(), JsonLinesFormatter)
+    monkeypatch.setenv("LEARNSTREAM_LOG_FORMAT", "JSON")
+    assert isinstance(formatter(), JsonLinesFormatter)
+    assert dict_config("info")["handlers"]["stderr"]["formatter"] == "json"
+    root, handlers, level = logging.getLogger(), logging.getLogger().handlers[:], logging.getLogger().level
+    try:
+        logging.config.dictConfig(dict_config("info"))  # what faust's worker is given must load
+        assert isinstance(root.handlers[0].formatter, JsonLinesFormatter)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    monkeypatch.setenv("LEARNSTREAM_LOG_FORMAT", "xml")
+    with pytest.raises(ConfigError, match="LEARNSTREAM_LOG_FORMAT"):
+        log_format()
