@@ -5,14 +5,22 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaProducer
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import (
+    ClusterAuthorizationFailedError,
+    GroupAuthorizationFailedError,
+    KafkaError,
+    TopicAlreadyExistsError,
+    TopicAuthorizationFailedError,
+    TransactionalIdAuthorizationFailedError,
+)
 
-from learnstream.errors import BrokerUnavailable, ConnectorError
+from learnstream.errors import BrokerUnavailable, ConfigError, ConnectorError, LearnstreamError
 from learnstream.kafka_security import aiokafka_security, kafka_python_security
 from learnstream.partitioning import MemoisedAiokafkaPartitioner, MemoisedPartitioner
 from learnstream.settings import KafkaSettings, ProducerSettings, TopicSettings
@@ -20,12 +28,81 @@ from learnstream.settings import KafkaSettings, ProducerSettings, TopicSettings
 logger = logging.getLogger(__name__)
 
 BOOTSTRAP_VARIABLE = "LEARNSTREAM_KAFKA__BOOTSTRAP_SERVERS"
+AuthorizationErrors = (
+    TopicAuthorizationFailedError,
+    GroupAuthorizationFailedError,
+    ClusterAuthorizationFailedError,
+    TransactionalIdAuthorizationFailedError,
+)
 
 
-def _unavailable(settings: KafkaSettings, exc: Exception) -> BrokerUnavailable:
-    return BrokerUnavailable(
-        f"cannot reach Kafka at {settings.bootstrap_servers} ({exc}); start the broker or set {BOOTSTRAP_VARIABLE}"
+#: What kafka-python logs (and does not raise) when a connection fails for a reason an operator must fix.
+_REFUSED_CREDENTIALS = ("SaslAuthenticationFailedError", "Authentication failed")
+_UNTRUSTED_BROKER = ("CERTIFICATE_VERIFY_FAILED", "certificate verify failed", "SSLCertVerificationError")
+_UNSUPPORTED_MECHANISM = ("UnsupportedSaslMechanismError",)
+
+
+def kafka_failure(settings: KafkaSettings | None, exc: Exception, logged: Iterable[str] = ()) -> LearnstreamError:
+    """The error a Kafka client's failure is to an operator: refused credentials, an untrusted broker, a missing
+    ACL (ConfigError, naming the setting or the ACL to fix), or an unreachable broker (BrokerUnavailable).
+    `logged`: what kafka-python logged meanwhile (it reports a failed login only there, and raises a timeout)."""
+    said = " ".join([*logged, repr(exc)])
+    where = f"Kafka at {settings.bootstrap_servers}" if settings else "Kafka"
+    if isinstance(exc, AuthorizationErrors):
+        user = f"the user {settings.sasl_username!r}" if settings and settings.sasl_username else "this client"
+        return ConfigError(
+            f"{where} denied {user} an operation ({type(exc).__name__}); grant it the ACL it needs (README: Kafka "
+            "ACLs) or use the credentials of a user that has it (LEARNSTREAM_KAFKA__SASL_USERNAME)"
+        )
+    if any(sign in said for sign in _REFUSED_CREDENTIALS):
+        user = settings.sasl_username if settings else "?"
+        mechanism = settings.sasl_mechanism if settings else "?"
+        return ConfigError(
+            f"{where} refused the credentials of {user!r} ({mechanism}): check LEARNSTREAM_KAFKA__SASL_PASSWORD "
+            "(and __SASL_USERNAME, __SASL_MECHANISM)"
+        )
+    if any(sign in said for sign in _UNSUPPORTED_MECHANISM):
+        return ConfigError(f"{where} does not offer this SASL mechanism: check LEARNSTREAM_KAFKA__SASL_MECHANISM")
+    if any(sign in said for sign in _UNTRUSTED_BROKER):
+        return ConfigError(
+            f"{where}: TLS failed, the broker's certificate is not signed by a trusted CA or does not name the host; "
+            "check LEARNSTREAM_KAFKA__SSL_CAFILE and __SSL_CHECK_HOSTNAME"
+        )
+    hint = (
+        f"start the broker or set {BOOTSTRAP_VARIABLE}"
+        if settings is None or settings.security_protocol != "PLAINTEXT"
+        else f"start the broker or set {BOOTSTRAP_VARIABLE} (and LEARNSTREAM_KAFKA__SECURITY_PROTOCOL if it wants "
+        "TLS or SASL)"
     )
+    return BrokerUnavailable(f"cannot reach {where} ({exc}); {hint}")
+
+
+class _Logged(logging.Handler):
+    """What kafka-python logs while a client connects."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextmanager
+def connecting(settings: KafkaSettings) -> Iterator[None]:
+    """While a client connects, kafka-python's retries are kept out of the log (they say the same thing many
+    times); a failure becomes one error naming what to fix, read from them (`kafka_failure`)."""
+    logged = _Logged()
+    kafka_logger = logging.getLogger("kafka")
+    kafka_logger.addHandler(logged)
+    propagate, kafka_logger.propagate = kafka_logger.propagate, False
+    try:
+        yield
+    except KafkaError as exc:
+        raise kafka_failure(settings, exc, logged.messages) from exc
+    finally:
+        kafka_logger.removeHandler(logged)
+        kafka_logger.propagate = propagate
 
 
 def _common(settings: KafkaSettings, client_suffix: str) -> dict[str, Any]:
@@ -61,10 +138,8 @@ def make_producer(
         "partitioner": MemoisedPartitioner(settings.partitioner_cache_size),
         **overrides,
     }
-    try:
+    with connecting(settings):
         return KafkaProducer(**config)
-    except KafkaError as exc:
-        raise _unavailable(settings, exc) from exc
 
 
 def make_async_producer(
@@ -109,10 +184,8 @@ def make_consumer(
         "isolation_level": "read_committed",
         **overrides,
     }
-    try:
+    with connecting(settings):
         consumer = KafkaConsumer(**config)
-    except KafkaError as exc:
-        raise _unavailable(settings, exc) from exc
     consumer.subscribe(list(topics))
     return consumer
 
@@ -125,10 +198,8 @@ def make_reader(settings: KafkaSettings, client_suffix: str = "reader") -> Kafka
         "enable_auto_commit": False,
         "isolation_level": "read_committed",
     }
-    try:
+    with connecting(settings):
         return KafkaConsumer(**config)
-    except KafkaError as exc:
-        raise _unavailable(settings, exc) from exc
 
 
 def read_to_end(
@@ -190,19 +261,16 @@ def read_latest(
 
 def make_admin(settings: KafkaSettings) -> KafkaAdminClient:
     """An admin client; raises BrokerUnavailable naming the setting when the cluster cannot be reached."""
-    try:
+    with connecting(settings):
         return KafkaAdminClient(**_common(settings, "admin"))
-    except KafkaError as exc:
-        raise _unavailable(settings, exc) from exc
 
 
 def check_broker(settings: KafkaSettings) -> None:
-    """Fail fast, with the setting to fix, when no broker answers a metadata request."""
+    """Fail fast, with the setting to fix, when no broker answers a metadata request or it refuses this client."""
     admin = make_admin(settings)
     try:
-        admin.describe_cluster()
-    except KafkaError as exc:
-        raise _unavailable(settings, exc) from exc
+        with connecting(settings):
+            admin.describe_cluster()
     finally:
         admin.close()
 
@@ -245,16 +313,15 @@ def ensure_topics(kafka: KafkaSettings, topics: TopicSettings) -> list[str]:
     ]
     admin = make_admin(kafka)
     try:
-        existing = set(admin.list_topics())
-        missing = [topic for topic in wanted if topic.name not in existing]
-        if missing:
-            try:
-                admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                logger.info("topics created concurrently by another process", extra={"topics": names.all()})
+        with connecting(kafka):
+            existing = set(admin.list_topics())
+            missing = [topic for topic in wanted if topic.name not in existing]
+            if missing:
+                try:
+                    admin.create_topics(missing)
+                except TopicAlreadyExistsError:
+                    logger.info("topics created concurrently by another process", extra={"topics": names.all()})
         created = [topic.name for topic in missing]
-    except KafkaError as exc:
-        raise _unavailable(kafka, exc) from exc
     finally:
         admin.close()
     for name in created:

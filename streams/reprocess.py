@@ -133,7 +133,10 @@ def plan_from_offset(settings: Settings, offset: int, warmup: timedelta) -> Repr
 def raw_partitions(reader: KafkaConsumer, topic: str) -> list[TopicPartition]:
     numbers = reader.partitions_for_topic(topic)
     if not numbers:
-        raise ConnectorError(f"the raw topic {topic} does not exist: run `learnstream topics create`")
+        raise ConnectorError(
+            f"the raw topic {topic} does not exist, or Kafka's ACLs hide it from this user: run `learnstream topics "
+            "create`, or grant LEARNSTREAM_KAFKA__SASL_USERNAME READ and DESCRIBE on it (README: Kafka ACLs)"
+        )
     return [TopicPartition(topic, number) for number in sorted(numbers)]
 
 

@@ -46,6 +46,16 @@ def settings_env(settings: Settings) -> dict[str, str]:
     )
     if settings.clickhouse_dsn is not None:
         env["LEARNSTREAM_CLICKHOUSE_DSN"] = settings.clickhouse_dsn.get_secret_value()
+    kafka = settings.kafka
+    if kafka.security_protocol != "PLAINTEXT":  # a secured broker (tests/integration/test_kafka_security.py)
+        env["LEARNSTREAM_KAFKA__SECURITY_PROTOCOL"] = kafka.security_protocol
+        env["LEARNSTREAM_KAFKA__SASL_MECHANISM"] = kafka.sasl_mechanism
+        env["LEARNSTREAM_KAFKA__SASL_USERNAME"] = kafka.sasl_username
+        env["LEARNSTREAM_KAFKA__SASL_PASSWORD"] = kafka.sasl_password.get_secret_value()
+        env["LEARNSTREAM_KAFKA__SSL_CHECK_HOSTNAME"] = str(kafka.ssl_check_hostname).lower()
+        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            if getattr(kafka, name) is not None:
+                env[f"LEARNSTREAM_KAFKA__{name.upper()}"] = str(getattr(kafka, name))
     return env
 
 
