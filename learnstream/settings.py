@@ -255,6 +255,16 @@ class LrsSettings(BaseModel):
     )
 
 
+class MetricsSettings(BaseModel):
+    """Where the processes without a web server of their own answer /metrics, /health and /ready (`serve` answers
+    them on its own port). 0 picks a free port (logged at start)."""
+
+    host: str = Field(default="127.0.0.1", description="0.0.0.0 lets a Prometheus on another machine scrape.")
+    worker_port: int = Field(default=9101, ge=0, le=65535)
+    loader_port: int = Field(default=9102, ge=0, le=65535)
+    connector_port: int = Field(default=9103, ge=0, le=65535)
+
+
 class LoaderSettings(BaseModel):
     """The warehouse loader."""
 
@@ -335,6 +345,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = WorkerSettings()
     classifier: ClassifierSettings = ClassifierSettings()
     loader: LoaderSettings = LoaderSettings()
+    metrics: MetricsSettings = MetricsSettings()
     warehouse: WarehouseSettings = WarehouseSettings()
 
     @property
