@@ -32,7 +32,7 @@ class Endpoint:
     @property
     def address(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def stop(self) -> None:
         self.server.shutdown()
