@@ -81,10 +81,11 @@ def connect_check(name: str) -> None:
 def connect_run(name: str, backfill_from: datetime | None, once: bool) -> None:
     """Run one pull instance: publish from its cursor, then follow live; SIGTERM flushes, saves and exits 0."""
     from learnstream.kafka import check_broker, ensure_topics, make_producer
+    from learnstream.observability import start_endpoint
     from producers.connector_config import load_connector_file
     from producers.cursors import cursor_store_from_settings
     from producers.registry import ConnectorContext, build_pull, poll_interval_s
-    from producers.runtime import follow, run_connector, start_from
+    from producers.runtime import Health, follow, run_connector, start_from
 
     current = settings()
     connectors = load_connector_file(current.connectors_file)
@@ -101,6 +102,11 @@ def connect_run(name: str, backfill_from: datetime | None, once: bool) -> None:
     interval = poll_interval_s(config)
     cursors = cursor_store_from_settings(current)
     producer = make_producer(current.kafka, f"connector-{name}", current.producer)
+    health = Health()
+    endpoint = None
+    if not once and interval is not None:  # following the source: long-running, with /metrics, /health, /ready
+        port, setting = current.metrics.connector_port, "LEARNSTREAM_METRICS__CONNECTOR_PORT"
+        endpoint = start_endpoint(current.metrics.host, port, setting, health.readiness)
     try:
         if once or interval is None:
             start = start_from(source, cursors, since)
@@ -123,8 +129,11 @@ def connect_run(name: str, backfill_from: datetime | None, once: bool) -> None:
                 should_stop=lambda: bool(stopping),
                 dead_letter_topic=names.activity_dlq,
                 backfill_from=since,
+                health=health,
             )
     finally:
+        if endpoint is not None:
+            endpoint.stop()
         producer.close()
         cursors.close()
     click.echo(

@@ -8,13 +8,14 @@ person, a message or an id. Each long-running process serves them at `/metrics` 
 
 from __future__ import annotations
 
+import orjson
 from prometheus_client import Counter, Gauge, Histogram
 
 # --- connectors and receivers ----------------------------------------------------------------------------------
 CONNECTOR_ACTIVITIES = Counter(
     "learnstream_connector_activities_total",
-    "Activities a connector or receiver published, by connector, source and topic.",
-    ["connector", "source", "topic"],
+    "Activities a connector or receiver published (the broker acknowledged them), by connector and topic.",
+    ["connector", "topic"],
 )
 CONNECTOR_DEAD_LETTERS = Counter(
     "learnstream_connector_dead_letters_total",
@@ -42,7 +43,9 @@ CONNECTOR_UP = Gauge(
 
 # --- the LRS -------------------------------------------------------------------------------------------------
 LRS_STATEMENTS = Counter(
-    "learnstream_lrs_statements_total", "xAPI Statements the LRS stored, by credential.", ["credential"]
+    "learnstream_lrs_statements_total",
+    "xAPI Statements the LRS accepted (stored, or found stored already), by credential.",
+    ["credential"],
 )
 LRS_REFUSED = Counter(
     "learnstream_lrs_refused_requests_total", "Statement requests the LRS refused, by HTTP status.", ["status"]
@@ -65,6 +68,11 @@ WORKER_DEAD_LETTERS = Counter(
 LOADER_EVENTS = Counter("learnstream_loader_events_total", "Learning events the loader stored in the warehouse.")
 LOADER_DEAD_LETTERS = Counter(
     "learnstream_loader_dead_letters_total", "Events the loader could not store, by reason.", ["reason"]
+)
+LOADER_DROPPED = Counter(
+    "learnstream_loader_dropped_events_total",
+    "Events the loader left out on purpose, by reason: `erased` (an erased person's) or `expired` (past retention).",
+    ["reason"],
 )
 LOADER_BATCH_ROWS = Histogram(
     "learnstream_loader_batch_rows",
@@ -92,3 +100,12 @@ CONSUMER_LAG = Gauge(
     "Messages between a consumer group's position and the end of a partition.",
     ["group", "topic", "partition"],
 )
+
+
+def dead_letter_reason(letter: bytes) -> str:
+    """The reason code of a dead letter's JSON (schemas/dead_letter.py), for a label; `unknown` if unreadable."""
+    try:
+        reason = orjson.loads(letter).get("reason")
+    except (orjson.JSONDecodeError, AttributeError):
+        return "unknown"
+    return reason if isinstance(reason, str) and len(reason) <= 64 else "unknown"

@@ -19,6 +19,7 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
+from learnstream import metrics
 from learnstream.errors import BrokerUnavailable, RequestRejected
 from learnstream.kafka import make_async_producer
 from learnstream.settings import Settings
@@ -143,13 +144,28 @@ def receiver_route(receiver: PushReceiver, publisher: Publisher) -> web.RouteDef
             try:
                 await publisher.publish(receipt.records, receipt.dead_letters, receipt.pending)
             except BrokerUnavailable as exc:
+                metrics.CONNECTOR_ERRORS.labels(receiver.name).inc()
+                metrics.CONNECTOR_LAST_ERROR.labels(receiver.name).set(time.time())
+                metrics.CONNECTOR_UP.labels(receiver.name).set(0)
                 logger.warning("%s: answering 503: %s", receiver.name, exc)
                 return web.Response(
                     status=503, text="cannot publish now; retry later\n", headers={"Retry-After": str(RETRY_AFTER_S)}
                 )
+            count_published(receiver.name, publisher.activity_topic, receipt.records, receipt.dead_letters)
         return web.Response(status=receipt.status, body=receipt.body, content_type=receipt.content_type)
 
     return web.post(receiver.path, handle)
+
+
+def count_published(
+    name: str, topic: str, records: Sequence[OutgoingRecord], dead_letters: Sequence[OutgoingRecord]
+) -> None:
+    """The metrics of what a receiver (or the LRS) had acknowledged by the broker."""
+    metrics.CONNECTOR_UP.labels(name).set(1)
+    if records:
+        metrics.CONNECTOR_ACTIVITIES.labels(name, topic).inc(len(records))
+    for letter in dead_letters:
+        metrics.CONNECTOR_DEAD_LETTERS.labels(name, metrics.dead_letter_reason(letter.value)).inc()
 
 
 def too_large(receiver: PushReceiver) -> web.Response:

@@ -17,6 +17,7 @@ from typing import Any
 
 from kafka.errors import KafkaError
 
+from learnstream import metrics
 from learnstream.errors import BrokerUnavailable, SourceUnavailable
 from producers.contracts import Batch, CursorT, PullSource, cursor_from_text
 from producers.cursors import CursorStore
@@ -78,6 +79,12 @@ def run_connector(
         for future in futures:
             future.get(timeout=SEND_TIMEOUT_S)
         cursors.save(source.name, batch.cursor.to_text())
+        metrics.CONNECTOR_CURSOR_SAVED.labels(source.name).set(time.time())
+        metrics.CONNECTOR_UP.labels(source.name).set(1)
+        if batch.records:
+            metrics.CONNECTOR_ACTIVITIES.labels(source.name, topic).inc(len(batch.records))
+        for letter in batch.dead_letters:
+            metrics.CONNECTOR_DEAD_LETTERS.labels(source.name, metrics.dead_letter_reason(letter.value)).inc()
         stats.batches += 1
         stats.records += len(batch.records)
         stats.dead_letters += len(batch.dead_letters)
@@ -118,6 +125,16 @@ def run_connector(
     return stats
 
 
+@dataclass
+class Health:
+    """What a following connector last saw, for its readiness (`follow` keeps it): the last poll's error, if any."""
+
+    last_error: str = ""
+
+    def readiness(self) -> str:
+        return f"the last poll failed: {self.last_error}" if self.last_error else ""
+
+
 def follow(
     source: PullSource[CursorT],
     producer: Any,
@@ -129,6 +146,7 @@ def follow(
     dead_letter_topic: str | None = None,
     backfill_from: datetime | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    health: Health | None = None,
 ) -> RunStats:
     """Run the source until `should_stop`: catch up, wait the poll interval (waking to check for a stop), again.
 
@@ -153,10 +171,17 @@ def follow(
             )
         except SourceUnavailable as exc:
             logger.warning("%s: %s; trying again in %.0f s", source.name, exc, poll_interval_s)
+            metrics.CONNECTOR_ERRORS.labels(source.name).inc()
+            metrics.CONNECTOR_LAST_ERROR.labels(source.name).set(time.time())
+            metrics.CONNECTOR_UP.labels(source.name).set(0)
+            if health is not None:
+                health.last_error = str(exc)
             if cursors.load(source.name) != saved_before:
                 start = None
         else:
             start = None
+            if health is not None:
+                health.last_error = ""
             total.batches += stats.batches
             total.records += stats.records
             total.dead_letters += stats.dead_letters

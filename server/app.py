@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Sequence
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from learnstream.settings import Settings
 from lrs.service import Lrs
@@ -41,6 +42,7 @@ def build_app(
     app[PUBLISHER] = publisher
     app.router.add_get("/health", health)
     app.router.add_get("/ready", ready)
+    app.router.add_get("/metrics", prometheus)
     app.router.add_routes([receiver_route(receiver, publisher) for receiver in receivers])
     if warehouse is not None:
         app.router.add_routes(api_routes(warehouse))
@@ -67,6 +69,12 @@ def build_app(
     app.on_startup.append(start)
     app.on_cleanup.append(stop)
     return app
+
+
+async def prometheus(_request: web.Request) -> web.Response:
+    """Every metric of this process (learnstream/metrics.py), in Prometheus' text format."""
+    body = generate_latest()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 async def health(_request: web.Request) -> web.Response:

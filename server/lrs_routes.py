@@ -17,13 +17,14 @@ import hmac
 import json
 import logging
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
 from aiohttp import web
 
+from learnstream import metrics
 from learnstream.errors import BadParameter, BrokerUnavailable, LearnstreamError, UsageError, WarehouseError
 from learnstream.settings import LrsSettings
 from lrs.attachments import AttachmentPart, render_multipart
@@ -33,7 +34,8 @@ from lrs.service import Lrs, check_get_parameters
 from lrs.statements import iso_utc
 from lrs.validation import is_2_0
 from lrs.writer import GroupWriter
-from producers.receiving import Publisher
+from producers.contracts import OutgoingRecord
+from producers.receiving import Publisher, count_published
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +116,12 @@ def alternate_call(method: str, query: Mapping[str, str], headers: Mapping[str, 
 
 def lrs_routes(lrs: Lrs, publisher: Publisher, settings: LrsSettings) -> list[web.RouteDef]:
     """The /xapi/ routes over one LRS and the receivers' publisher."""
-    writer = GroupWriter(lrs, lambda records: publisher.publish(records, ()))
+
+    async def publish(records: Sequence[OutgoingRecord]) -> None:
+        await publisher.publish(records, ())
+        count_published("lrs", publisher.activity_topic, records, ())
+
+    writer = GroupWriter(lrs, publish)
 
     def refusal(status: int, message: str, version: str = LATEST, **headers: str) -> web.Response:
         return web.json_response({"error": message}, status=status, headers={VERSION_HEADER: version, **headers})
@@ -140,6 +147,8 @@ def lrs_routes(lrs: Lrs, publisher: Publisher, settings: LrsSettings) -> list[we
         except StatementRejected as exc:
             return web.json_response(exc.body, status=exc.status, headers={VERSION_HEADER: LATEST})
         response = await dispatch(call)
+        if response.status >= 400:
+            metrics.LRS_REFUSED.labels(str(response.status)).inc()
         if call.method in ("GET", "HEAD"):  # on every answer to a read, errors too: clients wait on it
             response.headers.setdefault("X-Experience-API-Consistent-Through", consistent_through())
         return response
@@ -188,7 +197,9 @@ def lrs_routes(lrs: Lrs, publisher: Publisher, settings: LrsSettings) -> list[we
     async def write(call: Call, credential: str, version: str, statement_id: str | None) -> list[str]:
         content_type = call.header("Content-Type", "application/json") or "application/json"
         arrived = datetime.now(UTC)
-        return await writer.write(Request(content_type, call.body, version, credential, arrived, statement_id))
+        ids = await writer.write(Request(content_type, call.body, version, credential, arrived, statement_id))
+        metrics.LRS_STATEMENTS.labels(credential).inc(len(ids))
+        return ids
 
     async def post(call: Call, credential: str, version: str) -> web.StreamResponse:
         return web.json_response(await write(call, credential, version, None))

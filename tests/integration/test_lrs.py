@@ -94,6 +94,12 @@ def test_a_batch_is_stored_published_and_read_back(settings: Settings, lrs: str)
         answer = httpx.get(lrs.removesuffix("/xapi") + answer["more"], auth=READER, headers=VERSION, timeout=60).json()
     assert sorted(pages) == sorted(item["id"] for item in statements)
 
+    assert post(lrs, [{"actor": {}}]).status_code == 400
+    metrics = httpx.get(lrs.removesuffix("/xapi") + "/metrics", timeout=30).text  # serve's own /metrics
+    assert f'learnstream_lrs_statements_total{{credential="{WRITER[0]}"}} 50.0' in metrics
+    assert 'learnstream_connector_activities_total{connector="lrs",' in metrics
+    assert 'learnstream_lrs_refused_requests_total{status="400"} 1.0' in metrics
+
 
 def test_the_same_statement_again_changes_nothing_and_other_content_is_a_conflict(lrs: str) -> None:
     (statement,) = datasim(1)

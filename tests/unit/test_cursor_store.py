@@ -9,12 +9,13 @@ from datetime import UTC, datetime
 
 import pytest
 from kafka.errors import KafkaTimeoutError
+from prometheus_client import REGISTRY
 
 from learnstream.errors import BrokerUnavailable, ConnectorError, SourceUnavailable
 from producers.contracts import Batch, CheckReport, Cursor, OutgoingRecord
 from producers.cursors import FileCursorStore, apply_cursor_record, cursor_document
 from producers.file_replay import ByteOffset, FileReplay
-from producers.runtime import follow, run_connector
+from producers.runtime import Health, follow, run_connector
 from schemas.headers import read_sent_at
 
 TOPIC = "test.activity.raw"
@@ -283,3 +284,36 @@ def test_follow_survives_a_source_that_is_down_for_a_round_and_resumes_from_the_
     assert all(index == 6 for index in source.reads[2:])
     assert stats.records == 4
     assert [value for kind, *rest in log if kind == "send" for value in rest].count(b"r2") == 2
+
+
+def test_follow_keeps_the_connectors_health_and_metrics(tmp_path):
+    source, rounds, health = FlakySource(), iter(range(100)), Health()
+    errors_before = sample("learnstream_connector_errors_total", connector="flaky")
+    published_before = sample("learnstream_connector_activities_total", connector="flaky", topic=TOPIC)
+    seen: list[str] = []
+
+    def stop() -> bool:
+        seen.append(health.readiness())
+        return next(rounds) >= 8
+
+    follow(
+        source,
+        RecordingProducer([]),
+        TOPIC,
+        FileCursorStore(tmp_path),
+        poll_interval_s=0.2,
+        should_stop=stop,
+        sleep=lambda _s: None,
+        health=health,
+    )
+    assert any("the source kept failing" in why for why in seen)  # not ready while the last poll had failed
+    assert health.readiness() == ""  # ready again once a poll succeeded
+    assert sample("learnstream_connector_errors_total", connector="flaky") == errors_before + 1
+    assert sample("learnstream_connector_activities_total", connector="flaky", topic=TOPIC) == published_before + 6
+    assert sample("learnstream_connector_up", connector="flaky") == 1
+    assert sample("learnstream_connector_last_error_timestamp_seconds", connector="flaky") > 0
+
+
+def sample(name: str, **labels: str) -> float:
+    """A metric's current value in this process (0 before its first change)."""
+    return REGISTRY.get_sample_value(name, labels) or 0.0
