@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 KAFKA_STATE ?= var/kafka
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test browser lint typecheck unit integration bench bench-soak kafka-start kafka-stop schemas sample clean
+.PHONY: help setup demo test browser promtool lint typecheck unit integration bench bench-soak kafka-start kafka-stop schemas sample clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -25,7 +25,7 @@ setup: $(STAMP)  ## install Python packages into .venv, the Kafka jars into .cac
 demo: setup  ## start local Kafka, feed a simulated organisation through the live connectors, worker and loader into chDB, print trends, stop all
 	bash deploy/demo.sh
 
-test: setup lint typecheck browser  ## lint, type-check, and run the whole suite (starts and stops its own Kafka)
+test: setup lint typecheck browser promtool  ## lint, type-check, and run the whole suite (starts and stops its own Kafka)
 	$(BIN)/python -m pytest
 
 browser: /usr/bin/chromedriver  ## Debian's chromium and chromium-driver, for the dashboard's browser test
@@ -34,6 +34,13 @@ browser: /usr/bin/chromedriver  ## Debian's chromium and chromium-driver, for th
 	@command -v apt-get >/dev/null || { echo "the dashboard test needs Debian's chromium and chromium-driver packages" >&2; exit 1; }
 	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -q
 	$(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver
+
+promtool: /usr/bin/promtool  ## Debian's prometheus package, whose promtool checks deploy/prometheus in the tests
+
+/usr/bin/promtool:
+	@command -v apt-get >/dev/null || { echo "the alert rules' test needs Debian's prometheus package (promtool)" >&2; exit 1; }
+	$(if $(filter 0,$(shell id -u)),,sudo) apt-get update -q
+	$(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends prometheus
 
 lint: setup  ## ruff
 	$(BIN)/ruff check .
