@@ -10,6 +10,10 @@ re-reads rather than loses, and the deterministic `event_id` makes the re-read h
 Sends go straight to the aiokafka producer faust started, rather than `Topic.send` or faust's `Producer.send`:
 per message that skips faust's channel, future and callback machinery (which cost more than the classification
 itself) and the wrapper's signal and `typing.Mapping` check of the headers.
+
+Operations: every decision is counted (`DecisionCounters`), a timer keeps the consumer lag of the worker's group
+on the raw topic current (`refresh_consumer_lag`), and `worker_readiness` says when the worker is ready; the
+`worker` command serves them (learnstream/observability.py).
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import asyncio
 import gc
 import logging
 import os
+import threading
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, NoReturn
 
@@ -26,12 +32,17 @@ from aiokafka import AIOKafkaProducer
 
 from learnstream.errors import BrokerUnavailable
 from learnstream.kafka_security import faust_credentials
+from learnstream.metrics import CONSUMER_LAG, WORKER_ACTIVITIES, WORKER_DEAD_LETTERS, WORKER_EVENTS
+from learnstream.observability import Readiness
 from learnstream.partitioning import MemoisedAiokafkaPartitioner
 from learnstream.settings import Settings
+from schemas.activity import SourceSystem
+from schemas.dead_letter import DeadLetterReason
 from schemas.headers import Headers, forwarded_headers
+from schemas.taxonomy import LearningCategory
 from schemas.topics import Topics
 from streams.classify import Classifier, load_classifier
-from streams.processing import MessageOrigin, Outgoing, Rejected, decide, route
+from streams.processing import Classified, MessageOrigin, Outcome, Outgoing, Rejected, decide, route
 from streams.thread_state import read_thread_entries
 from streams.threads import ThreadMemory, entry_to_bytes
 
@@ -43,6 +54,10 @@ SHUTDOWN_ACK_TIMEOUT_S = 30.0
 #: all freed by reference counting; with CPython's default (700) the collector ran every few messages and took
 #: about 5 % of the worker's CPU (1.3 s of 28 s for 150,000 activities; 0.1 s with this and the freeze below).
 GC_GEN0_THRESHOLD = 50_000
+#: How often the consumer lag of the worker's group is measured (one offsets request to the broker each time).
+LAG_REFRESH_INTERVAL_S = 5.0
+#: The source an activity is counted under when its message names none the worker knows (it could not be parsed).
+UNKNOWN_SOURCE = "unknown"
 
 
 def build_faust_app(settings: Settings) -> faust.App:
@@ -174,13 +189,44 @@ def log_dead_letter(outcome: Rejected) -> None:
     )
 
 
+class DecisionCounters:
+    """The worker's per-message counters: activities read by source, events written by category, dead letters by
+    reason. Every label's child is bound once here, since `.labels(...)` per message costs four times an `inc()`."""
+
+    def __init__(self) -> None:
+        self.activities = {source.value: WORKER_ACTIVITIES.labels(source.value) for source in SourceSystem}
+        self.activities[UNKNOWN_SOURCE] = WORKER_ACTIVITIES.labels(UNKNOWN_SOURCE)
+        self.events = {category.value: WORKER_EVENTS.labels(category.value) for category in LearningCategory}
+        self.dead_letters = {reason.value: WORKER_DEAD_LETTERS.labels(reason.value) for reason in DeadLetterReason}
+
+    def count(self, outcome: Outcome) -> None:
+        """Count one decided message: its activity, and the learning event or the dead letter it became."""
+        if isinstance(outcome, Classified):
+            self.activities[outcome.event.source].inc()
+            self.events[outcome.event.category].inc()
+        else:
+            letter = outcome.dead_letter
+            self.activities[letter.source_system or UNKNOWN_SOURCE].inc()
+            self.dead_letters[letter.reason].inc()
+
+
+#: The counters of this process (Prometheus metrics are process-wide).
+DECISIONS = DecisionCounters()
+
+
 def outgoing_for(
-    message: Any, topics: Topics, now: datetime, classifier: Classifier, threads: ThreadMemory
+    message: Any,
+    topics: Topics,
+    now: datetime,
+    classifier: Classifier,
+    threads: ThreadMemory,
+    counters: DecisionCounters = DECISIONS,
 ) -> tuple[Outgoing, Headers | None, Outgoing | None]:
     """The record the worker writes for a raw message it read, the headers it carries on, and the thread-state
     record when the message changed what the worker remembers of its thread; never raises on input."""
     origin = MessageOrigin(message.topic, message.partition, message.offset, message.key)
     outcome = decide(message.value, origin, now, classifier, threads)
+    counters.count(outcome)
     state = None
     if isinstance(outcome, Rejected):
         log_dead_letter(outcome)
@@ -188,6 +234,61 @@ def outgoing_for(
         key = outcome.event.conversation_key.encode("utf-8")
         state = Outgoing(topics.thread_state, key, entry_to_bytes(entry))
     return route(outcome, topics, message.key), forwarded_headers(message.headers), state
+
+
+def worker_readiness(app: faust.App) -> Readiness:
+    """Ready ("") once faust has assigned the worker its partitions (an empty share of a group's partitions is an
+    assignment too), until it stops; otherwise why not. Called on the endpoint's thread."""
+    assigned = threading.Event()
+
+    def on_partitions_assigned(sender: Any, /, *_: Any, signal: Any, **__: Any) -> None:
+        assigned.set()
+
+    app.on_partitions_assigned.connect(on_partitions_assigned)
+
+    def readiness() -> str:
+        if app.should_stop:
+            return "the worker is stopping"
+        if not assigned.is_set():
+            return "waiting for the broker to assign the worker its partitions of the raw topic"
+        return ""
+
+    return readiness
+
+
+def committed_offsets(consumer: Any) -> Mapping[Any, int | None]:
+    """The offsets faust last committed for the worker's group (or read back at assignment), by partition.
+
+    faust-streaming 0.15 keeps them only in its consumer's `_committed_offset`; this is the one place that reads
+    it, and tests/integration/test_worker_metrics.py fails first if an upgrade moves it.
+    """
+    offsets = getattr(consumer, "_committed_offset", None)
+    if not isinstance(offsets, Mapping):
+        raise TypeError(f"faust's {type(consumer).__name__} does not expose its committed offsets")
+    return offsets
+
+
+async def refresh_consumer_lag(app: faust.App, topic: str, shown: set[tuple[str, str, str]]) -> None:
+    """Set the lag of the worker's group on each partition of `topic` it is assigned: the partition's end offset
+    minus the group's committed offset (its earliest offset when the group committed none yet). Partitions the
+    worker no longer holds are dropped from `shown`, the label sets it set before, and from the gauge."""
+    consumer = app.consumer
+    partitions = [tp for tp in consumer.assignment() if tp.topic == topic]
+    current: set[tuple[str, str, str]] = set()
+    if partitions:
+        ends = await consumer.highwaters(*partitions)
+        committed = committed_offsets(consumer)
+        uncommitted = [tp for tp in partitions if not committed.get(tp)]
+        earliest = await consumer.earliest_offsets(*uncommitted) if uncommitted else {}
+        for tp in partitions:
+            position = committed.get(tp) or earliest.get(tp) or 0
+            labels = (app.conf.id, tp.topic, str(tp.partition))
+            CONSUMER_LAG.labels(*labels).set(max(0, ends[tp] - position))
+            current.add(labels)
+    for labels in shown - current:
+        CONSUMER_LAG.remove(*labels)
+    shown.clear()
+    shown.update(current)
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -207,6 +308,15 @@ def create_app(settings: Settings) -> faust.App:
         reload_threads.set()
 
     app.on_partitions_assigned.connect(on_partitions_assigned)
+    lag_shown: set[tuple[str, str, str]] = set()
+
+    @app.timer(interval=LAG_REFRESH_INTERVAL_S)  # type: ignore[untyped-decorator]
+    async def measure_consumer_lag() -> None:
+        """Keep learnstream_consumer_lag_messages current; a failed measurement is logged, never fatal."""
+        try:
+            await refresh_consumer_lag(app, topics.activity_raw, lag_shown)
+        except Exception as exc:  # the broker or a rebalance got in the way: the next tick measures again
+            logger.warning("consumer lag not measured: %r", exc)
 
     async def read_threads_back() -> None:
         entries = await asyncio.get_running_loop().run_in_executor(

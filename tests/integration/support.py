@@ -44,6 +44,11 @@ def settings_env(settings: Settings) -> dict[str, str]:
             "LEARNSTREAM_WAREHOUSE__RETENTION_DAYS": str(settings.warehouse.retention_days),
         }
     )
+    # metrics endpoints on a free port each, so processes of several tests never collide on the default ports; a
+    # test that scrapes one sets its port explicitly (Settings(metrics=MetricsSettings(worker_port=…)))
+    for port in ("worker_port", "loader_port", "connector_port"):
+        chosen = port in settings.metrics.model_fields_set
+        env[f"LEARNSTREAM_METRICS__{port.upper()}"] = str(getattr(settings.metrics, port)) if chosen else "0"
     if settings.clickhouse_dsn is not None:
         env["LEARNSTREAM_CLICKHOUSE_DSN"] = settings.clickhouse_dsn.get_secret_value()
     kafka = settings.kafka
