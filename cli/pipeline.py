@@ -37,24 +37,33 @@ def replay(path: Path, from_start: bool) -> None:
 @click.command()
 @reports_errors
 def worker() -> None:
-    """Run the faust classification worker until stopped (SIGTERM or Ctrl-C)."""
+    """Run the faust classification worker until stopped (SIGTERM or Ctrl-C); /metrics, /health and /ready on
+    LEARNSTREAM_METRICS__WORKER_PORT."""
     import faust
 
     from learnstream.kafka import check_broker, ensure_topics
     from learnstream.logs import dict_config
-    from streams.app import create_app, tune_garbage_collection
+    from learnstream.observability import start_endpoint
+    from streams.app import create_app, tune_garbage_collection, worker_readiness
 
     current = settings()
     check_broker(current.kafka)
     ensure_topics(current.kafka, current.topics)
     app = create_app(current)
     tune_garbage_collection(app)
-    faust.Worker(
-        app,
-        loglevel=current.worker.log_level,
-        logging_config=dict_config(current.worker.log_level),
-        redirect_stdouts=False,
-    ).execute_from_commandline()
+    metrics = current.metrics
+    endpoint = start_endpoint(
+        metrics.host, metrics.worker_port, "LEARNSTREAM_METRICS__WORKER_PORT", worker_readiness(app)
+    )
+    try:
+        faust.Worker(
+            app,
+            loglevel=current.worker.log_level,
+            logging_config=dict_config(current.worker.log_level),
+            redirect_stdouts=False,
+        ).execute_from_commandline()
+    finally:
+        endpoint.stop()
 
 
 @click.command()
@@ -62,8 +71,10 @@ def worker() -> None:
 @click.option("--first-event-timeout", type=float, default=None, help="Fail if no event arrives in this many seconds.")
 @reports_errors
 def loader(exit_when_idle: float | None, first_event_timeout: float | None) -> None:
-    """Load learning events from Kafka into the warehouse until stopped."""
+    """Load learning events from Kafka into the warehouse until stopped; serves /metrics, /health and /ready on
+    LEARNSTREAM_METRICS__LOADER_PORT meanwhile."""
     from learnstream.kafka import check_broker, ensure_topics, make_consumer, make_dead_letter_producer
+    from learnstream.observability import start_endpoint
     from warehouse.connection import connect
     from warehouse.dsn import parse_dsn
     from warehouse.loader import EventLoader
@@ -72,26 +83,38 @@ def loader(exit_when_idle: float | None, first_event_timeout: float | None) -> N
     from warehouse.upkeep import Upkeep
 
     current = settings()
-    target = parse_dsn(current.warehouse_dsn)
-    client = connect(target)
-    check_broker(current.kafka)
-    ensure_topics(current.kafka, current.topics)
-    prepare_warehouse(client, target.database, current, configured_version(current))
-    names = current.topics.names
-    consumer = make_consumer(current.kafka, current.loader.group_id, [names.learning_events], "loader")
-    dlq_producer = make_dead_letter_producer(current.kafka, current.topics, current.producer, "loader-dlq")
-    stopping: list[int] = []
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda received, _frame: stopping.append(received))
-    event_loader = EventLoader.from_settings(current, consumer, client, target.database, dlq_producer)
-    upkeep = Upkeep(current, client, target.database, event_loader)
+    # Up first, so /health answers and /ready says why not while the broker and the warehouse are prepared.
+    started: list[EventLoader] = []
+    endpoint = start_endpoint(
+        current.metrics.host,
+        current.metrics.loader_port,
+        "LEARNSTREAM_METRICS__LOADER_PORT",
+        lambda: started[0].readiness() if started else "the loader is preparing the broker and the warehouse",
+    )
     try:
-        upkeep.refresh_directory()
-        upkeep.rebuild()
-        stats = event_loader.run(lambda: bool(stopping), exit_when_idle, first_event_timeout, upkeep.tasks())
+        target = parse_dsn(current.warehouse_dsn)
+        client = connect(target)
+        check_broker(current.kafka)
+        ensure_topics(current.kafka, current.topics)
+        prepare_warehouse(client, target.database, current, configured_version(current))
+        names = current.topics.names
+        consumer = make_consumer(current.kafka, current.loader.group_id, [names.learning_events], "loader")
+        dlq_producer = make_dead_letter_producer(current.kafka, current.topics, current.producer, "loader-dlq")
+        stopping: list[int] = []
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda received, _frame: stopping.append(received))
+        event_loader = EventLoader.from_settings(current, consumer, client, target.database, dlq_producer)
+        started.append(event_loader)
+        upkeep = Upkeep(current, client, target.database, event_loader)
+        try:
+            upkeep.refresh_directory()
+            upkeep.rebuild()
+            stats = event_loader.run(lambda: bool(stopping), exit_when_idle, first_event_timeout, upkeep.tasks())
+        finally:
+            consumer.close()
+            dlq_producer.close()
     finally:
-        consumer.close()
-        dlq_producer.close()
+        endpoint.stop()
     click.echo(
         f"loaded {stats.rows_inserted} learning events in {stats.batches_inserted} batches "
         f"({stats.dead_letters} dead letters, {stats.insert_failures} retried inserts)"

@@ -7,6 +7,10 @@ deduplication token, and only then the offset commit. If the insert fails, nothi
 seeks back to the batch start and tries again after a pause, so the loader never loses an event and never dies
 of a warehouse outage. Rows are idempotent by event_id, so a re-delivered batch is harmless.
 
+Prometheus metrics (learnstream/metrics.py): events stored, dead letters and events left out by reason, each
+insert's rows and duration, failed inserts, the freshness of the newest stored event (warehouse/freshness.py) and,
+when built with `lag_every_s` (as `from_settings` does), the group's consumer lag (learnstream/consumer_lag.py).
+
 Inserts use clickhouse-connect's Native format, which a ClickHouse server and chDB both take: measured with
 the bench, building rows plus a Native insert costs less per row than building and inserting JSONEachRow.
 """
@@ -25,8 +29,17 @@ from kafka import TopicPartition
 from kafka.errors import CommitFailedError, KafkaError
 from pydantic import ValidationError
 
+from learnstream.consumer_lag import ConsumerLag
 from learnstream.errors import NothingToLoad
 from learnstream.latency import LatencyHistogram
+from learnstream.metrics import (
+    LOADER_BATCH_ROWS,
+    LOADER_DEAD_LETTERS,
+    LOADER_DROPPED,
+    LOADER_EVENTS,
+    LOADER_INSERT_ERRORS,
+    LOADER_INSERT_SECONDS,
+)
 from learnstream.settings import Settings
 from schemas.dead_letter import DeadLetter, DeadLetterReason
 from schemas.headers import read_sent_at
@@ -42,11 +55,14 @@ from warehouse.events_table import (
     without_erased,
     without_expired,
 )
+from warehouse.freshness import FRESHNESS
 from warehouse.rollup import mark_days
 
 logger = logging.getLogger(__name__)
 
 STAGE = "loader"
+#: How often the loader refreshes its group's consumer lag (end offsets are a round-trip to the broker).
+LAG_REFRESH_S = 5.0
 
 
 @dataclass
@@ -162,6 +178,7 @@ class EventLoader:
         poll_records: int | None = None,
         retention_days: int | None = None,
         cluster: str | None = None,
+        lag_every_s: float | None = None,
     ) -> None:
         self.consumer = consumer
         self.client = client
@@ -181,6 +198,8 @@ class EventLoader:
         self.pending = PendingBatch()
         #: pseudonyms of erased people (their events are never stored again); kept current by the upkeep
         self.erased: frozenset[str] = frozenset()
+        #: the group's lag on the partitions this consumer holds, refreshed from the polling loop (None: not shown)
+        self.lag = ConsumerLag(consumer, group_id, lag_every_s) if lag_every_s is not None else None
 
     @classmethod
     def from_settings(
@@ -202,7 +221,12 @@ class EventLoader:
             poll_records=loader.poll_records,
             retention_days=settings.warehouse.retention_days,
             cluster=settings.warehouse.cluster,
+            lag_every_s=LAG_REFRESH_S,
         )
+
+    def readiness(self) -> str:
+        """Why the loader is not ready ("" once a poll of the events topic has succeeded), for /ready."""
+        return "" if self.stats.polls else "the loader has not polled the events topic yet"
 
     def load_once(self) -> int:
         """Poll once, and store the pending batch if it is full or old enough.
@@ -215,6 +239,8 @@ class EventLoader:
             timeout_s = min(timeout_s, max(0.0, self.max_wait_s - self.pending.age(time.monotonic())))
         polled = self.consumer.poll(timeout_ms=int(timeout_s * 1000), max_records=min(room, self.poll_records))
         self.stats.polls += 1
+        if self.lag is not None:
+            self.lag.refresh()
         if polled:
             now = datetime.now(UTC)
             polled_at = time.monotonic()
@@ -238,6 +264,7 @@ class EventLoader:
             self._insert(pending)
         except (ClickHouseError, KafkaError) as exc:
             self.stats.insert_failures += 1
+            LOADER_INSERT_ERRORS.inc()
             logger.error("batch not stored, will retry in %.1fs: %s", self.retry_backoff_s, exc)
             for (topic, partition), (first, _) in pending.spans.items():
                 self.consumer.seek(TopicPartition(topic, partition), first)
@@ -246,6 +273,7 @@ class EventLoader:
         stored_at = time.time()
         for sent_at in pending.sent_at:
             self.stats.latency.record(stored_at - sent_at)
+        FRESHNESS.record(pending.sent_at)
         self._commit()
         return pending.records
 
@@ -262,15 +290,20 @@ class EventLoader:
         if letters:
             self.dlq_producer.flush()
         self.stats.dead_letters += len(letters)
+        for letter in letters:  # counted once flushed: the reason is a code of DeadLetterReason, never the detail
+            LOADER_DEAD_LETTERS.labels(letter.reason.value).inc()
 
     def _insert(self, pending: PendingBatch) -> None:
         rows, dropped = without_erased(pending.rows, self.erased)
         self.stats.erased_dropped += dropped
+        if dropped:
+            LOADER_DROPPED.labels("erased").inc(dropped)
         days = self.retention_days
         oldest = datetime.now(UTC) - timedelta(days=days) if days else None
         rows, expired = without_expired(rows, oldest)
         if expired:
             self.stats.expired_dropped += expired
+            LOADER_DROPPED.labels("expired").inc(expired)
             logger.warning(
                 "%d events older than the retention (%d days, LEARNSTREAM_WAREHOUSE__RETENTION_DAYS) not stored",
                 expired,
@@ -282,6 +315,7 @@ class EventLoader:
         if replaced:
             self.stats.times_kept += keep_item_times(rows, self._stored_times(replaced))
         token = batch_insert_token(self.group_id, pending.spans)
+        started = time.perf_counter()
         self.client.insert(
             TABLE,
             rows,
@@ -289,11 +323,14 @@ class EventLoader:
             database=self.database,
             settings={"insert_deduplication_token": token, **self.insert_settings},
         )
+        LOADER_INSERT_SECONDS.observe(time.perf_counter() - started)
+        LOADER_BATCH_ROWS.observe(len(rows))
         # After the insert, so a rebuild that starts later sees these rows. If marking fails, the batch is retried
         # (its insert then dropped by the token) and marked then.
         mark_days(self.client, self.database, days_touched(rows))
         self.stats.rows_inserted += len(rows)
         self.stats.batches_inserted += 1
+        LOADER_EVENTS.inc(len(rows))  # once the batch is marked too: a retried batch is counted when it lands
         self.stats.partitions_seen.update(partition for _, partition in pending.spans)
         logger.debug("inserted %d rows from %d partitions", len(rows), len(pending.spans))
 
@@ -357,6 +394,8 @@ class EventLoader:
                     "(its log says why not)"
                 )
         self.flush()
+        if self.lag is not None:
+            self.lag.refresh(force=True)  # the lag as the loader leaves it
         for task in tasks:
             if task.at_stop:
                 task.run()
