@@ -141,6 +141,10 @@ def settings_env(settings: Settings) -> dict[str, str]:
         LEARNSTREAM_WORKER__APP_ID=settings.worker.app_id,
         LEARNSTREAM_LOADER__GROUP_ID=settings.loader.group_id,
         LEARNSTREAM_DATA_DIR=str(settings.data_dir),
+        # several workers run at once in the scale-out stage: each gets a free metrics port
+        LEARNSTREAM_METRICS__WORKER_PORT="0",
+        LEARNSTREAM_METRICS__LOADER_PORT="0",
+        LEARNSTREAM_METRICS__CONNECTOR_PORT="0",
     )
     if settings.clickhouse_dsn is not None:
         env["LEARNSTREAM_CLICKHOUSE_DSN"] = settings.clickhouse_dsn.get_secret_value()
