@@ -82,6 +82,7 @@ def connect_run(name: str, backfill_from: datetime | None, once: bool) -> None:
     """Run one pull instance: publish from its cursor, then follow live; SIGTERM flushes, saves and exits 0."""
     from learnstream.kafka import check_broker, ensure_topics, make_producer
     from learnstream.observability import start_endpoint
+    from learnstream.status import health_reporter
     from producers.connector_config import load_connector_file
     from producers.cursors import cursor_store_from_settings
     from producers.registry import ConnectorContext, build_pull, poll_interval_s
@@ -130,6 +131,7 @@ def connect_run(name: str, backfill_from: datetime | None, once: bool) -> None:
                 dead_letter_topic=names.activity_dlq,
                 backfill_from=since,
                 health=health,
+                report_health=health_reporter(producer, names.connector_state, name),
             )
     finally:
         if endpoint is not None:

@@ -16,6 +16,7 @@ from cli.sample import sample
 from cli.schemas import schemas
 from cli.serve import serve
 from cli.simulate import simulate
+from cli.status import status
 from cli.topics import topics
 from cli.trends import trends
 from cli.warehouse import warehouse
@@ -47,6 +48,7 @@ for command in (
     explain,
     evaluate,
     reprocess,
+    status,
 ):
     cli.add_command(command)
 

@@ -310,6 +310,30 @@ class WarehouseSettings(BaseModel):
     )
 
 
+class StatusSettings(BaseModel):
+    """`learnstream status`: past these figures the pipeline counts as unhealthy (exit 1). A figure equal to its
+    threshold is still healthy."""
+
+    max_lag_messages: int = Field(
+        default=10_000, ge=0, description="Most messages a consumer group (worker, loader) may be behind on its topic."
+    )
+    max_lag_seconds: float = Field(
+        default=600.0,
+        ge=0,
+        description="Longest a group's oldest unconsumed message may have waited (now minus its Kafka timestamp).",
+    )
+    max_cursor_age_s: float = Field(
+        default=3600.0,
+        ge=0,
+        description="Longest since a connector that follows its source saved its cursor (one-shot imports exempt).",
+    )
+    max_freshness_s: float = Field(
+        default=86_400.0,
+        ge=0,
+        description="Longest since the warehouse stored its newest learning event (a quiet organisation needs more).",
+    )
+
+
 class Settings(BaseSettings):
     """Everything configurable, read from `LEARNSTREAM_*` variables (and nothing else reads the environment)."""
 
@@ -347,6 +371,7 @@ class Settings(BaseSettings):
     loader: LoaderSettings = LoaderSettings()
     metrics: MetricsSettings = MetricsSettings()
     warehouse: WarehouseSettings = WarehouseSettings()
+    status: StatusSettings = StatusSettings()
 
     @property
     def warehouse_dsn(self) -> str:

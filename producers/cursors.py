@@ -2,7 +2,9 @@
 
 Both behave the same: `load(name)` gives the last cursor saved under a connector's name (None if none was), and
 `save(name, cursor)` returns only once the cursor is durable. On the topic, a connector can move to another
-machine and resume where it stopped.
+machine and resume where it stopped. The topic also holds the following connectors' health records (key
+`health:<name>`, learnstream/status.py), which the cursor store skips: a connector's name cannot contain ':'
+(`NAME_PATTERN`), so no cursor's key looks like one.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from kafka.errors import KafkaError
 from learnstream.errors import BrokerUnavailable, ConnectorError
 from learnstream.kafka import make_producer, read_to_end
 from learnstream.settings import KafkaSettings, Settings
+from learnstream.status import HEALTH_KEY_PREFIX
 
 
 class CursorStore(Protocol):
@@ -132,9 +135,12 @@ def read_cursors(kafka: KafkaSettings, topic: str, timeout_s: float) -> dict[str
 
 
 def apply_cursor_record(cursors: dict[str, str], topic: str, key: bytes | None, value: bytes | None) -> None:
-    """Fold one record of the cursor topic into `cursors` (the later record of a name wins)."""
+    """Fold one record of the cursor topic into `cursors` (the later record of a name wins); a connector's health
+    record (key `health:<name>`) is no cursor and is skipped."""
     if key is None:
         raise ConnectorError(f"a record on the cursor topic {topic} has no key (connector name)")
+    if key.startswith(HEALTH_KEY_PREFIX.encode()):
+        return
     name = key.decode("utf-8", errors="replace")
     if value is None:
         cursors.pop(name, None)

@@ -147,6 +147,7 @@ def follow(
     backfill_from: datetime | None = None,
     sleep: Callable[[float], None] = time.sleep,
     health: Health | None = None,
+    report_health: Callable[[str], None] | None = None,
 ) -> RunStats:
     """Run the source until `should_stop`: catch up, wait the poll interval (waking to check for a stop), again.
 
@@ -154,9 +155,14 @@ def follow(
     resumes exactly after the last confirmed batch. A source that stays down through its HTTP client's retries
     (SourceUnavailable) costs a round, not the process: the next round tries again from the saved cursor (from
     the backfill start, if the failed round saved none). Configuration errors and an unreachable broker end it.
+
+    `report_health` (a health record on the connector-state topic, for `learnstream status`) hears every failed
+    poll's error, and "" for the first poll of the run that succeeds and the first success after a failure, so a
+    failure an earlier run reported is cleared too.
     """
     total = RunStats()
     start: CursorT | None = start_from(source, cursors, backfill_from)
+    failing: bool | None = None  # None: nothing reported yet in this run
     while not should_stop():
         saved_before = cursors.load(source.name)
         try:
@@ -176,12 +182,18 @@ def follow(
             metrics.CONNECTOR_UP.labels(source.name).set(0)
             if health is not None:
                 health.last_error = str(exc)
+            if report_health is not None:
+                report_health(str(exc))
+            failing = True
             if cursors.load(source.name) != saved_before:
                 start = None
         else:
             start = None
             if health is not None:
                 health.last_error = ""
+            if report_health is not None and failing is not False:
+                report_health("")
+            failing = False
             total.batches += stats.batches
             total.records += stats.records
             total.dead_letters += stats.dead_letters

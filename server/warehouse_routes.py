@@ -1,4 +1,5 @@
-"""The warehouse's admin routes of `serve`: erase and status, for the CLI on this machine (trends are the API's).
+"""The warehouse's admin routes of `serve`: erase, status and the event figures `learnstream status` reads, for the
+CLI on this machine (trends are the API's).
 
 Without LEARNSTREAM_SERVE__ADMIN_TOKEN they answer loopback clients only; with it, a request must carry it as a
 Bearer token. The engine calls run in threads, so receivers keep answering while a query runs."""
@@ -12,6 +13,7 @@ import re
 from aiohttp import web
 
 from learnstream.errors import LearnstreamError, UsageError, WarehouseError
+from learnstream.status import warehouse_figures
 from schemas.activity import PSEUDONYM_RE
 from server.api_access import is_loopback
 from warehouse.service import WarehouseService
@@ -54,9 +56,21 @@ def warehouse_routes(service: WarehouseService) -> list[web.RouteDef]:
         refused = allowed(request)
         return refused if refused is not None else web.json_response(service.status())
 
+    async def events(request: web.Request) -> web.StreamResponse:
+        """The rows of learning_events and the newest times stored: for `learnstream status`."""
+        refused = allowed(request)
+        if refused is not None:
+            return refused
+        try:
+            figures = await asyncio.to_thread(warehouse_figures, service.client, service.database)
+        except LearnstreamError as exc:
+            return failure(exc)
+        return web.json_response(figures.as_dict())
+
     return [
         web.post("/warehouse/erase", erase),
         web.get("/warehouse/status", status),
+        web.get("/warehouse/events", events),
     ]
 
 
