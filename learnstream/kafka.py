@@ -61,6 +61,13 @@ def kafka_failure(settings: KafkaSettings | None, exc: Exception, logged: Iterab
             f"{where} refused the credentials of {user!r} ({mechanism}): check LEARNSTREAM_KAFKA__SASL_PASSWORD "
             "(and __SASL_USERNAME, __SASL_MECHANISM)"
         )
+    if settings is not None and settings.security_protocol.startswith("SASL") and "socket disconnected" in said:
+        # the broker sends why it refused a login, then closes; the client sometimes sees only the close
+        return ConfigError(
+            f"{where} closed every connection once it was open, as it does when it refuses a login: check "
+            f"LEARNSTREAM_KAFKA__SASL_PASSWORD for {settings.sasl_username!r} (and __SASL_USERNAME, __SASL_MECHANISM, "
+            "__SECURITY_PROTOCOL)"
+        )
     if any(sign in said for sign in _UNSUPPORTED_MECHANISM):
         return ConfigError(f"{where} does not offer this SASL mechanism: check LEARNSTREAM_KAFKA__SASL_MECHANISM")
     if any(sign in said for sign in _UNTRUSTED_BROKER):
