@@ -52,6 +52,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
     if settings.clickhouse_dsn is not None:
         env["LEARNSTREAM_CLICKHOUSE_DSN"] = settings.clickhouse_dsn.get_secret_value()
     kafka = settings.kafka
+    env["LEARNSTREAM_KAFKA__CONNECT_TIMEOUT_S"] = str(kafka.connect_timeout_s)
     if kafka.security_protocol != "PLAINTEXT":  # a secured broker (tests/integration/test_kafka_security.py)
         env["LEARNSTREAM_KAFKA__SECURITY_PROTOCOL"] = kafka.security_protocol
         env["LEARNSTREAM_KAFKA__SASL_MECHANISM"] = kafka.sasl_mechanism

@@ -49,7 +49,12 @@ def secure_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBr
 
 
 def secured(
-    broker: SecureBroker, tmp_path: Path, user: str, mechanism: str = "SCRAM-SHA-512", password: str | None = None
+    broker: SecureBroker,
+    tmp_path: Path,
+    user: str,
+    mechanism: str = "SCRAM-SHA-512",
+    password: str | None = None,
+    connect_timeout_s: float = 8,
 ) -> Settings:
     """Settings for one test on the secure broker, as `user`, with its own topics and warehouse directory."""
     unique = uuid.uuid4().hex[:10]
@@ -58,7 +63,7 @@ def secured(
         clickhouse_dsn=SecretStr(f"chdb://{tmp_path / 'warehouse'}?database=secure_{unique}"),
         kafka=KafkaSettings(
             bootstrap_servers=broker.bootstrap,
-            connect_timeout_s=8,
+            connect_timeout_s=connect_timeout_s,
             security_protocol="SASL_SSL",
             sasl_mechanism=mechanism,  # type: ignore[arg-type]
             sasl_username=user,
@@ -107,7 +112,7 @@ def test_a_wrong_password_is_one_line_naming_the_setting(
     secure_broker: SecureBroker, tmp_path: Path, command: tuple[str, ...]
 ) -> None:
     wrong = "not-the-password-" + uuid.uuid4().hex[:8]
-    settings = secured(secure_broker, tmp_path, "alice", password=wrong)
+    settings = secured(secure_broker, tmp_path, "alice", password=wrong, connect_timeout_s=3)  # it gives up sooner
     sample = tmp_path / "sample.jsonl"
     sample.write_bytes(b"\n".join(sample_lines(3)) + b"\n")
     result = run_cli(settings_env(settings), *(part.format(sample=sample) for part in command), timeout=120)
