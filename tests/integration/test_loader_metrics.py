@@ -58,6 +58,7 @@ def group_lag(group_id: str, topic: str) -> list[float | None]:
 
 
 def test_loading_n_events_counts_them_and_the_lag_falls_to_zero(settings: Settings, warehouse) -> None:
+    began = time.time()
     client, database = warehouse
     group, topic = settings.loader.group_id, settings.topics.names.learning_events
     publish_sent_events(settings, N)
@@ -106,7 +107,7 @@ def test_loading_n_events_counts_them_and_the_lag_falls_to_zero(settings: Settin
     assert most_lag > 0
     assert group_lag(group, topic) == [0.0, 0.0, 0.0]
     freshness = value("learnstream_loader_freshness_seconds")
-    assert 0 < freshness < 120
+    assert 0 < freshness <= time.time() - began  # the events were sent after the test began
 
 
 def scrape(base: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -120,6 +121,7 @@ def scrape(base: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
 
 
 def test_the_loader_command_serves_metrics_health_and_readiness(settings: Settings, tmp_path: Path) -> None:
+    began = time.time()
     group, topic = settings.loader.group_id, settings.topics.names.learning_events
     port = free_port()
     env = settings_env(settings)
@@ -158,7 +160,7 @@ def test_the_loader_command_serves_metrics_health_and_readiness(settings: Settin
         assert (ready.status_code, ready.json()) == (200, {"status": "ready"})
         assert samples[("learnstream_loader_batch_rows_count", ())] >= 1
         assert samples[("learnstream_loader_insert_seconds_count", ())] >= 1
-        assert 0 < samples[("learnstream_loader_freshness_seconds", ())] < 120
+        assert 0 < samples[("learnstream_loader_freshness_seconds", ())] <= time.time() - began
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)

@@ -43,6 +43,7 @@ def group(document: dict[str, Any], role: str) -> dict[str, Any]:
 def test_lag_follows_the_worker_and_the_loader_and_sets_the_exit_code(
     settings: Settings, start_worker, tmp_path: Path
 ) -> None:
+    began = time.time()
     env = status_env(settings, tmp_path, LEARNSTREAM_STATUS__MAX_LAG_MESSAGES=str(N))
     assert run_cli(env, "warehouse", "migrate").returncode == 0
     replayed = tmp_path / "activities.jsonl"
@@ -56,7 +57,7 @@ def test_lag_follows_the_worker_and_the_loader_and_sets_the_exit_code(
     assert (worker["group"], worker["topic"]) == (settings.worker.app_id, settings.topics.names.activity_raw)
     assert worker["messages"] == total and worker["has_commits"] is False
     assert all(partition["committed"] is None for partition in worker["partitions"])
-    assert 0 <= worker["seconds"] < 120  # the records were just written
+    assert 0 <= worker["seconds"] <= time.time() - began  # the records were written after the test began
     assert group(document, "loader")["messages"] == 0
     assert document["warehouse"]["reachable"] is True and document["warehouse"]["rows"] == 0
     assert code == 1 and document["healthy"] is False
@@ -90,7 +91,7 @@ def test_lag_follows_the_worker_and_the_loader_and_sets_the_exit_code(
     assert document["problems"] == [] and code == 0 and document["healthy"] is True
     assert group(document, "loader")["messages"] == 0 and group(document, "loader")["has_commits"] is True
     assert document["warehouse"]["rows"] == N and document["warehouse"]["via"] == "direct"
-    assert document["warehouse"]["freshness_s"] < 300  # stored just now, whenever the sample happened
+    assert document["warehouse"]["freshness_s"] <= time.time() - began  # stored during the test, whatever its dates
     table = run_cli(env, "status")
     assert table.returncode == 0 and table.stdout.rstrip().endswith("healthy")
 
