@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -84,32 +85,61 @@ def kafka_failure(settings: KafkaSettings | None, exc: Exception, logged: Iterab
     return BrokerUnavailable(f"cannot reach {where} ({exc}); {hint}")
 
 
-class _Logged(logging.Handler):
-    """What kafka-python logs while a client connects."""
+class _ConnectingThreads(logging.Handler):
+    """On the `kafka` logger while any thread connects a client: keeps what kafka-python logs from a connecting
+    thread (warnings and up, for `kafka_failure`), and passes every other thread's records on as if nothing were
+    installed, so a process whose threads connect while others work (serve, the loader) loses no log line."""
 
     def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.messages: list[str] = []
+        super().__init__(logging.NOTSET)
+        self.guard = threading.Lock()
+        self.logged: dict[int, list[str]] = {}  # by thread id: the threads connecting now
+        self.propagate = True  # the `kafka` logger's own setting, given back when the last thread is done
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
+        messages = self.logged.get(record.thread or 0)
+        if messages is None:
+            logging.getLogger().handle(record)  # where propagation would have taken it
+        elif record.levelno >= logging.WARNING:
+            messages.append(record.getMessage())
+
+    def enter(self, thread: int) -> tuple[list[str], bool]:
+        """Start keeping the thread's records; (its list, whether it was connecting already: a nested call)."""
+        kafka_logger = logging.getLogger("kafka")
+        with self.guard:
+            if not self.logged:
+                self.propagate, kafka_logger.propagate = kafka_logger.propagate, False
+                kafka_logger.addHandler(self)
+            nested = thread in self.logged
+            return self.logged.setdefault(thread, []), nested
+
+    def leave(self, thread: int, nested: bool) -> None:
+        """Stop keeping the thread's records; the last thread out puts the `kafka` logger back as it was."""
+        kafka_logger = logging.getLogger("kafka")
+        with self.guard:
+            if not nested:
+                self.logged.pop(thread, None)
+            if not self.logged:
+                kafka_logger.removeHandler(self)
+                kafka_logger.propagate = self.propagate
+
+
+_CONNECTING = _ConnectingThreads()
 
 
 @contextmanager
 def connecting(settings: KafkaSettings) -> Iterator[None]:
     """While a client connects, kafka-python's retries are kept out of the log (they say the same thing many
-    times); a failure becomes one error naming what to fix, read from them (`kafka_failure`)."""
-    logged = _Logged()
-    kafka_logger = logging.getLogger("kafka")
-    kafka_logger.addHandler(logged)
-    propagate, kafka_logger.propagate = kafka_logger.propagate, False
+    times); a failure becomes one error naming what to fix, read from them (`kafka_failure`). Only the calling
+    thread's records are held back: other threads log as usual."""
+    thread = threading.get_ident()
+    logged, nested = _CONNECTING.enter(thread)
     try:
         yield
     except KafkaError as exc:
-        raise kafka_failure(settings, exc, logged.messages) from exc
+        raise kafka_failure(settings, exc, list(logged)) from exc
     finally:
-        kafka_logger.removeHandler(logged)
-        kafka_logger.propagate = propagate
+        _CONNECTING.leave(thread, nested)
 
 
 def _common(settings: KafkaSettings, client_suffix: str) -> dict[str, Any]:
@@ -288,7 +318,8 @@ def topic_configs(topics: TopicSettings, name: str) -> dict[str, str]:
     The directory and connector-state topics are compacted instead of expiring: the latest record of every
     person and every connector's last cursor stay. The pending-notification topic is a queue, not state: it expires
     like the activity topics, so its retention bounds how long a fetch half may stay down without losing work. The
-    thread-state topic is both: compacted (the latest state of a thread) and expiring with the threads.
+    thread-state topic is both: compacted (the latest state of a thread) and expiring with the threads; so is the
+    ledger of replayed dead letters, which expires with the dead letters it names.
     """
     names = topics.names
     if name == names.activity_dlq:
@@ -297,6 +328,8 @@ def topic_configs(topics: TopicSettings, name: str) -> dict[str, str]:
         return {"cleanup.policy": "compact", "max.message.bytes": str(topics.max_message_bytes)}
     if name == names.activity_raw:
         return {"retention.ms": str(topics.raw_retention_ms), "max.message.bytes": str(topics.max_message_bytes)}
+    if name == names.dlq_replays:
+        return {"cleanup.policy": "compact,delete", "retention.ms": str(topics.dlq_retention_ms)}
     if name == names.thread_state:
         return {
             "cleanup.policy": "compact,delete",
