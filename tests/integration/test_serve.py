@@ -110,6 +110,9 @@ def test_signed_events_are_published_and_acknowledged_and_a_bad_signature_produc
     assert activities[0].activity_id == activities[1].activity_id  # a Slack retry is the same activity
     assert activities[0].kind is ActivityKind.MESSAGE and activities[0].source_instance == TEAM
     assert {key for key, _ in records} == {activities[0].conversation_key.encode()}
+    metrics = httpx.get(f"{base}/metrics", timeout=30).text  # the receiver's counters on serve's /metrics
+    assert f'learnstream_connector_activities_total{{connector="acme-slack",topic="{raw}"}} 2.0' in metrics
+    assert 'learnstream_connector_dead_letters_total{connector="acme-slack"' not in metrics
 
 
 def test_an_unmappable_signed_event_is_acknowledged_and_dead_lettered(
@@ -124,6 +127,10 @@ def test_an_unmappable_signed_event_is_acknowledged_and_dead_lettered(
     assert letter.reason.value == "source_record_invalid" and letter.stage == "connector"
     assert json.loads(letter.original)["event_id"] == broken["event_id"]
     assert topic_size(settings.kafka.bootstrap_servers, settings.topics.names.activity_raw) == 0
+    metrics = httpx.get(f"{base}/metrics", timeout=30).text
+    assert 'learnstream_connector_dead_letters_total{connector="acme-slack",reason="source_record_invalid"} 1.0' in (
+        metrics
+    )
 
 
 def test_without_a_broker_serve_is_alive_not_ready_and_answers_503_with_retry_after(
