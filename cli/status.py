@@ -115,7 +115,8 @@ def group_lag(admin: Any, reader: Any, role: str, group: str, topic: str, notes:
     """A group's committed offsets against the topic's end offsets, and the wait of each first unconsumed record."""
     from kafka import TopicPartition
 
-    from learnstream.status import first_unconsumed, partition_lags
+    from learnstream.consumer_lag import first_unconsumed
+    from learnstream.status import group_lags
 
     partitions = [TopicPartition(topic, p) for p in sorted(reader.partitions_for_topic(topic) or ())]
     if not partitions:
@@ -131,7 +132,7 @@ def group_lag(admin: Any, reader: Any, role: str, group: str, topic: str, notes:
         if ends[tp.partition] > (start := first_unconsumed(committed.get(tp.partition), beginnings[tp.partition]))
     }
     waited = first_record_times(reader, lagging)
-    return GroupLag(role, group, topic, partition_lags(committed, beginnings, ends, waited, time.time()))
+    return GroupLag(role, group, topic, group_lags(committed, beginnings, ends, waited, time.time()))
 
 
 def first_record_times(reader: Any, offsets: dict[Any, int]) -> dict[int, float]:

@@ -1,9 +1,12 @@
-"""Consumer lag of a kafka-python consumer's group, as `learnstream_consumer_lag_messages{group, topic, partition}`:
-per partition assigned to this consumer, the end offset minus the consumer's position (what it has yet to read).
+"""Consumer lag, defined once: a partition's end offset minus the first offset its group has not committed (the
+group's committed offset, or the partition's beginning when it committed none), as Kafka's own
+`kafka-consumer-groups.sh` reports it. The worker's and the loader's `learnstream_consumer_lag_messages` and
+`learnstream status` all count it this way, so the gauge and the status screen agree.
 
-A kafka-python consumer is not thread-safe, so the lag is refreshed from the consumer's own polling loop, and at
-most every `every_s` seconds, since the end offsets are a round-trip to the broker. A partition taken away by a
-rebalance loses its series here; its new owner (another process of the group) shows it.
+`ConsumerLag` keeps the gauge of a kafka-python consumer's assigned partitions current. A kafka-python consumer is
+not thread-safe, so it is refreshed from the consumer's own polling loop, and at most every `every_s` seconds, since
+the offsets are round-trips to the broker. A partition taken away by a rebalance loses its series here; its new
+owner (another process of the group) shows it.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from kafka import TopicPartition
@@ -26,17 +29,16 @@ logger = logging.getLogger(__name__)
 REFRESH_TIMEOUT_MS = 2_000
 
 
-def partition_lags(
-    ends: Mapping[TopicPartition, int | None], positions: Mapping[TopicPartition, int | None]
-) -> dict[TopicPartition, int]:
-    """End offset minus position of every partition both are known for; never below 0 (an end offset read
-    before the position moved past it)."""
-    lags: dict[TopicPartition, int] = {}
-    for tp, position in positions.items():
-        end = ends.get(tp)
-        if end is not None and position is not None:
-            lags[tp] = max(0, end - position)
-    return lags
+def first_unconsumed(committed: int | None, beginning: int) -> int:
+    """The offset a group reads next: its committed offset, or the topic's beginning when it committed none (or
+    committed an offset retention has since deleted)."""
+    return beginning if committed is None or committed < beginning else committed
+
+
+def lag_messages(end: int, committed: int | None, beginning: int) -> int:
+    """How many messages of a partition its group has not committed yet; never below 0 (an end offset read before
+    the commit moved past it)."""
+    return max(0, end - first_unconsumed(committed, beginning))
 
 
 class ConsumerLag:
@@ -68,11 +70,17 @@ class ConsumerLag:
         try:
             assigned = sorted(self.consumer.assignment())
             ends = self.consumer.end_offsets(assigned, timeout_ms=REFRESH_TIMEOUT_MS) if assigned else {}
-            positions = {tp: self.consumer.position(tp, timeout_ms=REFRESH_TIMEOUT_MS) for tp in assigned}
+            committed = {tp: self.consumer.committed(tp, timeout_ms=REFRESH_TIMEOUT_MS) for tp in assigned}
+            never = [tp for tp, offset in committed.items() if offset is None]
+            beginnings = self.consumer.beginning_offsets(never, timeout_ms=REFRESH_TIMEOUT_MS) if never else {}
         except KafkaError as exc:  # the gauge keeps its last values; the loop's own poll reports an outage
             logger.warning("consumer lag not refreshed: group=%s: %s", self.group_id, exc)
             return None
-        lags = partition_lags(ends, positions)
+        lags = {
+            tp: lag_messages(end, committed.get(tp), beginnings.get(tp, 0))
+            for tp, end in ends.items()
+            if end is not None
+        }
         for tp in self._shown - lags.keys():
             self.gauge.remove(self.group_id, tp.topic, str(tp.partition))
         for tp, lag in lags.items():

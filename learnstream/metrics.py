@@ -97,7 +97,7 @@ LOADER_FRESHNESS = Gauge(
 # --- consumer lag (the worker's and the loader's own groups) ------------------------------------------------------
 CONSUMER_LAG = Gauge(
     "learnstream_consumer_lag_messages",
-    "Messages between a consumer group's position and the end of a partition.",
+    "Messages of a partition its consumer group has not committed yet: the end offset minus the committed offset.",
     ["group", "topic", "partition"],
 )
 

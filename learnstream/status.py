@@ -19,6 +19,7 @@ from typing import Any
 
 from kafka.errors import KafkaError
 
+from learnstream.consumer_lag import lag_messages
 from learnstream.errors import WarehouseError
 from learnstream.settings import StatusSettings
 
@@ -123,13 +124,7 @@ class GroupLag:
         return max((partition.seconds for partition in self.partitions), default=0.0)
 
 
-def first_unconsumed(committed: int | None, beginning: int) -> int:
-    """The offset a group reads next: its committed offset, or the topic's beginning when it committed none (or
-    committed an offset retention has since deleted)."""
-    return beginning if committed is None or committed < beginning else committed
-
-
-def partition_lags(
+def group_lags(
     committed: Mapping[int, int],
     beginnings: Mapping[int, int],
     ends: Mapping[int, int],
@@ -141,8 +136,7 @@ def partition_lags(
     lags = []
     for partition in sorted(ends):
         offset = committed.get(partition)
-        start = first_unconsumed(offset, beginnings.get(partition, 0))
-        messages = max(0, ends[partition] - start)
+        messages = lag_messages(ends[partition], offset, beginnings.get(partition, 0))
         waited = first_timestamps.get(partition)
         seconds = max(0.0, now - waited) if messages and waited is not None else 0.0
         lags.append(PartitionLag(partition, offset, ends[partition], messages, seconds))

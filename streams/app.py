@@ -30,6 +30,7 @@ from typing import Any, NoReturn
 import faust
 from aiokafka import AIOKafkaProducer
 
+from learnstream.consumer_lag import lag_messages
 from learnstream.errors import BrokerUnavailable
 from learnstream.kafka_security import faust_credentials
 from learnstream.metrics import CONSUMER_LAG, WORKER_ACTIVITIES, WORKER_DEAD_LETTERS, WORKER_EVENTS
@@ -269,8 +270,8 @@ def committed_offsets(consumer: Any) -> Mapping[Any, int | None]:
 
 
 async def refresh_consumer_lag(app: faust.App, topic: str, shown: set[tuple[str, str, str]]) -> None:
-    """Set the lag of the worker's group on each partition of `topic` it is assigned: the partition's end offset
-    minus the group's committed offset (its earliest offset when the group committed none yet). Partitions the
+    """Set the lag of the worker's group on each partition of `topic` it is assigned (`lag_messages`: the end
+    offset minus the group's committed offset, or its earliest offset when it committed none yet). Partitions the
     worker no longer holds are dropped from `shown`, the label sets it set before, and from the gauge."""
     consumer = app.consumer
     partitions = [tp for tp in consumer.assignment() if tp.topic == topic]
@@ -281,9 +282,8 @@ async def refresh_consumer_lag(app: faust.App, topic: str, shown: set[tuple[str,
         uncommitted = [tp for tp in partitions if not committed.get(tp)]
         earliest = await consumer.earliest_offsets(*uncommitted) if uncommitted else {}
         for tp in partitions:
-            position = committed.get(tp) or earliest.get(tp) or 0
             labels = (app.conf.id, tp.topic, str(tp.partition))
-            CONSUMER_LAG.labels(*labels).set(max(0, ends[tp] - position))
+            CONSUMER_LAG.labels(*labels).set(lag_messages(ends[tp], committed.get(tp), earliest.get(tp, 0)))
             current.add(labels)
     for labels in shown - current:
         CONSUMER_LAG.remove(*labels)

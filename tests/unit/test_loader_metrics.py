@@ -13,7 +13,7 @@ from kafka import TopicPartition
 from kafka.errors import KafkaTimeoutError
 from prometheus_client import REGISTRY, CollectorRegistry, Gauge
 
-from learnstream.consumer_lag import ConsumerLag, partition_lags
+from learnstream.consumer_lag import ConsumerLag, first_unconsumed, lag_messages
 from tests.unit.test_loader_batching import TOPIC, Record, RecordingClient, ScriptedConsumer, records
 from tests.unit.test_warehouse_pure import make_event
 from warehouse.freshness import StoredFreshness
@@ -29,16 +29,18 @@ def lag_gauge() -> tuple[Gauge, CollectorRegistry]:
 
 
 class OffsetsConsumer:
-    """Answers assignment, end offsets and positions from dictionaries; counts the end-offset round-trips."""
+    """Answers assignment, end, beginning and committed offsets from dictionaries; counts the end-offset
+    round-trips."""
 
-    def __init__(self, ends: dict[TopicPartition, int], positions: dict[TopicPartition, int | None]) -> None:
+    def __init__(self, ends: dict[TopicPartition, int], committed: dict[TopicPartition, int | None]) -> None:
         self.ends = ends
-        self.positions = positions
+        self.commits = committed
+        self.beginnings = dict.fromkeys(ends, 0)
         self.end_reads = 0
         self.fail = False
 
     def assignment(self) -> set[TopicPartition]:
-        return set(self.positions)
+        return set(self.commits)
 
     def end_offsets(self, partitions: list[TopicPartition], timeout_ms: int) -> dict[TopicPartition, int]:
         self.end_reads += 1
@@ -46,14 +48,26 @@ class OffsetsConsumer:
             raise KafkaTimeoutError("no answer")
         return {tp: self.ends[tp] for tp in partitions}
 
-    def position(self, tp: TopicPartition, timeout_ms: int) -> int | None:
-        return self.positions[tp]
+    def beginning_offsets(self, partitions: list[TopicPartition], timeout_ms: int) -> dict[TopicPartition, int]:
+        return {tp: self.beginnings[tp] for tp in partitions}
+
+    def committed(self, tp: TopicPartition, timeout_ms: int) -> int | None:
+        return self.commits[tp]
 
 
-def test_partition_lag_is_end_minus_position_for_known_partitions_only():
-    lags = partition_lags({P0: 10, P1: 5, P2: 7}, {P0: 4, P1: 6, P2: None})
+def test_lag_is_end_minus_the_committed_offset_or_the_beginning_without_one():
+    assert lag_messages(10, 4, beginning=0) == 6
+    assert lag_messages(5, 6, beginning=0) == 0  # a commit past a stale end offset is no lag
+    assert lag_messages(7, None, beginning=2) == 5  # no commit yet: everything retained is lag
+    assert lag_messages(7, 1, beginning=3) == 4  # a commit retention has deleted since
+    assert first_unconsumed(None, beginning=5) == 5
 
-    assert lags == {P0: 6, P1: 0}  # a position past a stale end offset is no lag; an unknown one is left out
+
+def test_a_partition_without_a_commit_counts_from_its_beginning():
+    gauge, _ = lag_gauge()
+    consumer = OffsetsConsumer({P0: 10, P1: 8}, {P0: 4, P1: None})
+    consumer.beginnings[P1] = 3
+    assert ConsumerLag(consumer, "g", every_s=0, gauge=gauge).refresh() == {P0: 6, P1: 5}
 
 
 def test_lag_is_refreshed_at_most_every_period_and_labelled_with_the_group():
@@ -63,7 +77,7 @@ def test_lag_is_refreshed_at_most_every_period_and_labelled_with_the_group():
     lag = ConsumerLag(consumer, "loaders", every_s=5.0, gauge=gauge, clock=lambda: now[0])
 
     assert lag.refresh() == {P0: 6, P1: 0}
-    consumer.positions[P0] = 10
+    consumer.commits[P0] = 10
     now[0] += 4.9
     assert lag.refresh() is None  # not due: no round-trip to the broker
     now[0] += 0.1
@@ -79,7 +93,7 @@ def test_a_partition_taken_away_loses_its_series_and_a_failed_read_keeps_the_las
     lag = ConsumerLag(consumer, "g", every_s=0, gauge=gauge)
     lag.refresh()
 
-    del consumer.positions[P1]  # a rebalance gave partition 1 to another process of the group
+    del consumer.commits[P1]  # a rebalance gave partition 1 to another process of the group
     lag.refresh()
     consumer.fail = True
     assert lag.refresh() is None

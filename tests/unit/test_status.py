@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
+from learnstream.consumer_lag import first_unconsumed
 from learnstream.errors import WarehouseError
 from learnstream.settings import Settings, StatusSettings
 from learnstream.status import (
@@ -21,13 +22,12 @@ from learnstream.status import (
     PipelineStatus,
     WarehouseFigures,
     WarehouseStatus,
-    first_unconsumed,
     format_duration,
+    group_lags,
     health_name,
     health_record,
     health_reporter,
     parse_health,
-    partition_lags,
     problems,
     render_table,
     status_document,
@@ -66,7 +66,7 @@ def pipeline(
 
 class TestLag:
     def test_a_group_without_commits_is_behind_by_the_whole_topic_from_its_beginning(self):
-        lags = partition_lags(committed={}, beginnings={0: 3, 1: 0}, ends={0: 10, 1: 4}, first_timestamps={}, now=NOW)
+        lags = group_lags(committed={}, beginnings={0: 3, 1: 0}, ends={0: 10, 1: 4}, first_timestamps={}, now=NOW)
         assert [(p.partition, p.committed, p.messages) for p in lags] == [(0, None, 7), (1, None, 4)]
 
     def test_a_committed_offset_behind_retention_counts_from_the_beginning(self):
@@ -75,7 +75,7 @@ class TestLag:
         assert first_unconsumed(None, beginning=5) == 5
 
     def test_seconds_are_the_wait_of_the_first_unconsumed_record_and_0_when_caught_up(self):
-        lags = partition_lags(
+        lags = group_lags(
             committed={0: 8, 1: 4},
             beginnings={0: 0, 1: 0},
             ends={0: 10, 1: 4},
@@ -87,7 +87,7 @@ class TestLag:
         assert (group.messages, group.seconds, group.has_commits) == (2, 90.5, True)
 
     def test_an_end_offset_read_before_the_commit_moved_never_gives_negative_lag(self):
-        (only,) = partition_lags({0: 12}, {0: 0}, {0: 10}, {}, NOW)
+        (only,) = group_lags({0: 12}, {0: 0}, {0: 10}, {}, NOW)
         assert only.messages == 0
 
 
