@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from cli.common import reports_errors, settings
+
+if TYPE_CHECKING:
+    from learnstream.progress import Progress
+    from producers.contracts import Batch
 
 
 @click.group()
@@ -82,11 +89,12 @@ def connect_run(name: str, backfill_from: datetime | None, once: bool) -> None:
     """Run one pull instance: publish from its cursor, then follow live; SIGTERM flushes, saves and exits 0."""
     from learnstream.kafka import check_broker, ensure_topics, make_producer
     from learnstream.observability import start_endpoint
+    from learnstream.progress import progress_enabled
     from learnstream.status import health_reporter
     from producers.connector_config import load_connector_file
     from producers.cursors import cursor_store_from_settings
     from producers.registry import ConnectorContext, build_pull, poll_interval_s
-    from producers.runtime import Health, follow, run_connector, start_from
+    from producers.runtime import Health, cursor_moment, follow, run_connector, start_from
 
     current = settings()
     connectors = load_connector_file(current.connectors_file)
@@ -104,6 +112,7 @@ def connect_run(name: str, backfill_from: datetime | None, once: bool) -> None:
     cursors = cursor_store_from_settings(current)
     producer = make_producer(current.kafka, f"connector-{name}", current.producer)
     health = Health()
+    enabled = progress_enabled(current.progress)
     endpoint = None
     if not once and interval is not None:  # following the source: long-running, with /metrics, /health, /ready
         port, setting = current.metrics.connector_port, "LEARNSTREAM_METRICS__CONNECTOR_PORT"
@@ -111,28 +120,35 @@ def connect_run(name: str, backfill_from: datetime | None, once: bool) -> None:
     try:
         if once or interval is None:
             start = start_from(source, cursors, since)
-            stats = run_connector(
-                source,
-                producer,
-                topic,
-                cursors,
-                dead_letter_topic=names.activity_dlq,
-                start=start,
-                should_stop=lambda: bool(stopping),
-            )
+            with catching_up(name, cursor_moment(start), enabled) as progress:
+                stats = run_connector(
+                    source,
+                    producer,
+                    topic,
+                    cursors,
+                    dead_letter_topic=names.activity_dlq,
+                    start=start,
+                    should_stop=lambda: bool(stopping),
+                    observe=shows_batches(progress),
+                )
         else:
-            stats = follow(
-                source,
-                producer,
-                topic,
-                cursors,
-                poll_interval_s=interval,
-                should_stop=lambda: bool(stopping),
-                dead_letter_topic=names.activity_dlq,
-                backfill_from=since,
-                health=health,
-                report_health=health_reporter(producer, names.connector_state, name),
-            )
+            with ExitStack() as drawing:
+                # only a backfill draws, until it caught up: a follower under a service manager runs for months
+                shown = drawing.enter_context(catching_up(name, since, enabled)) if since is not None else None
+                stats = follow(
+                    source,
+                    producer,
+                    topic,
+                    cursors,
+                    poll_interval_s=interval,
+                    should_stop=lambda: bool(stopping),
+                    dead_letter_topic=names.activity_dlq,
+                    backfill_from=since,
+                    health=health,
+                    report_health=health_reporter(producer, names.connector_state, name),
+                    observe=None if shown is None else shows_batches(shown),
+                    caught_up=None if shown is None else shown.finish,
+                )
     finally:
         if endpoint is not None:
             endpoint.stop()
@@ -142,3 +158,27 @@ def connect_run(name: str, backfill_from: datetime | None, once: bool) -> None:
         f"{name}: published {stats.records} records and {stats.dead_letters} dead letters in {stats.batches} batches"
         + (" (stopped)" if stopping else "")
     )
+
+
+def catching_up(name: str, start: datetime | None, enabled: bool | None) -> Progress:
+    """The progress of a run catching up: the position in time from `start` toward now when the source's cursor
+    tells one, else the records published."""
+    from learnstream.progress import Progress, TimeProgress
+
+    if start is None:
+        return Progress(name, enabled=enabled)
+    return TimeProgress(name, start=start, enabled=enabled)
+
+
+def shows_batches(progress: Progress) -> Callable[[Batch[Any]], None]:
+    """What the runtime calls with each confirmed batch: its records counted, its cursor's time as the position."""
+    from learnstream.progress import TimeProgress
+    from producers.runtime import cursor_moment
+
+    def observe(batch: Batch[Any]) -> None:
+        if isinstance(progress, TimeProgress):
+            progress.advance(len(batch.records), reached=cursor_moment(batch.cursor))
+        else:
+            progress.advance(len(batch.records))
+
+    return observe

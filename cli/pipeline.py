@@ -17,17 +17,31 @@ from cli.common import reports_errors, settings
 def replay(path: Path, from_start: bool) -> None:
     """Replay a JSONL file of activities onto the raw topic (the file-replay connector)."""
     from learnstream.kafka import make_producer
+    from learnstream.progress import FileProgress, progress_enabled
     from producers.cursors import cursor_store_from_settings
     from producers.file_replay import FileReplay
-    from producers.runtime import run_connector
+    from producers.runtime import run_connector, start_from
 
     current = settings()
     connector = FileReplay(path)
     cursors = cursor_store_from_settings(current)
-    start = connector.start_cursor(None) if from_start else None
     producer = make_producer(current.kafka, "file-replay", current.producer)
     try:
-        stats = run_connector(connector, producer, current.topics.names.activity_raw, cursors, start=start)
+        start = connector.start_cursor(None) if from_start else start_from(connector, cursors, None)
+        with FileProgress(
+            f"replay {path.name}",
+            size=connector.size(),
+            offset=start.offset,
+            enabled=progress_enabled(current.progress),
+        ) as progress:
+            stats = run_connector(
+                connector,
+                producer,
+                current.topics.names.activity_raw,
+                cursors,
+                start=start,
+                observe=lambda batch: progress.advance(len(batch.records), offset=batch.cursor.offset),
+            )
     finally:
         producer.close()
         cursors.close()

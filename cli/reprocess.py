@@ -31,6 +31,7 @@ def reprocess(since: datetime | None, from_offset: int | None, warmup_days: floa
     as the thread retention) to warm the thread memory, so answers find their questions. Idempotent: running it
     again writes the same events. The raw topic's retention bounds how far back it can go."""
     from learnstream.kafka import check_broker
+    from learnstream.progress import Progress, progress_enabled
     from streams.classify import load_classifier
     from streams.reprocess import plan_from_offset, plan_from_time, run_reprocess
 
@@ -49,7 +50,9 @@ def reprocess(since: datetime | None, from_offset: int | None, warmup_days: floa
     else:
         assert from_offset is not None
         plan = plan_from_offset(current, from_offset, warmup)
-    stats = run_reprocess(current, plan, classifier)
+    # on stderr, from here on only: the errors before (a usage error, no broker) stay one line
+    with Progress("reprocess", total=plan.records_to_read, enabled=progress_enabled(current.progress)) as progress:
+        stats = run_reprocess(current, plan, classifier, progress)
     categories = ", ".join(f"{name} {count:,}" for name, count in sorted(stats.categories.items())) or "none"
     click.echo(
         f"reprocessed {current.topics.names.activity_raw} with classifier {classifier.version}: {stats.decided:,} "

@@ -9,7 +9,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -18,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from cli.common import reports_errors
+from cli.common import reports_errors, settings
 
 if TYPE_CHECKING:
+    from learnstream.progress import Progress, TimeProgress
     from simulator.mediawiki_wire import WikiChange
     from simulator.organisation import Organisation
 
@@ -226,6 +227,7 @@ def simulate(
     """Generate an organisation: people in teams (a directory export), chat channels with questions, answers,
     thanks and links, and pages with edits; post the Slack events to `serve` and serve the other tools' APIs for
     `learnstream connect run`. Writes the directory and a connector file for them under --out."""
+    from learnstream.progress import Progress, progress_enabled
     from simulator.chat import slack_events, write_slack_export
     from simulator.organisation import directory_csv, generate_organisation
     from simulator.other_tools import CHAT_TOOLS, mattermost_id, split_chat, teams_channels
@@ -283,6 +285,9 @@ def simulate(
         f"{len(org.teams)} teams, {first} + {days} days, seed {seed}, tools {', '.join(chosen)}; directory and "
         f"connectors.toml in {out}"
     )
+    # progress on stderr while posting; the settings are read only then, the rest of simulate needs none
+    enabled = progress_enabled(settings().progress) if post_to is not None else False
+    period = (datetime(first.year, first.month, first.day, tzinfo=UTC), timedelta(days=days))
     with ExitStack() as running:
         if serve_apis:
             pushed = {"mattermost": mattermost_via == "webhook", "confluence": confluence_via == "webhook"}
@@ -290,16 +295,22 @@ def simulate(
             serve_pull_sources(running, polled, chosen, org, days, seed, first, ports, chat)
         if post_to is not None and "slack" in chosen:
             slack = (event for tool, event in chat() if tool == "slack")
-            post_slack(post_to.rstrip("/"), slack, concurrency)
+            with simulated_time("slack", period, "events", enabled) as timeline:
+                post_slack(post_to.rstrip("/"), slack, concurrency, timeline)
         if post_to is not None and "mattermost" in chosen and mattermost_via == "webhook":
             mattermost = (event for tool, event in chat() if tool == "mattermost")
-            post_mattermost_webhooks(post_to.rstrip("/"), org, mattermost)
+            with simulated_time("mattermost", period, "posts", enabled) as timeline:
+                post_mattermost_webhooks(post_to.rstrip("/"), org, mattermost, timeline)
         if post_to is not None and "confluence" in chosen and confluence_via == "webhook":
-            post_confluence_webhooks(post_to.rstrip("/"), confluence_changes(chosen, org, days, seed, first))
+            changes = confluence_changes(chosen, org, days, seed, first)
+            with Progress("confluence", unit="deliveries", enabled=enabled) as progress:
+                post_confluence_webhooks(post_to.rstrip("/"), changes, progress)
         if post_to is not None and "lms" in chosen:
             from simulator.courses import course_statements
 
-            post_statements(post_to.rstrip("/"), course_statements(org, days, seed, first))
+            statements = course_statements(org, days, seed, first)
+            with Progress("lms", total=len(statements), unit="statements", enabled=enabled) as progress:
+                post_statements(post_to.rstrip("/"), statements, progress)
         if serve_apis:
             click.echo("serving the simulated APIs until SIGTERM or Ctrl-C")
             wait_for_stop()
@@ -391,18 +402,25 @@ def serve_pull_sources(
         click.echo(f"teams: {len(teams):,} changes at {graph.graph_url}, played once their channel is subscribed")
 
 
-def post_slack(base_url: str, events: Iterator[dict[str, Any]], concurrency: int) -> None:
+def post_slack(base_url: str, events: Iterator[dict[str, Any]], concurrency: int, progress: TimeProgress) -> None:
     """Post the events to the simulated Slack app's receiver, slice by slice; report what was acknowledged."""
     from simulator.slack_sender import post_bodies, serialize_events
 
     secret = os.environ.get(SECRET_VARIABLE, DEFAULT_SECRET).encode("utf-8")
     url = f"{base_url}/hooks/slack/sim-slack"
     totals: dict[str, float] = {"sent": 0, "acknowledged": 0, "retried": 0, "failed": 0, "seconds": 0.0}
+    moments: list[datetime] = []  # of the slice being posted
+
+    def delivered(index: int) -> None:
+        progress.advance(reached=moments[index])
+
     while chunk := list(itertools.islice(events, SLICE)):
-        stats = asyncio.run(post_bodies(url, serialize_events(chunk), secret, concurrency))
+        moments = [envelope_moment(event) for event in chunk]
+        stats = asyncio.run(post_bodies(url, serialize_events(chunk), secret, concurrency, on_done=delivered))
         for name in ("sent", "acknowledged", "retried", "failed"):
             totals[name] += getattr(stats, name)
         totals["seconds"] += stats.elapsed_s
+    progress.finish()  # before the summary: on a terminal the progress line shares the screen with stdout
     rate = totals["acknowledged"] / totals["seconds"] if totals["seconds"] else 0.0
     click.echo(
         f"slack: {totals['sent']:,} events posted to {url}, {totals['acknowledged']:,} acknowledged "
@@ -412,7 +430,9 @@ def post_slack(base_url: str, events: Iterator[dict[str, Any]], concurrency: int
         raise click.ClickException(f"{totals['failed']} events were never acknowledged by {url}")
 
 
-def post_mattermost_webhooks(base_url: str, org: Organisation, events: Iterator[dict[str, Any]]) -> None:
+def post_mattermost_webhooks(
+    base_url: str, org: Organisation, events: Iterator[dict[str, Any]], progress: TimeProgress
+) -> None:
     """Post Mattermost's outgoing-webhook deliveries to serve, one at a time (Mattermost does not retry them, so
     a refused one is counted as lost)."""
     import httpx
@@ -423,16 +443,18 @@ def post_mattermost_webhooks(base_url: str, org: Organisation, events: Iterator[
     url = f"{base_url}/hooks/mattermost/sim-mattermost-hook"
     sent = acknowledged = 0
     with httpx.Client(timeout=10) as client:
-        for body, content_type in mattermost_webhook_bodies(org, events, token, MATTERMOST_TEAM):
+        for body, content_type in mattermost_webhook_bodies(org, passing(events, progress), token, MATTERMOST_TEAM):
             sent += 1
             answer = client.post(url, content=body, headers={"Content-Type": content_type})
             acknowledged += answer.status_code == 200
+            progress.advance()
+    progress.finish()
     click.echo(f"mattermost: {sent:,} outgoing-webhook posts to {url}, {acknowledged:,} acknowledged")
     if acknowledged < sent:
         raise click.ClickException(f"{sent - acknowledged} webhook posts were refused by {url}")
 
 
-def post_confluence_webhooks(base_url: str, changes: list[WikiChange]) -> None:
+def post_confluence_webhooks(base_url: str, changes: list[WikiChange], progress: Progress) -> None:
     """Post Confluence Data Center's signed webhook deliveries for the changes to serve, one at a time; a `5xx`
     (serve cannot publish) is retried after a pause, five times at most, then counted as lost."""
     import httpx
@@ -442,8 +464,11 @@ def post_confluence_webhooks(base_url: str, changes: list[WikiChange]) -> None:
     secret = os.environ.get(CONFLUENCE_WEBHOOK_SECRET_VARIABLE, DEFAULT_TOOL_TOKEN).encode("utf-8")
     url = f"{base_url}/hooks/confluence/sim-confluence-hook"
     sent = acknowledged = retried = 0
+    # built first, so the progress knows how many there are (a delivery per change, less the ones left out)
+    deliveries = list(confluence_webhook_deliveries(changes, secret, f"https://{CONFLUENCE_DC_SITE}"))
+    progress.set_total(len(deliveries))
     with httpx.Client(timeout=10) as client:
-        for body, headers in confluence_webhook_deliveries(changes, secret, f"https://{CONFLUENCE_DC_SITE}"):
+        for body, headers in deliveries:
             sent += 1
             for attempt in range(6):
                 answer = client.post(url, content=body, headers=headers)
@@ -452,12 +477,14 @@ def post_confluence_webhooks(base_url: str, changes: list[WikiChange]) -> None:
                 retried += 1
                 time.sleep(1.0)
             acknowledged += answer.status_code == 200
+            progress.advance()
+    progress.finish()
     click.echo(f"confluence: {sent:,} webhook deliveries to {url}, {acknowledged:,} acknowledged, {retried:,} retries")
     if acknowledged < sent:
         raise click.ClickException(f"{sent - acknowledged} webhook deliveries were refused by {url}")
 
 
-def post_statements(base_url: str, statements: list[dict[str, Any]]) -> None:
+def post_statements(base_url: str, statements: list[dict[str, Any]], progress: Progress) -> None:
     """Post the LMS's Statements to serve's xAPI endpoint in batches, as an LMS does; a `5xx` is retried after a
     pause, five times at most (the Statements carry ids, so a batch stored before a lost answer is not stored
     twice)."""
@@ -485,7 +512,29 @@ def post_statements(base_url: str, statements: list[dict[str, Any]]) -> None:
             if answer.status_code != 200:
                 raise click.ClickException(f"{url} refused a batch: {answer.status_code} {answer.text[:500]}")
             stored += len(batch)
+            progress.advance(len(batch))
+    progress.finish()
     click.echo(f"lms: {sent:,} xAPI Statements posted to {url}, {stored:,} stored, {retried:,} retries")
+
+
+def simulated_time(label: str, period: tuple[datetime, timedelta], unit: str, enabled: bool | None) -> TimeProgress:
+    """The progress of posting chat events, in time order: how far into the simulated days it has come."""
+    from learnstream.progress import TimeProgress
+
+    start, length = period
+    return TimeProgress(label, start=start, end=start + length, unit=unit, reached_label="up to", enabled=enabled)
+
+
+def envelope_moment(envelope: Mapping[str, Any]) -> datetime:
+    """When a Slack envelope's event happened (its `event_time`, Unix seconds)."""
+    return datetime.fromtimestamp(int(envelope["event_time"]), UTC)
+
+
+def passing(envelopes: Iterable[dict[str, Any]], progress: TimeProgress) -> Iterator[dict[str, Any]]:
+    """The envelopes, moving the progress's position to each one's time as it is taken."""
+    for envelope in envelopes:
+        progress.advance(0, reached=envelope_moment(envelope))
+        yield envelope
 
 
 def wait_for_stop() -> None:

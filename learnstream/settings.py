@@ -359,6 +359,11 @@ class Settings(BaseSettings):
     connectors_file: Path = Field(
         default=Path("connectors.toml"), description="the connector instances to run (TOML; see the README)"
     )
+    progress: Literal["auto", "always", "never"] = Field(
+        default="auto",
+        description="progress lines of long commands on stderr: auto (in place on a terminal, every 10 s in a log), "
+        "always (also the summary of a short run), never",
+    )
     kafka: KafkaSettings = KafkaSettings()
     serve: ServeSettings = ServeSettings()
     api: ApiSettings = ApiSettings()

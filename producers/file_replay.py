@@ -69,11 +69,14 @@ class FileReplay:
 
     def check(self) -> CheckReport:
         """The file exists and can be read."""
+        return CheckReport([f"{self.path}: {self.size()} bytes"])
+
+    def size(self) -> int:
+        """The file's size in bytes: what a replay's progress is measured against (the cursor is a byte offset)."""
         try:
-            size = self.path.stat().st_size
+            return self.path.stat().st_size
         except OSError as exc:
             raise ConnectorError(f"cannot read replay file {self.path}: {exc}") from exc
-        return CheckReport([f"{self.path}: {size} bytes"])
 
     def read(self, cursor: ByteOffset) -> Iterator[Batch[ByteOffset]]:
         """Batches of records from the cursor's byte offset to the end of the file."""

@@ -19,7 +19,7 @@ from kafka.errors import KafkaError
 
 from learnstream import metrics
 from learnstream.errors import BrokerUnavailable, SourceUnavailable
-from producers.contracts import Batch, CursorT, PullSource, cursor_from_text
+from producers.contracts import Batch, Cursor, CursorT, PullSource, cursor_from_text
 from producers.cursors import CursorStore
 from schemas.headers import sent_at_headers
 
@@ -61,6 +61,7 @@ def run_connector(
     dead_letter_topic: str | None = None,
     start: CursorT | None = None,
     should_stop: Callable[[], bool] = lambda: False,
+    observe: Callable[[Batch[CursorT]], None] | None = None,
 ) -> RunStats:
     """Publish every batch the source has after its cursor; save a batch's cursor once it is confirmed.
 
@@ -69,6 +70,7 @@ def run_connector(
     acknowledgements (at most `max_batches_in_flight` of them), so the connector never stalls on a flush between
     batches; the last batches are flushed and confirmed at the end, also when `should_stop` ends the run early.
     Each record carries the time it was handed to Kafka (the sent-at header), so latency can be told downstream.
+    `observe` hears each batch once it is confirmed (a progress display).
     """
     stats = RunStats()
     in_flight: deque[tuple[Batch[CursorT], list[Any]]] = deque()
@@ -88,6 +90,8 @@ def run_connector(
         stats.batches += 1
         stats.records += len(batch.records)
         stats.dead_letters += len(batch.dead_letters)
+        if observe is not None:
+            observe(batch)
         if batch.records or batch.dead_letters:
             logger.info(
                 "published %d records and %d dead letters (connector=%s)",
@@ -148,6 +152,8 @@ def follow(
     sleep: Callable[[float], None] = time.sleep,
     health: Health | None = None,
     report_health: Callable[[str], None] | None = None,
+    observe: Callable[[Batch[CursorT]], None] | None = None,
+    caught_up: Callable[[], None] | None = None,
 ) -> RunStats:
     """Run the source until `should_stop`: catch up, wait the poll interval (waking to check for a stop), again.
 
@@ -159,6 +165,9 @@ def follow(
     `report_health` (a health record on the connector-state topic, for `learnstream status`) hears every failed
     poll's error, and "" for the first poll of the run that succeeds and the first success after a failure, so a
     failure an earlier run reported is cleared too.
+
+    `observe` hears each confirmed batch (see `run_connector`); `caught_up` is called once, after the first round
+    that read everything, when a backfill has turned into following live.
     """
     total = RunStats()
     start: CursorT | None = start_from(source, cursors, backfill_from)
@@ -174,6 +183,7 @@ def follow(
                 dead_letter_topic=dead_letter_topic,
                 start=start,
                 should_stop=should_stop,
+                observe=observe,
             )
         except SourceUnavailable as exc:
             logger.warning("%s: %s; trying again in %.0f s", source.name, exc, poll_interval_s)
@@ -194,6 +204,9 @@ def follow(
             if report_health is not None and failing is not False:
                 report_health("")
             failing = False
+            if caught_up is not None and not should_stop():
+                caught_up()
+                caught_up = None
             total.batches += stats.batches
             total.records += stats.records
             total.dead_letters += stats.dead_letters
@@ -208,3 +221,17 @@ def follow(
 def acknowledged(futures: list[Any]) -> bool:
     """Whether the broker has answered every send of a batch (successfully or not)."""
     return all(future.is_done for future in futures)
+
+
+def cursor_moment(cursor: Cursor) -> datetime | None:
+    """The time in its source a cursor has read up to, for a backfill's progress; None for a cursor that holds no
+    such time (a file offset, an export position, channels backfilled newest first)."""
+    # imported here: the runtime itself stays independent of the sources; only these two read forward in time
+    from producers.wiki.confluence_cloud import ConfluenceCursor
+    from producers.wiki.recentchanges import WikiChangesCursor
+
+    if isinstance(cursor, WikiChangesCursor):
+        return cursor.timestamp
+    if isinstance(cursor, ConfluenceCursor):
+        return cursor.since
+    return None

@@ -16,7 +16,7 @@ import asyncio
 import json
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,16 +128,20 @@ async def post_bodies(
     timeout_s: float = SLACK_TIMEOUT_S,
     max_retries: int = MAX_RETRIES,
     delay_scale: float = 0.01,
+    on_done: Callable[[int], None] | None = None,
 ) -> SendStats:
-    """POST pre-serialised envelopes with `concurrency` requests in flight over a keep-alive connection pool."""
+    """POST pre-serialised envelopes with `concurrency` requests in flight over a keep-alive connection pool;
+    `on_done` hears the index of each body once it is acknowledged or given up (a progress display)."""
     tally = Tally()
-    queue: Iterator[bytes] = iter(bodies)
+    queue: Iterator[tuple[int, bytes]] = enumerate(bodies)
     connector = aiohttp.TCPConnector(limit=concurrency, keepalive_timeout=60)
     timeout = aiohttp.ClientTimeout(total=timeout_s)
 
     async def worker(session: aiohttp.ClientSession) -> None:
-        for body in queue:  # one shared iterator: each body is taken by exactly one worker
+        for index, body in queue:  # one shared iterator: each body is taken by exactly one worker
             await deliver(session, url, body, secret, tally, max_retries, delay_scale)
+            if on_done is not None:
+                on_done(index)
 
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         started, cpu_started = time.perf_counter(), time.process_time()

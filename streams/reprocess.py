@@ -25,6 +25,7 @@ from kafka.errors import KafkaError
 
 from learnstream.errors import BrokerUnavailable, ConnectorError
 from learnstream.kafka import make_producer, make_reader
+from learnstream.progress import Progress
 from learnstream.settings import Settings
 from schemas.topics import Topics
 from streams.classify import Classifier
@@ -88,6 +89,11 @@ class ReprocessPlan:
     read_from: dict[int, int]
     decide_from: dict[int, int]
     end: dict[int, int]
+
+    @property
+    def records_to_read(self) -> int:
+        """The offsets the plan reads, warm-up included (the records, unless compaction or transactions left gaps)."""
+        return sum(max(0, end - self.read_from[partition]) for partition, end in self.end.items())
 
 
 def plan_from_time(settings: Settings, since: datetime, warmup: timedelta) -> ReprocessPlan:
@@ -189,9 +195,12 @@ def read_partition(settings: Settings, plan: ReprocessPlan, partition: int) -> I
         reader.close()
 
 
-def run_reprocess(settings: Settings, plan: ReprocessPlan, classifier: Classifier) -> ReprocessStats:
+def run_reprocess(
+    settings: Settings, plan: ReprocessPlan, classifier: Classifier, progress: Progress | None = None
+) -> ReprocessStats:
     """Decide the plan's records again, partition by partition (a conversation lives in one partition, so each has
-    its own thread memory), and write the events, waiting until the broker acknowledged every one of them."""
+    its own thread memory), and write the events, waiting until the broker acknowledged every one of them;
+    `progress` counts every record read."""
     stats = ReprocessStats()
     names = settings.topics.names
     failures: list[BaseException] = []
@@ -199,7 +208,9 @@ def run_reprocess(settings: Settings, plan: ReprocessPlan, classifier: Classifie
     try:
         for partition in sorted(plan.end):
             memory = ThreadMemory(settings.topics.thread_retention_ms / 1000, settings.worker.thread_max_entries)
-            records = read_partition(settings, plan, partition)
+            records: Iterable[RawRecord] = read_partition(settings, plan, partition)
+            if progress is not None:
+                records = progress.track(records)
             now = datetime.now(UTC)
             for out in reprocess_records(records, plan.decide_from, classifier, memory, names, now, stats):
                 producer.send(out.topic, key=out.key, value=out.value).add_errback(failures.append)

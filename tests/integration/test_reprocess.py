@@ -37,15 +37,18 @@ def test_a_reprocess_from_a_time_warms_the_thread_memory_before_it_and_decides_o
     assert ran.returncode == 0, ran.stderr
     assert "2 events written (answered 1, none 1), 1 earlier records read for the thread memory" in ran.stdout
     assert "1 invalid records skipped" in ran.stdout
+    assert "reprocess:" not in ran.stderr  # a short run into a pipe draws no progress (LEARNSTREAM_PROGRESS=auto)
     events = {event.event_id: event for event in events_of(settings)}
     assert set(events) == {answer.activity_id, statement.activity_id}  # nothing before --from is written
     answered = events[answer.activity_id]
     assert (answered.category, answered.counterpart) == (LearningCategory.ANSWERED, ASKER)
     assert {event.classifier_version for event in events.values()} == {default_classifier().version}
 
-    again = run_cli(env, "reprocess", "--from-offset", "0", "--warmup-days", "0")
+    again = run_cli({**env, "LEARNSTREAM_PROGRESS": "always"}, "reprocess", "--from-offset", "0", "--warmup-days", "0")
     assert again.returncode == 0, again.stderr
     assert "3 events written" in again.stdout  # every valid record, from the first offset
+    assert "reprocess: 4 / 4 records (100.0 %), " in again.stderr  # the progress summary, on stderr only
+    assert "reprocess:" not in again.stdout
     latest = events_of(settings)
     assert len(latest) == 5 and {event.event_id for event in latest} == {
         question.activity_id,
