@@ -7,6 +7,7 @@ import click
 
 from cli.common import reports_errors
 from cli.connect import connect
+from cli.dlq import dlq
 from cli.erase import erase
 from cli.evaluate import evaluate
 from cli.explain import explain
@@ -49,6 +50,7 @@ for command in (
     evaluate,
     reprocess,
     status,
+    dlq,
 ):
     cli.add_command(command)
 

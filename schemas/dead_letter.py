@@ -30,6 +30,24 @@ class DeadLetterReason(StrEnum):
 NO_KAFKA_COORDINATE = -1
 
 
+class LetterId(StrictModel):
+    """Where a dead letter sits in the dead-letter topic: `learnstream dlq` names it `<partition>:<offset>`."""
+
+    partition: Annotated[int, Field(ge=0)]
+    offset: Annotated[int, Field(ge=0)]
+
+    @classmethod
+    def parse(cls, text: str) -> LetterId:
+        """`3:1200` as a letter id; ValueError names the expected form."""
+        partition, sep, offset = text.strip().partition(":")
+        if not sep or not partition.isdigit() or not offset.isdigit():
+            raise ValueError(f"{text!r} is not a dead-letter id: expected <partition>:<offset>, as `dlq list` shows")
+        return cls(partition=int(partition), offset=int(offset))
+
+    def __str__(self) -> str:
+        return f"{self.partition}:{self.offset}"
+
+
 class DeadLetter(StrictModel):
     """One message set aside by a stage, with where it came from, what was wrong and its bytes (base64)."""
 
@@ -44,6 +62,11 @@ class DeadLetter(StrictModel):
     key_base64: str | None = None
     original_base64: str
     failed_at: AwareDatetime
+    replay_of: LetterId | None = Field(
+        default=None,
+        description="Set when the message was a replay of a dead letter (`learnstream dlq replay`) and failed again: "
+        "the first dead letter of the message, so every later one names the same original and a replay never loops.",
+    )
 
     @classmethod
     def for_message(
@@ -59,6 +82,7 @@ class DeadLetter(StrictModel):
         value: bytes | None,
         failed_at: datetime,
         source_system: SourceSystem | None = None,
+        replay_of: LetterId | None = None,
     ) -> DeadLetter:
         """The dead letter for one Kafka message: its coordinates, its bytes kept whole, the detail cut to size."""
         return cls(
@@ -72,6 +96,7 @@ class DeadLetter(StrictModel):
             key_base64=encode_bytes(key),
             original_base64=base64.b64encode(value or b"").decode("ascii"),
             failed_at=failed_at,
+            replay_of=replay_of,
         )
 
     @property

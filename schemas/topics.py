@@ -18,7 +18,8 @@ class Topics:
     """The pipeline's topics: raw activity in, dead letters aside, learning events out, the people directory and
     the connectors' cursors (both compacted: the latest record of each person and each connector is kept), the
     notifications receivers acknowledged before fetching their content (time-retained, like the activity topics),
-    and the worker's memory of question threads (compacted, and expiring with the threads)."""
+    the worker's memory of question threads (compacted, and expiring with the threads), and the ledger of dead
+    letters replayed (compacted, and expiring with the dead letters), which `learnstream dlq replay` keeps."""
 
     activity_raw: str
     activity_dlq: str
@@ -27,6 +28,7 @@ class Topics:
     connector_state: str
     connector_pending: str
     thread_state: str
+    dlq_replays: str
 
     @classmethod
     def in_namespace(cls, namespace: str = DEFAULT_NAMESPACE) -> Topics:
@@ -41,6 +43,7 @@ class Topics:
             connector_state=f"{namespace}.connector.state",
             connector_pending=f"{namespace}.connector.pending",
             thread_state=f"{namespace}.thread.state",
+            dlq_replays=f"{namespace}.activity.dlq.replays",
         )
 
     def all(self) -> tuple[str, ...]:
@@ -53,4 +56,5 @@ class Topics:
             self.connector_state,
             self.connector_pending,
             self.thread_state,
+            self.dlq_replays,
         )

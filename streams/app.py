@@ -39,7 +39,7 @@ from learnstream.partitioning import MemoisedAiokafkaPartitioner
 from learnstream.settings import Settings
 from schemas.activity import SourceSystem
 from schemas.dead_letter import DeadLetterReason
-from schemas.headers import Headers, forwarded_headers
+from schemas.headers import Headers, forwarded_headers, read_replay_of
 from schemas.taxonomy import LearningCategory
 from schemas.topics import Topics
 from streams.classify import Classifier, load_classifier
@@ -230,6 +230,8 @@ def outgoing_for(
     counters.count(outcome)
     state = None
     if isinstance(outcome, Rejected):
+        if (replay_of := read_replay_of(message.headers)) is not None:  # failed again after `dlq replay`
+            outcome = Rejected(outcome.dead_letter.model_copy(update={"replay_of": replay_of}))
         log_dead_letter(outcome)
     elif (entry := threads.remember(outcome.event)) is not None:
         key = outcome.event.conversation_key.encode("utf-8")

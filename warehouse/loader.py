@@ -42,7 +42,7 @@ from learnstream.metrics import (
 )
 from learnstream.settings import Settings
 from schemas.dead_letter import DeadLetter, DeadLetterReason
-from schemas.headers import read_sent_at
+from schemas.headers import read_replay_of, read_sent_at
 from schemas.learning_event import LearningEvent
 from warehouse.events_table import (
     COLUMNS,
@@ -119,6 +119,7 @@ def decode_records(
                     key=record.key,
                     value=record.value,
                     failed_at=now,
+                    replay_of=read_replay_of(getattr(record, "headers", None)),
                 )
             )
             continue

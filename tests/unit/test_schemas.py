@@ -215,6 +215,7 @@ class TestTopics:
             "learnstream.connector.state",
             "learnstream.connector.pending",
             "learnstream.thread.state",
+            "learnstream.activity.dlq.replays",
         )
 
     def test_custom_namespace(self):
