@@ -20,6 +20,10 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 FORMAT_VARIABLE = "LEARNSTREAM_LOG_FORMAT"
 #: Client libraries that log every retry: only their warnings and errors are kept.
 NOISY = ("kafka", "aiokafka", "clickhouse_connect")
+#: kafka-python 3's network loop warns whenever one of its steps took over 0.1 s ("It is blocking the event
+#: loop"), which a busy 2-core machine causes every few seconds: a diagnostic of the library's internals that an
+#: operator cannot act on, and no client setting turns it off. Shown at --log-level debug.
+LIBRARY_DIAGNOSTICS = ("kafka.net.selector",)
 
 
 class JsonLinesFormatter(logging.Formatter):
@@ -56,6 +60,8 @@ def configure_logging(level: str = "info") -> None:
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
     for noisy in NOISY:
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    for name in LIBRARY_DIAGNOSTICS:
+        logging.getLogger(name).setLevel(logging.DEBUG if level.lower() == "debug" else logging.ERROR)
 
 
 def dict_config(level: str) -> dict[str, Any]:
@@ -68,5 +74,8 @@ def dict_config(level: str) -> dict[str, Any]:
         "formatters": {"text": {"format": FORMAT}, "json": {"()": JsonLinesFormatter}},
         "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr", "formatter": chosen}},
         "root": {"level": level.upper(), "handlers": ["stderr"]},
-        "loggers": {noisy: {"level": "WARNING"} for noisy in NOISY},
+        "loggers": {
+            **{noisy: {"level": "WARNING"} for noisy in NOISY},
+            **{name: {"level": "DEBUG" if level.lower() == "debug" else "ERROR"} for name in LIBRARY_DIAGNOSTICS},
+        },
     }

@@ -9,7 +9,7 @@ import logging.config
 import pytest
 
 from learnstream.errors import ConfigError
-from learnstream.logs import JsonLinesFormatter, dict_config, formatter, log_format
+from learnstream.logs import JsonLinesFormatter, configure_logging, dict_config, formatter, log_format
 
 
 def record(message: str, *args: object, error: BaseException | None = None) -> logging.LogRecord:
@@ -45,3 +45,21 @@ def test_the_format_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("LEARNSTREAM_LOG_FORMAT", "xml")
     with pytest.raises(ConfigError, match="LEARNSTREAM_LOG_FORMAT"):
         log_format()
+
+
+def test_kafka_pythons_event_loop_diagnostics_are_kept_out_unless_debugging() -> None:
+    selector, kafka, root = logging.getLogger("kafka.net.selector"), logging.getLogger("kafka"), logging.getLogger()
+    handlers, level = list(root.handlers), root.level  # configure_logging replaces them: given back below
+    try:
+        configure_logging("info")
+        assert not selector.isEnabledFor(logging.WARNING) and selector.isEnabledFor(logging.ERROR)
+        assert kafka.isEnabledFor(logging.WARNING)  # the rest of kafka-python still warns
+        configure_logging("debug")
+        assert selector.isEnabledFor(logging.WARNING)
+        loggers = dict_config("info")["loggers"]
+        assert loggers["kafka.net.selector"] == {"level": "ERROR"} and loggers["kafka"] == {"level": "WARNING"}
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        for name in ("kafka", "kafka.net.selector"):
+            logging.getLogger(name).setLevel(logging.NOTSET)
