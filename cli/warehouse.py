@@ -33,6 +33,42 @@ def warehouse_migrate() -> None:
     click.echo(f"warehouse {target.describe()} is up to date ({len(applied)} applied now)")
 
 
+@warehouse.command("counts")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document instead of the lines.")
+@click.option("--ids", is_flag=True, help="With --json: also every stored event id.")
+@reports_errors
+def warehouse_counts(as_json: bool, ids: bool) -> None:
+    """Exact figures of the stored learning events by id, for checking the pipeline (operator counts: no
+    suppression, and they name no one): rows, current events, distinct ids, and ids stored more than once, which
+    must be 0. Through the serve that owns the embedded warehouse while it runs."""
+    import json
+
+    from warehouse.connection import connect
+    from warehouse.counts import EventIdCounts, event_id_counts
+    from warehouse.dsn import parse_dsn
+    from warehouse.remote import remote_counts
+    from warehouse.service import served_url
+
+    current = settings()
+    target = parse_dsn(current.warehouse_dsn)
+    url = served_url(target)
+    if url is not None:
+        found = EventIdCounts.from_dict(remote_counts(current, url, with_ids=ids and as_json))
+    else:
+        client = connect(target)
+        try:
+            found = event_id_counts(client, target.database, with_ids=ids and as_json)
+        finally:
+            client.close()
+    if as_json:
+        click.echo(json.dumps(found.as_dict()))
+        return
+    click.echo(
+        f"learning_events: {found.rows:,} rows, {found.events:,} current events, {found.event_ids:,} distinct event "
+        f"ids, {found.stored_twice:,} stored more than once" + (" (through serve)" if url else "")
+    )
+
+
 @warehouse.command("load-directory")
 @reports_errors
 def warehouse_load_directory() -> None:

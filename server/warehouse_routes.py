@@ -1,5 +1,5 @@
-"""The warehouse's admin routes of `serve`: erase, status and the event figures `learnstream status` reads, for the
-CLI on this machine (trends are the API's).
+"""The warehouse's admin routes of `serve`: erase, status, the event figures `learnstream status` reads and the exact
+counts `learnstream warehouse counts` reads, for the CLI on this machine (trends are the API's).
 
 Without LEARNSTREAM_SERVE__ADMIN_TOKEN they answer loopback clients only; with it, a request must carry it as a
 Bearer token. The engine calls run in threads, so receivers keep answering while a query runs."""
@@ -16,6 +16,7 @@ from learnstream.errors import LearnstreamError, UsageError, WarehouseError
 from learnstream.status import warehouse_figures
 from schemas.activity import PSEUDONYM_RE
 from server.api_access import is_loopback
+from warehouse.counts import event_id_counts
 from warehouse.service import WarehouseService
 
 
@@ -67,7 +68,20 @@ def warehouse_routes(service: WarehouseService) -> list[web.RouteDef]:
             return failure(exc)
         return web.json_response(figures.as_dict())
 
+    async def counts(request: web.Request) -> web.StreamResponse:
+        """Exact figures by event id (`?ids=true` adds the ids): for `learnstream warehouse counts`."""
+        refused = allowed(request)
+        if refused is not None:
+            return refused
+        with_ids = request.query.get("ids", "false").lower() in ("1", "true", "yes")
+        try:
+            found = await asyncio.to_thread(event_id_counts, service.client, service.database, with_ids)
+        except LearnstreamError as exc:
+            return failure(exc)
+        return web.json_response(found.as_dict())
+
     return [
+        web.get("/warehouse/counts", counts),
         web.post("/warehouse/erase", erase),
         web.get("/warehouse/status", status),
         web.get("/warehouse/events", events),

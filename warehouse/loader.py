@@ -31,6 +31,7 @@ from pydantic import ValidationError
 
 from learnstream.consumer_lag import ConsumerLag
 from learnstream.errors import NothingToLoad
+from learnstream.failpoints import failpoint
 from learnstream.latency import LatencyHistogram
 from learnstream.metrics import (
     LOADER_BATCH_ROWS,
@@ -262,6 +263,7 @@ class EventLoader:
             return 0
         try:
             self._publish_dead_letters(pending.letters)
+            failpoint("loader.before_insert")
             self._insert(pending)
         except (ClickHouseError, KafkaError) as exc:
             self.stats.insert_failures += 1
@@ -275,6 +277,7 @@ class EventLoader:
         for sent_at in pending.sent_at:
             self.stats.latency.record(stored_at - sent_at)
         FRESHNESS.record(pending.sent_at)
+        failpoint("loader.after_insert")
         self._commit()
         return pending.records
 

@@ -63,3 +63,10 @@ def remote_erase(settings: Settings, url: str, pseudonym: str) -> dict[str, Any]
     )
     report: dict[str, Any] = _call(settings, request)
     return report
+
+
+def remote_counts(settings: Settings, url: str, with_ids: bool = False) -> dict[str, Any]:
+    """The exact event counts, from serve's `/warehouse/counts`."""
+    query = "?ids=true" if with_ids else ""
+    document: dict[str, Any] = _call(settings, urllib.request.Request(f"{url}/warehouse/counts{query}"))
+    return document

@@ -16,7 +16,7 @@ from schemas.activity import Activity
 from streams.classify import default_classifier
 from streams.processing import learning_event_for
 from tests.integration.support import event_ids_of, read_topic, run_cli, sample_lines, settings_env
-from warehouse.counts import cell_events
+from warehouse.counts import cell_events, event_id_counts
 from warehouse.loader import EventLoader
 from warehouse.migrations import bundled_migrations
 from warehouse.rollup import rebuild_due
@@ -89,6 +89,10 @@ def test_n_activities_become_exactly_n_queryable_learning_events(
     raw = read_topic(settings.kafka.bootstrap_servers, settings.topics.names.activity_raw, expected=N + 1)
     assert len(raw) == N + 1  # the activity really was sent twice ...
     assert final_count(client, database) == N  # ... and added no row
+    counts = event_id_counts(client, database, with_ids=True)
+    assert (counts.events, counts.event_ids, counts.stored_twice) == (N, N, 0)
+    assert counts.rows in (N, N + 1)  # the second row of the id until a merge replaces it
+    assert set(counts.ids or ()) == event_ids_of(lines)
     rebuild_due(client, database)
     trends_after = cell_events(client, database)
     assert sum(trends_after.values()) == N

@@ -42,6 +42,9 @@ def test_serve_loads_and_answers_trends_and_erase_for_the_cli(settings: Settings
     while time.monotonic() < deadline and asked(env) != 6:  # the next rebuild, at most a second away
         time.sleep(0.5)
     assert asked(env) == 6  # through serve: this process could not open the engine serve holds
+    counted = run_cli(env, "warehouse", "counts")
+    assert counted.returncode == 0, counted.stderr
+    assert "6 current events, 6 distinct event ids, 0 stored more than once (through serve)" in counted.stdout
 
     erased = run_cli(env, "erase", "--pseudonym", PLATFORM[0], "--yes")
     assert erased.returncode == 0, erased.stderr
