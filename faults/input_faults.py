@@ -1,0 +1,7 @@
+"""Fault scenarios: input faults (being written)."""
+
+from __future__ import annotations
+
+from faults.outcome import Scenario
+
+SCENARIOS: list[Scenario] = []
