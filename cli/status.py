@@ -86,7 +86,7 @@ def report(current: Settings, as_json: bool) -> tuple[str, bool]:
 def gather(current: Settings) -> PipelineStatus:
     """Read every figure: Kafka first (an unreachable broker ends the command), then the warehouse (an unreachable
     warehouse is a problem of the status, not an error)."""
-    from learnstream.kafka import connecting, make_admin, make_reader
+    from learnstream.kafka import client_id_of, connecting, make_admin, make_reader
 
     names = current.topics.names
     notes: list[str] = []
@@ -94,7 +94,7 @@ def gather(current: Settings) -> PipelineStatus:
     try:
         reader = make_reader(current.kafka, "status")
         try:
-            with connecting(current.kafka):
+            with connecting(current.kafka, client_id_of(admin), client_id_of(reader)):
                 lag = (
                     group_lag(admin, reader, "worker", current.worker.app_id, names.activity_raw, notes),
                     group_lag(admin, reader, "loader", current.loader.group_id, names.learning_events, notes),

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from learnstream.dead_letters import Replayed, ReplayPlan, StoredLetter
 from learnstream.errors import BrokerUnavailable, ConfigError, ConnectorError
-from learnstream.kafka import connecting, kafka_failure, make_producer, make_reader, read_latest
+from learnstream.kafka import client_id_of, connecting, kafka_failure, make_producer, make_reader, read_latest
 from learnstream.settings import Settings
 from schemas.dead_letter import DeadLetter, LetterId
 from schemas.headers import replay_of_headers
@@ -81,7 +81,7 @@ def _records(
 ) -> Iterator[tuple[int, int, int, bytes | None]]:
     reader = make_reader(settings.kafka, "dlq")
     try:
-        with connecting(settings.kafka):
+        with connecting(settings.kafka, client_id_of(reader)):
             starts, ends = span(reader, dlq_partitions(reader, topic), since)
         due = {tp: end for tp, end in ends.items() if starts[tp] < end}
         if not due:
@@ -119,7 +119,7 @@ def planned_total(settings: Settings, since: datetime | None = None) -> int:
     topic = settings.topics.names.activity_dlq
     reader = make_reader(settings.kafka, "dlq-size")
     try:
-        with connecting(settings.kafka):
+        with connecting(settings.kafka, client_id_of(reader)):
             starts, ends = span(reader, dlq_partitions(reader, topic), since)
         return sum(max(0, end - starts[tp]) for tp, end in ends.items())
     except KafkaError as exc:
@@ -133,7 +133,7 @@ def read_letter(settings: Settings, letter_id: LetterId) -> StoredLetter:
     topic = settings.topics.names.activity_dlq
     reader = make_reader(settings.kafka, "dlq-show")
     try:
-        with connecting(settings.kafka):
+        with connecting(settings.kafka, client_id_of(reader)):
             partitions = {tp.partition: tp for tp in dlq_partitions(reader, topic)}
             tp = partitions.get(letter_id.partition)
             if tp is None:

@@ -85,61 +85,78 @@ def kafka_failure(settings: KafkaSettings | None, exc: Exception, logged: Iterab
     return BrokerUnavailable(f"cannot reach {where} ({exc}); {hint}")
 
 
-class _ConnectingThreads(logging.Handler):
-    """On the `kafka` logger while any thread connects a client: keeps what kafka-python logs from a connecting
-    thread (warnings and up, for `kafka_failure`), and passes every other thread's records on as if nothing were
-    installed, so a process whose threads connect while others work (serve, the loader) loses no log line."""
+class _Connecting(logging.Handler):
+    """On the `kafka` logger while any client connects: keeps what kafka-python logs for a connecting client
+    (warnings and up, for `kafka_failure`), from the calling thread and from the client's own IO thread, which
+    kafka-python 3 names `kafka-io-<client id>` and where it logs a refused login; every other record passes on as
+    if nothing were installed, so a process whose threads connect while others work (serve) loses no log line."""
 
     def __init__(self) -> None:
         super().__init__(logging.NOTSET)
         self.guard = threading.Lock()
-        self.logged: dict[int, list[str]] = {}  # by thread id: the threads connecting now
-        self.propagate = True  # the `kafka` logger's own setting, given back when the last thread is done
+        self.by_thread: dict[int, list[str]] = {}  # the threads connecting now
+        self.by_io_thread: dict[str, list[str]] = {}  # the IO threads of the clients they connect
+        self.propagate = True  # the `kafka` logger's own setting, given back when the last connect is done
 
     def emit(self, record: logging.LogRecord) -> None:
-        messages = self.logged.get(record.thread or 0)
+        messages = self.by_thread.get(record.thread or 0)
+        if messages is None:
+            messages = self.by_io_thread.get(record.threadName or "")
         if messages is None:
             logging.getLogger().handle(record)  # where propagation would have taken it
         elif record.levelno >= logging.WARNING:
             messages.append(record.getMessage())
 
-    def enter(self, thread: int) -> tuple[list[str], bool]:
-        """Start keeping the thread's records; (its list, whether it was connecting already: a nested call)."""
+    def enter(self, thread: int, client_ids: tuple[str, ...]) -> tuple[list[str], bool]:
+        """Start keeping the records of a connect; (its list, whether the thread was connecting already)."""
         kafka_logger = logging.getLogger("kafka")
         with self.guard:
-            if not self.logged:
+            if not self.by_thread:
                 self.propagate, kafka_logger.propagate = kafka_logger.propagate, False
                 kafka_logger.addHandler(self)
-            nested = thread in self.logged
-            return self.logged.setdefault(thread, []), nested
+            nested = thread in self.by_thread
+            messages = self.by_thread.setdefault(thread, [])
+            for client_id in client_ids:
+                self.by_io_thread[f"kafka-io-{client_id}"] = messages
+            return messages, nested
 
-    def leave(self, thread: int, nested: bool) -> None:
-        """Stop keeping the thread's records; the last thread out puts the `kafka` logger back as it was."""
+    def leave(self, thread: int, client_ids: tuple[str, ...], nested: bool) -> None:
+        """Stop keeping them; the last connect out puts the `kafka` logger back as it was."""
         kafka_logger = logging.getLogger("kafka")
         with self.guard:
+            for client_id in client_ids:
+                if self.by_io_thread.get(f"kafka-io-{client_id}") is self.by_thread.get(thread):
+                    self.by_io_thread.pop(f"kafka-io-{client_id}", None)
             if not nested:
-                self.logged.pop(thread, None)
-            if not self.logged:
+                self.by_thread.pop(thread, None)
+            if not self.by_thread:
+                self.by_io_thread.clear()
                 kafka_logger.removeHandler(self)
                 kafka_logger.propagate = self.propagate
 
 
-_CONNECTING = _ConnectingThreads()
+_CONNECTING = _Connecting()
+
+
+def client_id_of(client: Any) -> str:
+    """The client id a kafka-python client was made with (its IO thread is named after it)."""
+    return str(client.config["client_id"])
 
 
 @contextmanager
-def connecting(settings: KafkaSettings) -> Iterator[None]:
-    """While a client connects, kafka-python's retries are kept out of the log (they say the same thing many
-    times); a failure becomes one error naming what to fix, read from them (`kafka_failure`). Only the calling
-    thread's records are held back: other threads log as usual."""
+def connecting(settings: KafkaSettings, *client_ids: str) -> Iterator[None]:
+    """While clients connect or make their first requests, kafka-python's retries are kept out of the log (they
+    say the same thing many times); a failure becomes one error naming what to fix, read from them
+    (`kafka_failure`). Held back: the calling thread's records and those of the IO threads of `client_ids` (the
+    clients being made or used); other threads log as usual."""
     thread = threading.get_ident()
-    logged, nested = _CONNECTING.enter(thread)
+    logged, nested = _CONNECTING.enter(thread, client_ids)
     try:
         yield
     except KafkaError as exc:
         raise kafka_failure(settings, exc, list(logged)) from exc
     finally:
-        _CONNECTING.leave(thread, nested)
+        _CONNECTING.leave(thread, client_ids, nested)
 
 
 def _common(settings: KafkaSettings, client_suffix: str) -> dict[str, Any]:
@@ -175,7 +192,7 @@ def make_producer(
         "partitioner": MemoisedPartitioner(settings.partitioner_cache_size),
         **overrides,
     }
-    with connecting(settings):
+    with connecting(settings, config["client_id"]):
         return KafkaProducer(**config)
 
 
@@ -221,7 +238,7 @@ def make_consumer(
         "isolation_level": "read_committed",
         **overrides,
     }
-    with connecting(settings):
+    with connecting(settings, config["client_id"]):
         consumer = KafkaConsumer(**config)
     consumer.subscribe(list(topics))
     return consumer
@@ -235,7 +252,7 @@ def make_reader(settings: KafkaSettings, client_suffix: str = "reader") -> Kafka
         "enable_auto_commit": False,
         "isolation_level": "read_committed",
     }
-    with connecting(settings):
+    with connecting(settings, config["client_id"]):
         return KafkaConsumer(**config)
 
 
@@ -298,15 +315,16 @@ def read_latest(
 
 def make_admin(settings: KafkaSettings) -> KafkaAdminClient:
     """An admin client; raises BrokerUnavailable naming the setting when the cluster cannot be reached."""
-    with connecting(settings):
-        return KafkaAdminClient(**_common(settings, "admin"))
+    config = _common(settings, "admin")
+    with connecting(settings, config["client_id"]):
+        return KafkaAdminClient(**config)
 
 
 def check_broker(settings: KafkaSettings) -> None:
     """Fail fast, with the setting to fix, when no broker answers a metadata request or it refuses this client."""
     admin = make_admin(settings)
     try:
-        with connecting(settings):
+        with connecting(settings, client_id_of(admin)):
             admin.describe_cluster()
     finally:
         admin.close()
@@ -353,7 +371,7 @@ def ensure_topics(kafka: KafkaSettings, topics: TopicSettings) -> list[str]:
     ]
     admin = make_admin(kafka)
     try:
-        with connecting(kafka):
+        with connecting(kafka, client_id_of(admin)):
             existing = set(admin.list_topics())
             missing = [topic for topic in wanted if topic.name not in existing]
             if missing:

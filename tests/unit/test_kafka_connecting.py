@@ -9,7 +9,7 @@ import threading
 import pytest
 from kafka.errors import KafkaTimeoutError
 
-from learnstream.errors import BrokerUnavailable
+from learnstream.errors import BrokerUnavailable, ConfigError
 from learnstream.kafka import connecting
 from learnstream.settings import KafkaSettings
 
@@ -89,3 +89,17 @@ def test_nested_connecting_in_one_thread_keeps_holding_back_until_the_outer_ends
         logging.getLogger("kafka.conn").warning("still connecting")
     assert root_handler.messages == []
     assert logging.getLogger("kafka").propagate is True
+
+
+def test_the_connecting_clients_io_thread_is_held_back_and_read_for_the_error(root_handler):
+    def log_from(thread_name: str, message: str) -> None:
+        thread = threading.Thread(target=lambda: logging.getLogger("kafka.conn").warning(message), name=thread_name)
+        thread.start()
+        thread.join()
+
+    with pytest.raises(ConfigError) as raised, connecting(SETTINGS, "learnstream-admin"):
+        log_from("kafka-io-learnstream-admin", "Authentication failed for user alice")  # kafka-python 3's IO thread
+        log_from("kafka-io-learnstream-loader", "another client's warning")
+        raise KafkaTimeoutError("no broker")
+    assert root_handler.messages == ["another client's warning"]
+    assert "refused the credentials" in str(raised.value)  # read from the IO thread's record
