@@ -35,7 +35,7 @@ from learnstream.settings import (
     WarehouseSettings,
     WorkerSettings,
 )
-from learnstream.status import PipelineStatus
+from learnstream.status import DeadLetterCounts, GroupLag
 from warehouse.counts import EventIdCounts
 
 logger = logging.getLogger(__name__)
@@ -217,6 +217,14 @@ def learnstream_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "cli.main", *args]
 
 
+@dataclass(frozen=True)
+class StreamFigures:
+    """Lag of the worker's and the loader's groups, and the dead letters by reason."""
+
+    lag: tuple[GroupLag, ...]
+    dead_letters: DeadLetterCounts
+
+
 @dataclass
 class Recovery:
     """What the rig saw once the pipeline had caught up, or when it gave up waiting."""
@@ -385,11 +393,29 @@ class Rig:
 
     # -- figures ------------------------------------------------------------------------------------------------------
 
-    def status(self) -> PipelineStatus:
-        """What `learnstream status` sees: lag, dead letters, the warehouse through serve."""
-        from cli.status import gather
+    def status(self) -> StreamFigures:
+        """What `learnstream status` reads of the streams: the worker's and the loader's lag, the dead letters. Not
+        the warehouse: with serve down, status would open chDB in this process (then serve could not restart)."""
+        from cli.status import group_lag, read_dead_letters
+        from learnstream.kafka import client_id_of, connecting, make_admin, make_reader
 
-        return gather(self.settings)
+        current, names = self.settings, self.settings.topics.names
+        notes: list[str] = []
+        admin = make_admin(current.kafka)
+        try:
+            reader = make_reader(current.kafka, "faults-status")
+            try:
+                with connecting(current.kafka, client_id_of(admin), client_id_of(reader)):
+                    lag = (
+                        group_lag(admin, reader, "worker", current.worker.app_id, names.activity_raw, notes),
+                        group_lag(admin, reader, "loader", current.loader.group_id, names.learning_events, notes),
+                    )
+                    dead = read_dead_letters(reader, names.activity_dlq, notes)
+            finally:
+                reader.close()
+        finally:
+            admin.close()
+        return StreamFigures(lag, dead)
 
     def counts(self, with_ids: bool = True) -> EventIdCounts:
         """The exact counts by event id, from the serve that owns the warehouse."""
