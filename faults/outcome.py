@@ -130,3 +130,5 @@ class Scenario:
     #: whether it fits in a CI run (a few minutes at the default size)
     in_ci: bool = True
     default_size: int = 3000
+    #: the size the test suite runs it at (tests/integration/test_fault_scenarios.py)
+    ci_size: int = 1500
