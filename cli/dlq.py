@@ -17,6 +17,7 @@ import click
 from cli.common import reports_errors, settings
 from learnstream.dead_letters import (
     LetterFilter,
+    Replayed,
     describe_filter,
     left_out_lines,
     letter_document,
@@ -28,6 +29,7 @@ from learnstream.dead_letters import (
     replay_state,
     summary_line,
 )
+from learnstream.settings import Settings
 from schemas.dead_letter import DeadLetterReason, LetterId
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -92,12 +94,12 @@ def dlq() -> None:
 def dlq_list(reasons: tuple[str, ...], stages: tuple[str, ...], since: str | None, limit: int, as_json: bool) -> None:
     """Count the dead letters by reason and list the newest: id (`partition:offset`, for `show`), when, stage,
     reason, whether it was replayed, where the message was read, and what was wrong. No message content."""
-    from learnstream.dead_letter_topic import read_ledger, read_letters
+    from learnstream.dead_letter_topic import read_letters
 
     current = settings()
     wanted = letter_filter(reasons, stages, since)
     letters, unreadable = read_letters(current, wanted.since)
-    ledger = read_ledger(current)
+    ledger = ledger_or_empty(current)
     matching = [stored for stored in letters if wanted.matches(stored)]
     newest_first = sorted(matching, key=lambda s: (s.written_at, s.id.partition, s.id.offset), reverse=True)
     shown = list(reversed(newest_first[:limit] if limit else newest_first))
@@ -126,7 +128,7 @@ def dlq_list(reasons: tuple[str, ...], stages: tuple[str, ...], since: str | Non
 def dlq_show(letter: LetterId, as_json: bool, original: bool) -> None:
     """One dead letter in full: why, where from, its replay history, and the original message (this may show
     message text: the dead-letter topic holds it, and its ACL is the raw topic's)."""
-    from learnstream.dead_letter_topic import read_ledger, read_letter
+    from learnstream.dead_letter_topic import read_letter
 
     current = settings()
     stored = read_letter(current, letter)
@@ -134,7 +136,7 @@ def dlq_show(letter: LetterId, as_json: bool, original: bool) -> None:
         sys.stdout.buffer.write(stored.letter.original)
         sys.stdout.buffer.flush()
         return
-    ledger = read_ledger(current)
+    ledger = ledger_or_empty(current)
     entry = ledger.get(stored.root)
     # its state as far as this letter knows: a later dead letter of the same message is found by `dlq list`
     state = replay_state(stored, ledger)
@@ -221,3 +223,15 @@ def letter_filter(reasons: tuple[str, ...], stages: tuple[str, ...], since: str 
         stages=frozenset(stages),
         since=parse_since(since, datetime.now(UTC)) if since else None,
     )
+
+
+def ledger_or_empty(current: Settings) -> dict[LetterId, Replayed]:
+    """The replay ledger for listing; a deployment whose topics predate it lists its letters as never replayed."""
+    from learnstream.dead_letter_topic import read_ledger
+    from learnstream.errors import ConnectorError
+
+    try:
+        return read_ledger(current)
+    except ConnectorError as exc:
+        click.echo(f"note: {exc}", err=True)
+        return {}
