@@ -120,14 +120,27 @@ class Publisher:
             raise BrokerUnavailable(f"the broker did not acknowledge within {self.timeout_s:.0f} s ({exc!r})") from exc
 
 
+async def read_body(request: web.Request, limit: int) -> bytes | None:
+    """The whole request body, or None once it is longer than `limit` (what is over the limit is not read).
+
+    `content.read(n)` returns what has arrived so far, not n bytes: a body that comes in several TCP segments (a
+    slow link, a chunked upload) needs one read per piece, else it is cut short and its signature or JSON fails."""
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    body = bytearray()
+    while chunk := await request.content.read(limit + 1 - len(body)):
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
 def receiver_route(receiver: PushReceiver, publisher: Publisher) -> web.RouteDef:
     """The POST route of one receiver: size check, verify and map, publish, then answer."""
 
     async def handle(request: web.Request) -> web.StreamResponse:
-        if request.content_length is not None and request.content_length > receiver.max_body_bytes:
-            return too_large(receiver)
-        body = await request.content.read(receiver.max_body_bytes + 1)
-        if len(body) > receiver.max_body_bytes:
+        body = await read_body(request, receiver.max_body_bytes)
+        if body is None:
             return too_large(receiver)
         headers = {name.lower(): value for name, value in request.headers.items()}
         received = ReceivedRequest(headers, body, time.time(), dict(request.query))

@@ -35,7 +35,7 @@ from lrs.statements import iso_utc
 from lrs.validation import is_2_0
 from lrs.writer import GroupWriter
 from producers.contracts import OutgoingRecord
-from producers.receiving import Publisher, count_published
+from producers.receiving import Publisher, count_published, read_body
 
 logger = logging.getLogger(__name__)
 
@@ -126,14 +126,8 @@ def lrs_routes(lrs: Lrs, publisher: Publisher, settings: LrsSettings) -> list[we
     def refusal(status: int, message: str, version: str = LATEST, **headers: str) -> web.Response:
         return web.json_response({"error": message}, status=status, headers={VERSION_HEADER: version, **headers})
 
-    async def body_of(request: web.Request) -> bytes | None:
-        if request.content_length is not None and request.content_length > settings.max_body_bytes:
-            return None
-        body = await request.content.read(settings.max_body_bytes + 1)
-        return None if len(body) > settings.max_body_bytes else body
-
     async def statements(request: web.Request) -> web.StreamResponse:
-        body = await body_of(request)
+        body = await read_body(request, settings.max_body_bytes)
         if body is None:
             return refusal(413, f"the request is larger than {settings.max_body_bytes} bytes")
         try:
