@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from bench.synthetic import synthetic_activities
+from faults.input_faults import MARKER, RAW_KINDS, BadKind
 from schemas import (
     Activity,
     ActivityKind,
@@ -21,7 +25,14 @@ from schemas import (
 )
 from streams.classify import ThreadContext, build_classifier, default_classifier
 from streams.classify.vocabulary import load_vocabulary
-from streams.processing import Classified, MessageOrigin, Rejected, process_raw_activity
+from streams.processing import (
+    CONVERSATION_KEYS,
+    Classified,
+    MessageOrigin,
+    Rejected,
+    duplicate_key_problem,
+    process_raw_activity,
+)
 
 NOW = datetime(2024, 3, 5, 12, 0, tzinfo=UTC)
 ORIGIN = MessageOrigin(topic="test.activity.raw", partition=2, offset=41, key=b"slack:acme:thread:C01/1")
@@ -297,3 +308,111 @@ class TestPageRefs:
         document = json.loads(classified(private_activity).to_bytes())
         del document["page_refs"]
         assert LearningEvent.from_bytes(json.dumps(document).encode()).page_refs == ()
+
+
+def with_member_before(value: bytes, key: str, member: str) -> bytes:
+    """`value` with `member` (`"key":json`) written just before the first `"key":` member, as a second one."""
+    marker = f'"{key}":'.encode()
+    assert marker in value
+    return value.replace(marker, member.encode() + b"," + marker, 1)
+
+
+class TestDuplicateKeys:
+    """A key twice in one object: the parser would keep the last value; the worker refuses both."""
+
+    OTHER = "p_" + "c3" * 12
+
+    def test_a_second_actor_is_refused_naming_the_key_not_the_values(self, private_activity):
+        value = with_member_before(private_activity.to_bytes(), "actor", f'"actor":"{self.OTHER}"')
+        letter = rejected(value).dead_letter
+        assert letter.reason is DeadLetterReason.SCHEMA_INVALID
+        assert letter.detail == (
+            "not a valid Activity: the key 'actor' appears twice in one object (which value holds is ambiguous)"
+        )
+        assert self.OTHER not in letter.detail and private_activity.actor not in letter.detail
+        assert letter.source_system is SourceSystem.SLACK
+        assert letter.original == value
+
+    def test_a_text_twice_does_not_echo_either_text(self, private_activity):
+        value = with_member_before(private_activity.to_bytes(), "text", '"text":"Maria earns too much"')
+        letter = rejected(value).dead_letter
+        assert "'text' appears twice" in letter.detail
+        assert "Maria" not in letter.detail and "salary" not in letter.detail
+
+    @pytest.mark.parametrize(
+        ("key", "member"),
+        [
+            ("id", '"id":"C01/other"'),  # in the conversation
+            ("bot", '"bot":true'),  # in the attributes
+        ],
+    )
+    def test_nested_objects_are_checked_too(self, make_activity, key, member):
+        activity = make_activity(attributes={"bot": False, "channel": "general"})
+        letter = rejected(with_member_before(activity.to_bytes(), key, member)).dead_letter
+        assert letter.reason is DeadLetterReason.SCHEMA_INVALID
+        assert f"'{key}' appears twice" in letter.detail
+
+    def test_whitespace_before_the_colon_hides_no_duplicate(self, private_activity):
+        document = json.loads(private_activity.to_bytes())
+        pretty = json.dumps(document, indent=2, separators=(",", " : ")).encode()
+        assert isinstance(process_raw_activity(pretty, ORIGIN, NOW, CLASSIFIER), Classified)
+        spaced = pretty.replace(b'"actor" :', f'"actor" \n\t:  "{self.OTHER}",\r\n"actor" :'.encode(), 1)
+        assert "'actor' appears twice" in rejected(spaced).dead_letter.detail
+
+    def test_an_escaped_spelling_of_the_same_key_is_the_same_key(self, private_activity):
+        value = with_member_before(private_activity.to_bytes(), "actor", f'"\\u0061ctor":"{self.OTHER}"')
+        assert "'actor' appears twice" in rejected(value).dead_letter.detail
+
+    def test_a_text_quoting_json_is_no_duplicate(self, make_activity):
+        activity = make_activity(text='Try {"actor": 1, "actor": 2} or {"a" : 1}: which actor wins?')
+        value = activity.to_bytes()
+        assert value.count(b'":') > 12  # the cheap count is fooled, the parser is not
+        assert isinstance(process_raw_activity(value, ORIGIN, NOW, CLASSIFIER), Classified)
+
+    def test_a_duplicate_in_an_invalid_activity_is_named_first(self, private_activity):
+        actor = f'"actor":"{private_activity.actor}"'.encode()
+        value = private_activity.to_bytes().replace(actor, actor + b',"actor":"U0BMQB6JE"')  # the last is invalid
+        letter = rejected(value).dead_letter
+        assert letter.reason is DeadLetterReason.SCHEMA_INVALID
+        assert letter.detail.startswith("not a valid Activity: the key 'actor' appears twice in one object")
+        assert "actor: String should match pattern" in letter.detail
+        assert "U0BMQB6JE" not in letter.detail
+
+    def test_no_activity_of_the_bundled_sample_is_refused(self):
+        sample = Path(__file__).resolve().parents[2] / "samples" / "activities.jsonl"
+        lines = [line for line in sample.read_bytes().splitlines() if line.strip()]
+        assert lines
+        assert [duplicate_key_problem(line, Activity.from_bytes(line)) for line in lines] == [None] * len(lines)
+
+    def test_the_count_knows_every_object_an_activity_can_hold(self):
+        """The cheap count assumes the conversation (two keys) and the attributes (scalar values) are the only
+        objects in a valid activity: a schema change that adds one must teach `duplicate_key_problem`."""
+        schema = Activity.model_json_schema()
+        definitions = schema["$defs"]
+
+        def can_be_object(node: dict[str, Any]) -> bool:
+            if "$ref" in node:
+                return can_be_object(definitions[node["$ref"].rsplit("/", 1)[-1]])
+            return node.get("type") == "object" or any(can_be_object(option) for option in node.get("anyOf", ()))
+
+        objects = {name for name, node in schema["properties"].items() if can_be_object(node)}
+        assert objects == {"conversation", "attributes"}
+        conversation = definitions["ConversationRef"]
+        assert len(conversation["required"]) == len(conversation["properties"]) == CONVERSATION_KEYS
+        assert conversation["additionalProperties"] is False
+        assert not any(can_be_object(node) for node in conversation["properties"].values())
+        assert not can_be_object(schema["properties"]["attributes"]["additionalProperties"])
+
+
+@pytest.mark.parametrize("kind", RAW_KINDS, ids=lambda kind: kind.name)
+def test_each_kind_of_bad_raw_input_gets_its_reason_and_a_detail_without_values(kind: BadKind) -> None:
+    """The fault suite's bad inputs (faults/input_faults.py), decided here without a broker: the reason the suite
+    expects, a detail naming what is wrong, and none of the values put into them."""
+    bases = synthetic_activities(2 if kind.at_most else 40, seed=5)
+    for seed, base in enumerate(bases):
+        value = kind.make(base, seed)
+        assert kind.make(base, seed) == value  # the same seed, the same bytes
+        letter = rejected(value).dead_letter
+        assert (letter.reason, letter.original) == (kind.reason, value)
+        assert kind.detail in letter.detail
+        assert MARKER not in letter.detail and len(letter.detail) < 400
