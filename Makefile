@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 KAFKA_STATE ?= var/kafka
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test browser promtool lint typecheck unit integration bench bench-soak kafka-start kafka-stop schemas sample clean
+.PHONY: help setup demo test browser promtool lint typecheck unit integration bench bench-soak faults kafka-start kafka-stop schemas sample clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ unit: setup  ## unit tests only (no network)
 
 integration: setup  ## integration tests only (real Kafka, real chDB)
 	$(BIN)/python -m pytest tests/integration
+
+faults: setup  ## the fault-injection suite: every scenario against the real processes, then the table (FAULTS.md)
+	$(BIN)/python bench/faults.py
 
 bench: setup  ## all benchmarks (about 20 minutes; figures against baselines measured in the same run)
 	$(BIN)/python bench/classify.py

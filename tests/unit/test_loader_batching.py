@@ -10,7 +10,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from clickhouse_connect.driver.exceptions import DatabaseError
+from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 from kafka import TopicPartition
 
 from schemas.headers import sent_at_headers
@@ -50,15 +50,16 @@ class ScriptedConsumer:
 
 
 class RecordingClient:
-    def __init__(self, log: list[tuple[object, ...]], fail: int = 0) -> None:
+    def __init__(self, log: list[tuple[object, ...]], fail: int = 0, error: Exception | None = None) -> None:
         self.log = log
         self.fail = fail
+        self.error = error or DatabaseError("warehouse down")
         self.marks: list[str] = []
 
     def insert(self, table, rows, column_names, database, settings) -> None:
         if self.fail:
             self.fail -= 1
-            raise DatabaseError("warehouse down")
+            raise self.error
         self.log.append(("insert", len(rows), settings["insert_deduplication_token"]))
 
     def command(self, sql, parameters=None, settings=None) -> None:
@@ -129,6 +130,27 @@ def test_a_failed_insert_commits_nothing_and_seeks_every_partition_back():
     assert {entry for entry in log if entry[0] == "seek"} == {("seek", 0, 0), ("seek", 2, 7)}
     assert event_loader.stats.insert_failures == 1
     assert not event_loader.pending.records
+
+
+def test_a_clickhouse_server_refusing_connections_costs_retries_and_nothing_else():
+    """What clickhouse-connect raises when the server is down or restarting (no server runs where the suite runs:
+    this is the only test of a server outage; the fault suite fails chDB's disk instead)."""
+    refused = OperationalError("HTTPConnectionPool(host='127.0.0.1', port=8123): Connection refused")
+    log: list[tuple[object, ...]] = []
+    polls = [records(0, 0, 3)] * 3  # each seek back re-delivers the batch (this consumer only plays a script)
+    client = RecordingClient(log, fail=2, error=refused)
+    event_loader = loader(ScriptedConsumer(polls, log), client, batch_size=3, max_wait_s=60)
+
+    stored = [event_loader.load_once() for _ in range(4)]
+
+    assert stored == [0, 0, 3, 0]  # twice refused (seek back, back off), then the same batch stored once
+    assert [entry for entry in log if entry[0] == "seek"] == [("seek", 0, 0), ("seek", 0, 0)]
+    assert [entry for entry in log if entry[0] in ("insert", "commit")] == [
+        ("insert", 3, "g/events/0/0-2"),
+        ("commit",),
+    ]
+    assert log.index(("commit",)) > log.index(("insert", 3, "g/events/0/0-2"))
+    assert event_loader.stats.insert_failures == 2
 
 
 def test_stopping_stores_what_is_pending():
