@@ -23,6 +23,7 @@ from producers.chat.mattermost_api import MattermostPosts
 from producers.chat.mattermost_config import MattermostApiConfig, MattermostWebhookConfig
 from producers.chat.mattermost_webhook import MattermostWebhookReceiver
 from producers.chat.slack_api import SlackApi
+from producers.chat.slack_channel_types import LearntChannelTypes
 from producers.chat.slack_events import ChannelFilter, SlackEventsReceiver
 from producers.chat.slack_export import SlackExportImport, user_emails_from_export
 from producers.chat.slack_messages import SlackScope
@@ -155,6 +156,7 @@ def build_slack_events(config: SlackEventsConfig, context: ConnectorContext) -> 
         check_users if api is not None else None,
         context.now,
         channel_types,
+        LearntChannelTypes.for_receiver(context.settings.data_dir, config.name),
     )
 
 

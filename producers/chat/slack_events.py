@@ -27,6 +27,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from learnstream.errors import RequestRejected
+from producers.chat.slack_channel_types import LearntChannelTypes
 from producers.chat.slack_messages import (
     SKIPPED_SUBTYPES,
     Channel,
@@ -185,6 +186,7 @@ class SlackEventsReceiver:
         check_users: Callable[[], CheckReport] | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         channel_types: Mapping[str, str] | None = None,
+        learnt: LearntChannelTypes | None = None,
     ) -> None:
         self.name = name
         self.path = f"/hooks/slack/{name}"
@@ -195,7 +197,9 @@ class SlackEventsReceiver:
         self.max_body_bytes = max_body_bytes
         self.check_users = check_users
         self.now = now
-        self.channel_types = dict(channel_types or {})
+        self.learnt = learnt
+        # what a bot token listed at start wins over what was learnt before a restart
+        self.channel_types = {**(learnt.load() if learnt is not None else {}), **(channel_types or {})}
 
     def check(self) -> CheckReport:
         """The signing secret is set; with a bot token, the workspace's users and how many the directory resolves."""
@@ -248,6 +252,8 @@ class SlackEventsReceiver:
             return self.set_aside(
                 request, f"event {envelope.get('event_id')} cannot be mapped: {type(exc).__name__}: {exc}"
             )
+        if self.learnt is not None and isinstance(event.get("channel_type"), str):
+            self.learnt.save_if_changed(self.channel_types, str(event.get("channel")))
         records = [OutgoingRecord(a.conversation_key.encode("utf-8"), a.to_bytes()) for a in activities]
         return Receipt(200, records=records)
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from learnstream.errors import RequestRejected
+from producers.chat.slack_channel_types import LearntChannelTypes
 from producers.chat.slack_events import ChannelFilter, SlackEventsReceiver, slack_signature, verify_signature
 from producers.chat.slack_messages import SlackScope
 from producers.contracts import ReceivedRequest
@@ -318,6 +319,37 @@ class TestEvents:
         private = receiver(listed={})
         private.receive(signed(callback({**public, "channel_type": "group"})))
         assert private.receive(signed(callback(reaction))).records == []
+
+    def test_learnt_channel_types_survive_a_restart(self, tmp_path):
+        def restarted(listed: dict[str, str] | None = None) -> SlackEventsReceiver:
+            scope = SlackScope(TEAM, pseudonymiser(KEY, "slack", TEAM), account_ids(ID_KEY, "slack", TEAM))
+            learnt = LearntChannelTypes.for_receiver(tmp_path, "acme")
+            return SlackEventsReceiver("acme", TEAM, SECRET, scope, EVERY_CHANNEL, channel_types=listed, learnt=learnt)
+
+        reaction = {
+            "type": "reaction_added",
+            "user": "U0HELPER01",
+            "reaction": "+1",
+            "item_user": "U0ASKER001",
+            "item": {"type": "message", "channel": "C0UNKNOWN1", "ts": MESSAGE["ts"]},
+            "event_ts": "2.0",
+        }
+        first = restarted()
+        first.receive(signed(callback({**MESSAGE, "channel": "C0UNKNOWN1"})))  # learnt: a public channel
+        assert len(restarted().receive(signed(callback(reaction))).records) == 1  # after a restart: still known
+        saved = (tmp_path / "slack" / "acme.channel-types.json").read_text()
+        assert json.loads(saved) == {"C0UNKNOWN1": "channel"}
+        first.receive(signed(callback({**MESSAGE, "channel": "C0UNKNOWN1", "channel_type": "group"})))  # made private
+        assert restarted().receive(signed(callback(reaction))).records == []
+        assert len(restarted(listed={"C0UNKNOWN1": "channel"}).receive(signed(callback(reaction))).records) == 1
+
+    def test_an_unreadable_file_of_learnt_types_is_learnt_again(self, tmp_path):
+        learnt = LearntChannelTypes.for_receiver(tmp_path, "acme")
+        learnt.path.parent.mkdir(parents=True)
+        learnt.path.write_text("{not json")
+        assert learnt.load() == {}
+        learnt.save_if_changed({"C1": "channel"}, "C1")
+        assert LearntChannelTypes.for_receiver(tmp_path, "acme").load() == {"C1": "channel"}
 
     def test_a_reaction_in_a_direct_message_is_excluded_by_the_channel_id(self):
         reaction = {
