@@ -87,7 +87,13 @@ def worker() -> None:
 def loader(exit_when_idle: float | None, first_event_timeout: float | None) -> None:
     """Load learning events from Kafka into the warehouse until stopped; serves /metrics, /health and /ready on
     LEARNSTREAM_METRICS__LOADER_PORT meanwhile."""
-    from learnstream.kafka import check_broker, ensure_topics, make_consumer, make_dead_letter_producer
+    from learnstream.kafka import (
+        check_broker,
+        ensure_topics,
+        loader_membership,
+        make_consumer,
+        make_dead_letter_producer,
+    )
     from learnstream.observability import start_endpoint
     from warehouse.connection import connect
     from warehouse.dsn import parse_dsn
@@ -112,7 +118,10 @@ def loader(exit_when_idle: float | None, first_event_timeout: float | None) -> N
         ensure_topics(current.kafka, current.topics)
         prepare_warehouse(client, target.database, current, configured_version(current))
         names = current.topics.names
-        consumer = make_consumer(current.kafka, current.loader.group_id, [names.learning_events], "loader")
+        membership = loader_membership(current.loader)
+        consumer = make_consumer(
+            current.kafka, current.loader.group_id, [names.learning_events], "loader", **membership
+        )
         dlq_producer = make_dead_letter_producer(current.kafka, current.topics, current.producer, "loader-dlq")
         stopping: list[int] = []
         for signum in (signal.SIGTERM, signal.SIGINT):

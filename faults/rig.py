@@ -289,6 +289,9 @@ class Rig:
                 "LEARNSTREAM_LOADER__GROUP_ID": current.loader.group_id,
                 "LEARNSTREAM_LOADER__POLL_TIMEOUT_S": str(current.loader.poll_timeout_s),
                 "LEARNSTREAM_LOADER__RETRY_BACKOFF_S": str(current.loader.retry_backoff_s),
+                # static membership, as the README advises: a restarted serve takes its loader's partitions back at
+                # once instead of after the dead member's session timeout (45 s)
+                "LEARNSTREAM_LOADER__INSTANCE_ID": f"{current.topics.namespace}-serve-loader",
                 "LEARNSTREAM_DATA_DIR": str(current.data_dir),
                 "LEARNSTREAM_CONNECTORS_FILE": str(self.connectors_file),
                 **KEYS,

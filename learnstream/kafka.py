@@ -24,7 +24,7 @@ from kafka.errors import (
 from learnstream.errors import BrokerUnavailable, ConfigError, ConnectorError, LearnstreamError
 from learnstream.kafka_security import aiokafka_security, kafka_python_security
 from learnstream.partitioning import MemoisedAiokafkaPartitioner, MemoisedPartitioner
-from learnstream.settings import KafkaSettings, ProducerSettings, TopicSettings
+from learnstream.settings import KafkaSettings, LoaderSettings, ProducerSettings, TopicSettings
 
 logger = logging.getLogger(__name__)
 
@@ -242,6 +242,14 @@ def make_consumer(
         consumer = KafkaConsumer(**config)
     consumer.subscribe(list(topics))
     return consumer
+
+
+def loader_membership(loader: LoaderSettings) -> dict[str, Any]:
+    """The loader's group membership options: its session timeout, and static membership when it has an id."""
+    options: dict[str, Any] = {"session_timeout_ms": int(loader.session_timeout_s * 1000)}
+    if loader.instance_id is not None:
+        options["group_instance_id"] = loader.instance_id
+    return options
 
 
 def make_reader(settings: KafkaSettings, client_suffix: str = "reader") -> KafkaConsumer:

@@ -276,6 +276,20 @@ class LoaderSettings(BaseModel):
     poll_records: int = Field(default=5000, ge=1, description="Most records taken from Kafka per poll.")
     poll_timeout_s: float = Field(default=1.0, gt=0)
     retry_backoff_s: float = Field(default=2.0, gt=0)
+    session_timeout_s: float = Field(
+        default=45.0,
+        ge=6.0,
+        description="How long a silent loader keeps its partitions before the group moves them (after a crash, the "
+        "events wait this long unless the restarted loader comes back under the same instance id).",
+    )
+    instance_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Kafka static membership (group.instance.id): a loader restarted under the same id takes its "
+        "partitions back at once, without waiting for the session timeout or a rebalance. Unique per loader "
+        "process (a pod's or host's name); two running with one id fence each other.",
+    )
     directory_refresh_s: float = Field(
         default=300.0, gt=0, description="How often the loader reloads the people directory into team_memberships."
     )

@@ -122,13 +122,17 @@ class WarehouseService:
             self._thread.join(timeout_s)
 
     def _load(self) -> None:
-        from learnstream.kafka import make_consumer, make_dead_letter_producer
+        from learnstream.kafka import loader_membership, make_consumer, make_dead_letter_producer
 
         current = self.settings
         while not self._stop.is_set():
             try:
                 consumer = make_consumer(
-                    current.kafka, current.loader.group_id, [current.topics.names.learning_events], "serve-loader"
+                    current.kafka,
+                    current.loader.group_id,
+                    [current.topics.names.learning_events],
+                    "serve-loader",
+                    **loader_membership(current.loader),
                 )
                 producer = make_dead_letter_producer(
                     current.kafka, current.topics, current.producer, "serve-loader-dlq"

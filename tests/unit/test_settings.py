@@ -122,3 +122,15 @@ def test_the_development_flag_is_read_from_the_environment(monkeypatch):
     monkeypatch.setenv("LEARNSTREAM_DEVELOPMENT", "false")
     with pytest.raises(ConfigError, match="LEARNSTREAM_PSEUDONYM_KEY is not set"):
         require_secret_keys(load_settings())
+
+
+def test_the_loader_joins_its_group_with_static_membership_when_it_has_an_instance_id(monkeypatch):
+    from learnstream.kafka import loader_membership
+
+    assert loader_membership(Settings().loader) == {"session_timeout_ms": 45_000}
+    monkeypatch.setenv("LEARNSTREAM_LOADER__INSTANCE_ID", "loader-pod-0")
+    monkeypatch.setenv("LEARNSTREAM_LOADER__SESSION_TIMEOUT_S", "20")
+    assert loader_membership(load_settings().loader) == {
+        "session_timeout_ms": 20_000,
+        "group_instance_id": "loader-pod-0",
+    }
