@@ -16,7 +16,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import httpx
@@ -39,20 +38,10 @@ TMPFS_KIB_PER_ACTIVITY = 16
 INSERT_FAILED = "batch not stored, will retry"
 
 
-@dataclass
-class CheckedOutcome(Outcome):
-    """An outcome with the scenario's own checks: what it found broken beyond the common promise (a fault that did
-    not land counts: a scenario that injected nothing proved nothing)."""
-
-    failures: list[str] = field(default_factory=list)
-
-    def problems(self) -> list[str]:
-        return [*super().problems(), *self.failures]
-
-
-def checked(outcome: Outcome, failures: list[str]) -> CheckedOutcome:
+def checked(outcome: Outcome, failures: list[str]) -> Outcome:
     """`outcome` with the scenario's own failures added to its verdict."""
-    return CheckedOutcome(**{f.name: getattr(outcome, f.name) for f in fields(Outcome)}, failures=failures)
+    outcome.failures.extend(failures)
+    return outcome
 
 
 def last_errors(child: Child, count: int = 3) -> str:
@@ -62,7 +51,7 @@ def last_errors(child: Child, count: int = 3) -> str:
     return " | ".join((errors or lines)[-count:])[-600:]
 
 
-def judged(rig: Rig, outcome: Outcome, starts: dict[str, int], failures: list[str]) -> CheckedOutcome:
+def judged(rig: Rig, outcome: Outcome, starts: dict[str, int], failures: list[str]) -> Outcome:
     """The outcome with the scenario's `failures` and those of the processes the fault must not have stopped: each
     still running on its first start (`starts`: each one's count before the fault). A process that exited, or one
     that did not catch up (a hang), gets a note with the last errors it logged."""

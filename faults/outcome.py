@@ -23,6 +23,8 @@ class Outcome:
     recovery: Recovery
     alive: dict[str, bool]
     notes: list[str] = field(default_factory=list)
+    #: what a scenario's own checks found broken (a fault that did not land counts: it proved nothing)
+    failures: list[str] = field(default_factory=list)
 
     @property
     def stored(self) -> int:
@@ -52,7 +54,7 @@ class Outcome:
         dead = [name for name, up in self.alive.items() if not up]
         if dead:
             found.append(f"not running at the end: {', '.join(sorted(dead))}")
-        return found
+        return [*found, *self.failures]
 
     @property
     def ok(self) -> bool:
