@@ -9,7 +9,7 @@ import logging.config
 import pytest
 
 from learnstream.errors import ConfigError
-from learnstream.logs import JsonLinesFormatter, configure_logging, dict_config, formatter, log_format
+from learnstream.logs import JsonLinesFormatter, RepeatLimiter, configure_logging, dict_config, formatter, log_format
 
 
 def record(message: str, *args: object, error: BaseException | None = None) -> logging.LogRecord:
@@ -63,3 +63,35 @@ def test_kafka_pythons_event_loop_diagnostics_are_kept_out_unless_debugging() ->
         root.setLevel(level)
         for name in ("kafka", "kafka.net.selector"):
             logging.getLogger(name).setLevel(logging.NOTSET)
+
+
+def test_a_client_librarys_identical_lines_are_shown_once_per_window() -> None:
+    now = [0.0]
+    limiter = RepeatLimiter(window_s=30, clock=lambda: now[0])
+
+    def line(name: str, message: str, *args: object, level: int = logging.ERROR) -> logging.LogRecord:
+        return logging.LogRecord(name, level, __file__, 1, message, args, None)
+
+    refused = ("aiokafka", "Unable connect to node with id %s: %s", 1, "Connect call failed")
+    assert limiter.filter(line(*refused))
+    held = [limiter.filter(line(*refused)) for _ in range(40)]  # 20 a second while the broker is down
+    assert not any(held)
+    assert limiter.filter(line(*refused[:2], 2, "Connect call failed"))  # another node: another line
+    assert limiter.filter(line("learnstream.loader", "batch not stored"))  # our own lines are never held
+    assert limiter.filter(line("learnstream.loader", "batch not stored"))
+    assert limiter.filter(line("aiokafka", "retrying", level=logging.INFO))  # below WARNING: untouched
+    assert limiter.filter(line("aiokafka", "retrying", level=logging.INFO))
+    now[0] = 31.0
+    after = line(*refused)
+    assert limiter.filter(after)
+    assert (
+        after.getMessage()
+        == "Unable connect to node with id 1: Connect call failed (and 40 more like it in the last 30 s)"
+    )
+    assert not limiter.filter(line(*refused))
+
+
+def test_the_worker_and_the_cli_both_hold_back_repeats() -> None:
+    config = dict_config("info")
+    assert config["handlers"]["stderr"]["filters"] == ["repeats"]
+    assert config["filters"]["repeats"]["()"] is RepeatLimiter
