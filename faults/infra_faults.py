@@ -22,8 +22,7 @@ import httpx
 
 from bench.synthetic import synthetic_activities
 from faults.outcome import Outcome, Scenario, expected_event_ids, settle
-from faults.rig import ROOT, Child, Recovery, Rig, learnstream_command
-from faults.worker_faults import wait_for_output
+from faults.rig import ROOT, Child, Recovery, Rig, learnstream_command, wait_for_output
 from warehouse.dsn import parse_dsn
 
 #: How long the broker stays down (long enough for every client's requests and sessions to time out).

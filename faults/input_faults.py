@@ -25,8 +25,7 @@ import httpx
 
 from bench.synthetic import synthetic_activities
 from faults.outcome import Outcome, Scenario, expected_event_ids, settle
-from faults.rig import SLACK_SECRET, SLACK_WORKSPACE, Rig
-from faults.worker_faults import topic_size
+from faults.rig import SLACK_SECRET, SLACK_WORKSPACE, Rig, topic_size
 from lrs.service import LRS_INSTANCE
 from producers.chat.slack_events import slack_signature
 from schemas.activity import Activity

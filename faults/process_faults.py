@@ -28,8 +28,7 @@ from pydantic import SecretStr, ValidationError
 
 from bench.synthetic import synthetic_activities
 from faults.outcome import Outcome, Scenario, expected_event_ids, settle
-from faults.rig import KEYS, SLACK_SECRET, Rig, free_port
-from faults.worker_faults import topic_size
+from faults.rig import KEYS, SLACK_SECRET, Rig, free_port, topic_size
 from learnstream.failpoints import REACHED, VARIABLE
 from learnstream.settings import Settings
 from schemas.activity import Activity

@@ -7,34 +7,7 @@ from pathlib import Path
 
 from bench.synthetic import synthetic_activities
 from faults.outcome import Outcome, Scenario, expected_event_ids, settle
-from faults.rig import Rig
-
-
-def topic_size(rig: Rig, topic: str) -> int:
-    """Records a topic holds now (the sum of its end offsets)."""
-    from kafka import TopicPartition
-
-    from learnstream.kafka import make_reader
-
-    reader = make_reader(rig.settings.kafka, "faults-size")
-    try:
-        partitions = [TopicPartition(topic, p) for p in sorted(reader.partitions_for_topic(topic) or ())]
-        return sum(reader.end_offsets(partitions).values())
-    finally:
-        reader.close()
-
-
-def wait_for_output(rig: Rig, share: float, total: int, timeout_s: float = 120.0) -> int:
-    """Wait until the worker wrote `share` of `total` learning events and dead letters; returns how many."""
-    names = rig.settings.topics.names
-    deadline = time.monotonic() + timeout_s
-    while True:
-        done = topic_size(rig, names.learning_events) + topic_size(rig, names.activity_dlq)
-        if done >= share * total:
-            return done
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"the worker wrote {done} of {total} records in {timeout_s:.0f} s")
-        time.sleep(0.02)
+from faults.rig import Rig, wait_for_output
 
 
 def worker_killed_mid_stream(work: Path, bootstrap: str | None, size: int) -> Outcome:
