@@ -41,4 +41,9 @@ def failpoint(name: str) -> None:
     if name in ARMED:
         sys.stderr.write(f"{REACHED}{name}\n")
         sys.stderr.flush()
-        threading.Event().wait()
+        hold_forever()
+
+
+def hold_forever() -> None:
+    """Block this thread for good (the process ends by the fault run's SIGKILL)."""
+    threading.Event().wait()

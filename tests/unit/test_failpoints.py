@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from learnstream import failpoints
 from learnstream.failpoints import KNOWN, REACHED, armed_from
 
 
@@ -20,19 +21,23 @@ def test_an_unknown_name_is_refused_with_the_known_ones():
         armed_from("loader.after_commit")
 
 
-def test_an_armed_failpoint_says_so_and_holds_the_process():
+def test_the_names_armed_come_from_the_environment_and_others_pass():
     code = "from learnstream.failpoints import failpoint; failpoint('loader.before_insert'); print('passed')"
     env = {"LEARNSTREAM_FAILPOINTS": "loader.after_insert"}
     passed = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert passed.stdout.strip() == "passed" and REACHED not in passed.stderr  # another name: no effect
+    probe = "from learnstream import failpoints; print(sorted(failpoints.ARMED))"
     env = {"LEARNSTREAM_FAILPOINTS": "loader.before_insert"}
-    held = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        assert held.stderr is not None
-        assert held.stderr.readline().decode().strip() == f"{REACHED}loader.before_insert"
-        with pytest.raises(subprocess.TimeoutExpired):
-            held.wait(timeout=1)  # still held there (any longer wait would only be slower)
-    finally:
-        held.kill()
-        held.wait()
-    assert held.stdout is not None and held.stdout.read() == b""
+    armed = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60)
+    assert armed.stdout.strip() == "['loader.before_insert']"
+
+
+def test_an_armed_failpoint_says_so_and_holds_the_thread(monkeypatch, capsys):
+    held: list[str] = []
+    monkeypatch.setattr(failpoints, "ARMED", frozenset({"loader.after_insert"}))
+    monkeypatch.setattr(failpoints, "hold_forever", lambda: held.append("held"))  # instead of blocking the test
+    failpoints.failpoint("loader.before_insert")
+    assert held == [] and capsys.readouterr().err == ""  # not armed: no word, no hold
+    failpoints.failpoint("loader.after_insert")
+    assert held == ["held"]
+    assert capsys.readouterr().err == f"{REACHED}loader.after_insert\n"
