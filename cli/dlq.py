@@ -178,7 +178,7 @@ def dlq_replay(
     topic, the loader's to the learning-event topic. Each message once (its newest dead letter), recorded in the
     ledger so a second run sends nothing; one that fails again comes back as a dead letter naming the first, so a
     replay never loops. A connector's dead letters hold the source's own records: backfill the source instead."""
-    from learnstream.dead_letter_topic import planned_total, read_ledger, read_letters, send_replay
+    from learnstream.dead_letter_topic import read_ledger, read_letters, send_replay
     from learnstream.kafka import check_broker
     from learnstream.progress import Progress, progress_enabled
 
@@ -188,9 +188,8 @@ def dlq_replay(
     topics = current.topics.names
     ledger = read_ledger(current)
     shown = progress_enabled(current.progress)
-    total = planned_total(current, wanted.since)
-    with Progress("reading dead letters", total=total, unit="letters", enabled=shown) as reading:
-        letters, unreadable = read_letters(current, wanted.since, reading.advance)
+    with Progress("reading dead letters", unit="letters", enabled=shown) as reading:
+        letters, unreadable = read_letters(current, wanted.since, reading)
     plan = plan_replay(letters, ledger, topics, wanted, again)
     click.echo(f"read {len(letters):,} dead letters of {topics.activity_dlq}{describe_filter(wanted)}")
     if unreadable:

@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -86,29 +87,43 @@ def report(current: Settings, as_json: bool) -> tuple[str, bool]:
 def gather(current: Settings) -> PipelineStatus:
     """Read every figure: Kafka first (an unreachable broker ends the command), then the warehouse (an unreachable
     warehouse is a problem of the status, not an error)."""
-    from learnstream.kafka import client_id_of, connecting, make_admin, make_reader
-
     names = current.topics.names
     notes: list[str] = []
-    admin = make_admin(current.kafka)
-    try:
-        reader = make_reader(current.kafka, "status")
-        try:
-            with connecting(current.kafka, client_id_of(admin), client_id_of(reader)):
-                lag = (
-                    group_lag(admin, reader, "worker", current.worker.app_id, names.activity_raw, notes),
-                    group_lag(admin, reader, "loader", current.loader.group_id, names.learning_events, notes),
-                )
-                saved_on_topic, health = read_connector_state(reader, names.connector_state, notes)
-                dead_letters = read_dead_letters(reader, names.activity_dlq, notes)
-        finally:
-            reader.close()
-    finally:
-        admin.close()
+    with status_clients(current, "status") as (admin, reader):
+        lag = pipeline_lags(current, admin, reader, notes)
+        saved_on_topic, health = read_connector_state(reader, names.connector_state, notes)
+        dead_letters = read_dead_letters(reader, names.activity_dlq, notes)
     saved = saved_on_topic if current.cursor_store == "kafka" else file_cursor_times(current.data_dir / "cursors")
     connectors = known_connectors(current, saved, health, notes)
     warehouse = read_warehouse(current)
     return PipelineStatus(time.time(), lag, connectors, dead_letters, warehouse, tuple(notes))
+
+
+@contextmanager
+def status_clients(current: Settings, client_suffix: str) -> Iterator[tuple[Any, Any]]:
+    """An admin client and a reader (no group), closed afterwards; a Kafka failure while they are used is one
+    error naming what to fix."""
+    from learnstream.kafka import client_id_of, connecting, make_admin, make_reader
+
+    admin = make_admin(current.kafka)
+    try:
+        reader = make_reader(current.kafka, client_suffix)
+        try:
+            with connecting(current.kafka, client_id_of(admin), client_id_of(reader)):
+                yield admin, reader
+        finally:
+            reader.close()
+    finally:
+        admin.close()
+
+
+def pipeline_lags(current: Settings, admin: Any, reader: Any, notes: list[str]) -> tuple[GroupLag, GroupLag]:
+    """The lag of the worker's group on the raw topic and of the loader's on the learning events."""
+    names = current.topics.names
+    return (
+        group_lag(admin, reader, "worker", current.worker.app_id, names.activity_raw, notes),
+        group_lag(admin, reader, "loader", current.loader.group_id, names.learning_events, notes),
+    )
 
 
 def group_lag(admin: Any, reader: Any, role: str, group: str, topic: str, notes: list[str]) -> GroupLag:

@@ -399,25 +399,12 @@ class Rig:
     def status(self) -> StreamFigures:
         """What `learnstream status` reads of the streams: the worker's and the loader's lag, the dead letters. Not
         the warehouse: with serve down, status would open chDB in this process (then serve could not restart)."""
-        from cli.status import group_lag, read_dead_letters
-        from learnstream.kafka import client_id_of, connecting, make_admin, make_reader
+        from cli.status import pipeline_lags, read_dead_letters, status_clients
 
-        current, names = self.settings, self.settings.topics.names
         notes: list[str] = []
-        admin = make_admin(current.kafka)
-        try:
-            reader = make_reader(current.kafka, "faults-status")
-            try:
-                with connecting(current.kafka, client_id_of(admin), client_id_of(reader)):
-                    lag = (
-                        group_lag(admin, reader, "worker", current.worker.app_id, names.activity_raw, notes),
-                        group_lag(admin, reader, "loader", current.loader.group_id, names.learning_events, notes),
-                    )
-                    dead = read_dead_letters(reader, names.activity_dlq, notes)
-            finally:
-                reader.close()
-        finally:
-            admin.close()
+        with status_clients(self.settings, "faults-status") as (admin, reader):
+            lag = pipeline_lags(self.settings, admin, reader, notes)
+            dead = read_dead_letters(reader, self.settings.topics.names.activity_dlq, notes)
         return StreamFigures(lag, dead)
 
     def counts(self, with_ids: bool = True) -> EventIdCounts:

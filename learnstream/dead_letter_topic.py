@@ -19,7 +19,16 @@ from pydantic import ValidationError
 
 from learnstream.dead_letters import Replayed, ReplayPlan, StoredLetter
 from learnstream.errors import BrokerUnavailable, ConfigError, ConnectorError
-from learnstream.kafka import client_id_of, connecting, kafka_failure, make_producer, make_reader, read_latest
+from learnstream.kafka import (
+    client_id_of,
+    connecting,
+    kafka_failure,
+    make_producer,
+    make_reader,
+    partitions_of,
+    read_latest,
+)
+from learnstream.progress import Progress
 from learnstream.settings import Settings
 from schemas.dead_letter import DeadLetter, LetterId
 from schemas.headers import replay_of_headers
@@ -35,13 +44,12 @@ SEND_TIMEOUT_S = 60.0
 
 def dlq_partitions(reader: KafkaConsumer, topic: str) -> list[TopicPartition]:
     """The dead-letter topic's partitions; a clear error when it is missing or hidden by ACLs."""
-    numbers = reader.partitions_for_topic(topic)
-    if not numbers:
-        raise ConnectorError(
-            f"the dead-letter topic {topic} does not exist, or Kafka's ACLs hide it from this user: run `learnstream "
-            "topics create`, or grant LEARNSTREAM_KAFKA__SASL_USERNAME READ and DESCRIBE on it (README: Kafka ACLs)"
-        )
-    return [TopicPartition(topic, number) for number in sorted(numbers)]
+    return partitions_of(
+        reader,
+        topic,
+        f"the dead-letter topic {topic} does not exist, or Kafka's ACLs hide it from this user: run `learnstream "
+        "topics create`, or grant LEARNSTREAM_KAFKA__SASL_USERNAME READ and DESCRIBE on it (README: Kafka ACLs)",
+    )
 
 
 def span(
@@ -57,14 +65,15 @@ def span(
 
 
 def read_letters(
-    settings: Settings, since: datetime | None = None, on_read: Callable[[int], None] | None = None
+    settings: Settings, since: datetime | None = None, progress: Progress | None = None
 ) -> tuple[list[StoredLetter], int]:
     """The dead letters written at or after `since` (all when None), up to the end the topic had when the read
-    began, in partition order; and how many records were not readable as dead letters (logged, not returned)."""
+    began, in partition order; and how many records were not readable as dead letters (logged, not returned).
+    `progress` is given the number of records to read, then counts them."""
     topic = settings.topics.names.activity_dlq
     letters: list[StoredLetter] = []
     unreadable = 0
-    for partition, offset, timestamp_ms, value in _records(settings, topic, since, on_read):
+    for partition, offset, timestamp_ms, value in _records(settings, topic, since, progress):
         try:
             letter = DeadLetter.model_validate_json(value or b"")
         except ValidationError:
@@ -77,17 +86,17 @@ def read_letters(
 
 
 def _records(
-    settings: Settings, topic: str, since: datetime | None, on_read: Callable[[int], None] | None
+    settings: Settings, topic: str, since: datetime | None, progress: Progress | None
 ) -> Iterator[tuple[int, int, int, bytes | None]]:
     reader = make_reader(settings.kafka, "dlq")
     try:
         with connecting(settings.kafka, client_id_of(reader)):
             starts, ends = span(reader, dlq_partitions(reader, topic), since)
         due = {tp: end for tp, end in ends.items() if starts[tp] < end}
+        if progress is not None:
+            progress.set_total(sum(end - starts[tp] for tp, end in due.items()))
         if not due:
             return
-        if on_read is not None:
-            on_read(0)
         reader.assign(list(due))
         for tp in due:
             reader.seek(tp, starts[tp])
@@ -102,26 +111,12 @@ def _records(
                 kept = [r for r in records if r.offset < due.get(tp, 0)]
                 for record in kept:
                     yield tp.partition, record.offset, record.timestamp, record.value
-                if on_read is not None:
-                    on_read(len(kept))
+                if progress is not None:
+                    progress.advance(len(kept))
             for tp in list(due):
                 if reader.position(tp) >= due[tp]:
                     del due[tp]
                     reader.pause(tp)
-    except KafkaError as exc:
-        raise BrokerUnavailable(f"cannot read {topic}: {exc}") from exc
-    finally:
-        reader.close()
-
-
-def planned_total(settings: Settings, since: datetime | None = None) -> int:
-    """How many records a read from `since` to the current end covers (for a progress display)."""
-    topic = settings.topics.names.activity_dlq
-    reader = make_reader(settings.kafka, "dlq-size")
-    try:
-        with connecting(settings.kafka, client_id_of(reader)):
-            starts, ends = span(reader, dlq_partitions(reader, topic), since)
-        return sum(max(0, end - starts[tp]) for tp, end in ends.items())
     except KafkaError as exc:
         raise BrokerUnavailable(f"cannot read {topic}: {exc}") from exc
     finally:

@@ -264,6 +264,15 @@ def make_reader(settings: KafkaSettings, client_suffix: str = "reader") -> Kafka
         return KafkaConsumer(**config)
 
 
+def partitions_of(reader: KafkaConsumer, topic: str, missing: str) -> list[TopicPartition]:
+    """The topic's partitions in order; ConnectorError saying `missing` when it has none (it does not exist, or
+    Kafka's ACLs hide it from this user)."""
+    partitions = [TopicPartition(topic, number) for number in sorted(reader.partitions_for_topic(topic) or ())]
+    if not partitions:
+        raise ConnectorError(missing)
+    return partitions
+
+
 def read_to_end(
     settings: KafkaSettings, topic: str, client_suffix: str, timeout_s: float, missing: str
 ) -> Iterator[tuple[bytes | None, bytes | None]]:
@@ -272,9 +281,7 @@ def read_to_end(
     exist, and BrokerUnavailable when the read fails or takes longer than `timeout_s`."""
     reader = make_reader(settings, client_suffix)
     try:
-        partitions = [TopicPartition(topic, p) for p in sorted(reader.partitions_for_topic(topic) or ())]
-        if not partitions:
-            raise ConnectorError(missing)
+        partitions = partitions_of(reader, topic, missing)
         reader.assign(partitions)
         reader.seek_to_beginning(*partitions)
         ends = reader.end_offsets(partitions)

@@ -23,8 +23,8 @@ from datetime import UTC, datetime, timedelta
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
-from learnstream.errors import BrokerUnavailable, ConnectorError
-from learnstream.kafka import make_producer, make_reader
+from learnstream.errors import BrokerUnavailable
+from learnstream.kafka import make_producer, make_reader, partitions_of
 from learnstream.progress import Progress
 from learnstream.settings import Settings
 from schemas.topics import Topics
@@ -137,13 +137,12 @@ def plan_from_offset(settings: Settings, offset: int, warmup: timedelta) -> Repr
 
 
 def raw_partitions(reader: KafkaConsumer, topic: str) -> list[TopicPartition]:
-    numbers = reader.partitions_for_topic(topic)
-    if not numbers:
-        raise ConnectorError(
-            f"the raw topic {topic} does not exist, or Kafka's ACLs hide it from this user: run `learnstream topics "
-            "create`, or grant LEARNSTREAM_KAFKA__SASL_USERNAME READ and DESCRIBE on it (README: Kafka ACLs)"
-        )
-    return [TopicPartition(topic, number) for number in sorted(numbers)]
+    return partitions_of(
+        reader,
+        topic,
+        f"the raw topic {topic} does not exist, or Kafka's ACLs hide it from this user: run `learnstream topics "
+        "create`, or grant LEARNSTREAM_KAFKA__SASL_USERNAME READ and DESCRIBE on it (README: Kafka ACLs)",
+    )
 
 
 def offsets_at(
