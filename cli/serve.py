@@ -29,6 +29,7 @@ def serve(host: str | None, port: int | None) -> None:
     embedded warehouse it owns chDB: it runs the loader and answers `trends` and `erase` for the CLI."""
     from aiohttp import web
 
+    from learnstream.collection import freeze_what_exists, tune_for_throughput
     from learnstream.errors import BrokerUnavailable, WarehouseUnavailable
     from learnstream.kafka import ensure_topics
     from lrs.service import LRS_INSTANCE, Lrs
@@ -41,6 +42,7 @@ def serve(host: str | None, port: int | None) -> None:
     from warehouse.dsn import parse_dsn
     from warehouse.service import WarehouseService
 
+    tune_for_throughput()
     current = settings()
     connectors = load_connector_file(current.connectors_file)
     context = ConnectorContext.load(current, connectors, os.environ)
@@ -93,8 +95,14 @@ def serve(host: str | None, port: int | None) -> None:
             current.lrs.drafting_processes,
         )
     local_host = "127.0.0.1" if bound_host in ("0.0.0.0", "::", "") else bound_host
+    app = build_app(current, receivers, warehouse, f"http://{local_host}:{bound_port}" if bound_port else None, lrs)
+
+    async def started(_app: web.Application) -> None:
+        freeze_what_exists()
+
+    app.on_startup.append(started)
     web.run_app(
-        build_app(current, receivers, warehouse, f"http://{local_host}:{bound_port}" if bound_port else None, lrs),
+        app,
         host=bound_host,
         port=bound_port,
         shutdown_timeout=current.serve.shutdown_timeout_s,

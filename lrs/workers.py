@@ -20,6 +20,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
 
+from learnstream.collection import freeze_what_exists, tune_for_throughput
 from learnstream.errors import LearnstreamError
 from lrs.drafting import Draft, Drafter, Request, StatementRejected
 from lrs.people import XapiPeople
@@ -48,7 +49,9 @@ _drafter: Drafter | None = None  # the worker process's own, built by _start_wor
 
 def _start_worker(config: DrafterConfig) -> None:
     global _drafter
+    tune_for_throughput()
     _drafter = config.drafter()
+    freeze_what_exists()
     parent = multiprocessing.parent_process()
     if parent is not None:  # a worker outlives a killed serve otherwise (it holds its own end of the job queue)
         threading.Thread(target=_exit_with, args=(parent,), name="lrs-parent-watch", daemon=True).start()

@@ -19,7 +19,6 @@ on the raw topic current (`refresh_consumer_lag`), and `worker_readiness` says w
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import threading
@@ -30,6 +29,7 @@ from typing import Any, NoReturn
 import faust
 from aiokafka import AIOKafkaProducer
 
+from learnstream.collection import freeze_what_exists, tune_for_throughput
 from learnstream.consumer_lag import lag_messages
 from learnstream.errors import BrokerUnavailable
 from learnstream.kafka_security import faust_credentials
@@ -51,10 +51,6 @@ logger = logging.getLogger(__name__)
 
 #: How long a shutdown that interrupts a batch waits for the batch's acknowledgements.
 SHUTDOWN_ACK_TIMEOUT_S = 30.0
-#: Allocations between young-generation collections. A worker allocates a few hundred objects per message, almost
-#: all freed by reference counting; with CPython's default (700) the collector ran every few messages and took
-#: about 5 % of the worker's CPU (1.3 s of 28 s for 150,000 activities; 0.1 s with this and the freeze below).
-GC_GEN0_THRESHOLD = 50_000
 #: How often the consumer lag of the worker's group is measured (one offsets request to the broker each time).
 LAG_REFRESH_INTERVAL_S = 5.0
 #: The source an activity is counted under when its message names none the worker knows (it could not be parsed).
@@ -97,10 +93,10 @@ def tune_garbage_collection(app: faust.App) -> None:
     Frozen objects (modules, faust's services, settings) are never scanned again; only the process's entry point
     calls this, since it changes the whole process.
     """
-    gc.set_threshold(GC_GEN0_THRESHOLD, 20, 10)
+    tune_for_throughput()
 
     async def freeze_startup_objects() -> None:
-        gc.freeze()
+        freeze_what_exists()
 
     app.on_startup_finished = freeze_startup_objects
 
