@@ -26,7 +26,8 @@ explicitly under X's own ZooKeeper path; `DROP TABLE X` drops `X` and `X_local`;
 exchanges `A_local` and `B_local`: a Distributed table resolves its local table by name, so `A` then reads the new
 rows, but its column list was fixed when it was created, so `A` and `B` are created again from their exchanged
 local tables. `INSERT … SELECT` still goes through the Distributed tables, with `insert_distributed_sync = 1` so
-the rows are on their shards before the next statement (an exchange or a drop) runs. A statement of any other
+the rows are on their shards before the next statement (an exchange or a drop) runs. `ALTER TABLE X MODIFY
+SETTING` changes the storage's settings: `X_local`'s for a sharded table. A statement of any other
 kind raises MigrationError: cluster mode must never apply DDL it does not understand.
 
 Untested against a live cluster: the tests only check the translation and that the engine parses it.
@@ -87,6 +88,7 @@ _CREATE_MATERIALIZED_VIEW = re.compile(
 _DROP = re.compile(rf"^DROP\s+(TABLE|VIEW)\s+(IF\s+EXISTS\s+)?{_NAME}$", re.I)
 _EXCHANGE = re.compile(rf"^EXCHANGE\s+TABLES\s+{_NAME}\s+AND\s+{_NAME}$", re.I)
 _INSERT_SELECT = re.compile(rf"^INSERT\s+INTO\s+{_NAME}\s*(.*)$", re.I | re.S)
+_MODIFY_SETTING = re.compile(rf"^ALTER\s+TABLE\s+{_NAME}\s+(MODIFY\s+SETTING\s+.+)$", re.I | re.S)
 _SELECT = re.compile(r"^(SELECT|WITH)\b", re.I)
 # a replicated table dedupes over `replicated_deduplication_window` inserts; the non-replicated setting no longer
 # applies, so the window a migration asked for is carried over
@@ -167,6 +169,8 @@ class ClusterDDL:
             return self._exchange(text, match)
         if match := _INSERT_SELECT.match(text):
             return [self._insert_select(text, match)]
+        if match := _MODIFY_SETTING.match(text):
+            return [self._modify_setting(text, match)]
         raise self._refuse(text, "cluster mode does not know this kind of statement")
 
     def _create_table(self, text: str, match: re.Match[str]) -> list[str]:
@@ -231,6 +235,14 @@ class ClusterDDL:
         if kind == "TABLE" and name not in REPLICATED_EVERYWHERE:
             statements.append(f"DROP TABLE IF EXISTS {database}.{name}{LOCAL_SUFFIX} ON CLUSTER {self.cluster} SYNC")
         return statements
+
+    def _modify_setting(self, text: str, match: re.Match[str]) -> str:
+        """A table's settings are its storage's: those of `X_local` for a sharded table."""
+        database, name, change = match.groups()
+        self._check_database(database, text)
+        if name not in REPLICATED_EVERYWHERE and name not in SHARDING_KEYS:
+            raise self._refuse(text, f"{name} is neither sharded nor replicated everywhere (warehouse/cluster.py)")
+        return f"ALTER TABLE {database}.{local_table(name, self.cluster)} ON CLUSTER {self.cluster} {change}"
 
     def _exchange(self, text: str, match: re.Match[str]) -> list[str]:
         first_database, first, second_database, second = match.groups()

@@ -94,6 +94,13 @@ def test_inserts_name_the_tables_column_types(store: StatementStore, table: str,
     assert {row[0]: row[1] for row in described} == columns
 
 
+def test_the_statement_table_merges_its_small_parts_less_often(store: StatementStore) -> None:
+    engine = store.client.query(
+        f"SELECT engine_full FROM system.tables WHERE database = '{store.db}' AND name = 'xapi_statements'"
+    ).result_rows[0][0]
+    assert "merge_selector_base = 20" in engine
+
+
 def test_stored_statements_are_found_by_id_and_compared_by_hash(store: StatementStore) -> None:
     first = statement(ANN, COMPLETED, course(1))
     store.write([record(first, START)], [], [])

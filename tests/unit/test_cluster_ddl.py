@@ -228,6 +228,15 @@ def test_insert_select_goes_through_the_distributed_table_synchronously() -> Non
     ]
 
 
+def test_a_setting_changes_the_table_that_stores_the_rows() -> None:
+    assert cluster_statements(
+        ["ALTER TABLE ls.xapi_statements MODIFY SETTING merge_selector_base = 20"], DATABASE, CLUSTER
+    ) == ["ALTER TABLE ls.xapi_statements ON CLUSTER c1 MODIFY SETTING merge_selector_base = 20"]
+    assert cluster_statements(
+        ["ALTER TABLE ls.learning_events MODIFY SETTING merge_selector_base = 20"], DATABASE, CLUSTER
+    ) == ["ALTER TABLE ls.learning_events_local ON CLUSTER c1 MODIFY SETTING merge_selector_base = 20"]
+
+
 def test_the_database_is_created_on_the_cluster() -> None:
     assert cluster_statements(["CREATE DATABASE IF NOT EXISTS ls"], DATABASE, CLUSTER) == [
         "CREATE DATABASE IF NOT EXISTS ls ON CLUSTER c1"
@@ -251,6 +260,7 @@ def test_the_database_is_created_on_the_cluster() -> None:
         "CREATE TABLE IF NOT EXISTS elsewhere.learning_events (x String) ENGINE = MergeTree ORDER BY x",
         "EXCHANGE TABLES ls.learning_events AND ls.activity_cells",
         "RENAME TABLE ls.learning_events TO ls.old_events",
+        "ALTER TABLE ls.scratch MODIFY SETTING merge_selector_base = 20",
     ],
 )
 def test_an_unknown_statement_is_refused_naming_it(statement: str) -> None:

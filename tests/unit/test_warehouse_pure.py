@@ -62,10 +62,11 @@ class TestMigrations:
             (4, "events_by_id_and_trend_cells"),
             (5, "team_summaries"),
             (6, "xapi_statements"),
+            (7, "xapi_statement_merges"),
         ]
 
     def test_statements_name_the_database(self):
-        first, second, third, fourth, fifth, sixth = bundled_migrations()
+        first, second, third, fourth, fifth, sixth, _seventh = bundled_migrations()
         (create_events,) = first.statements("tenant_a")
         assert "CREATE TABLE IF NOT EXISTS tenant_a.learning_events" in create_events
         assert "{database}" not in create_events
