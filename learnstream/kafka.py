@@ -197,7 +197,11 @@ def make_producer(
 
 
 def make_async_producer(
-    settings: KafkaSettings, tuning: ProducerSettings, client_suffix: str, max_request_size: int
+    settings: KafkaSettings,
+    tuning: ProducerSettings,
+    client_suffix: str,
+    max_request_size: int,
+    partitioner: MemoisedAiokafkaPartitioner | None = None,
 ) -> AIOKafkaProducer:
     """The asyncio twin of `make_producer` (aiokafka), for the HTTP receivers: idempotent, acks=all, the same
     batching, compression and partitioning, so a record lands on the same partition whichever client sent it.
@@ -214,7 +218,7 @@ def make_async_producer(
         max_batch_size=tuning.batch_bytes,
         max_request_size=max_request_size,
         compression_type=None if tuning.compression == "none" else tuning.compression,
-        partitioner=MemoisedAiokafkaPartitioner(settings.partitioner_cache_size),
+        partitioner=partitioner or MemoisedAiokafkaPartitioner(settings.partitioner_cache_size),
         **aiokafka_security(settings),
     )
 

@@ -22,6 +22,8 @@ from aiokafka.errors import KafkaError
 from learnstream import metrics
 from learnstream.errors import BrokerUnavailable, RequestRejected
 from learnstream.kafka import make_async_producer
+from learnstream.partitioning import MemoisedAiokafkaPartitioner
+from learnstream.record_batches import send_in_batches
 from learnstream.settings import Settings
 from producers.contracts import OutgoingRecord, PushReceiver, ReceivedRequest
 from schemas.headers import sent_at_headers
@@ -44,12 +46,14 @@ class Publisher:
         self.dead_letter_topic = names.activity_dlq
         self.pending_topic = names.connector_pending
         self.timeout_s = settings.serve.publish_timeout_s
+        self.max_request_size = settings.topics.dlq_max_message_bytes
+        self.partitioner = MemoisedAiokafkaPartitioner(settings.kafka.partitioner_cache_size)
         self.producer: AIOKafkaProducer | None = None
         self._starting: asyncio.Task[None] | None = None
 
     def new_producer(self) -> AIOKafkaProducer:
         tuning = self.settings.producer.model_copy(update={"linger_ms": self.settings.serve.linger_ms})
-        return make_async_producer(self.settings.kafka, tuning, "receivers", self.settings.topics.dlq_max_message_bytes)
+        return make_async_producer(self.settings.kafka, tuning, "receivers", self.max_request_size, self.partitioner)
 
     def start(self) -> None:
         """Start connecting in the background: the server answers 503 until the producer has started."""
@@ -96,25 +100,22 @@ class Publisher:
         dead_letters: Sequence[OutgoingRecord],
         pending: Sequence[OutgoingRecord] = (),
     ) -> None:
-        """Send the records, dead letters and pending notifications; wait for the broker to acknowledge all of them."""
+        """Send the records, dead letters and pending notifications; wait for the broker to acknowledge all of them.
+        Each topic's records go as one batch per partition (learnstream/record_batches.py)."""
         producer = self.producer
         if producer is None:
             raise BrokerUnavailable("the receivers' producer has not reached Kafka yet")
         try:
             async with asyncio.timeout(self.timeout_s):
-                headers = sent_at_headers(time.time())
-                sends = [
-                    await producer.send(self.activity_topic, value=record.value, key=record.key, headers=headers)
-                    for record in records
-                ]
-                sends += [
-                    await producer.send(self.dead_letter_topic, value=letter.value, key=letter.key)
-                    for letter in dead_letters
-                ]
-                sends += [
-                    await producer.send(self.pending_topic, value=notification.value, key=notification.key)
-                    for notification in pending
-                ]
+                sends = []
+                for topic, outgoing, headers in (
+                    (self.activity_topic, records, sent_at_headers(time.time())),
+                    (self.dead_letter_topic, dead_letters, []),
+                    (self.pending_topic, pending, []),
+                ):
+                    sends += await send_in_batches(
+                        producer, self.partitioner, topic, outgoing, headers, self.max_request_size
+                    )
                 await asyncio.gather(*sends)
         except (TimeoutError, KafkaError) as exc:
             raise BrokerUnavailable(f"the broker did not acknowledge within {self.timeout_s:.0f} s ({exc!r})") from exc
