@@ -22,9 +22,10 @@ from learnstream.errors import ConnectorError, UsageError
 from lrs import index
 from lrs.attachments import AttachmentPart, attachment_violations, media_type, parse_multipart
 from lrs.comparison import canonical
+from lrs.rows import Record, encode_row, milliseconds
 from lrs.signature import batch_signature_violations
 from lrs.statements import authority_for, content_hash, prepared, sent_instant
-from lrs.store import Attachment, Record
+from lrs.store import Attachment
 from lrs.validation import VOIDED, Violation, batch_violations, is_2_0, voided_statement_id
 from producers.contracts import OutgoingRecord
 from producers.elearning.xapi import activity_from_statement
@@ -80,12 +81,16 @@ class Request:
 
 
 class Drafted(NamedTuple):
-    """One Statement of a request, ready to store unless its id is stored already (a named tuple: it crosses from
-    a worker process, one per Statement)."""
+    """One Statement of a request, ready to store unless its id is stored already: its row, encoded (lrs/rows.py),
+    what a re-sent id is compared by, and its activity. A named tuple of plain values: one crosses from a worker
+    process per Statement."""
 
     id: str
     given: bool  # the client sent the id (a derived id names the content: sent again, it is the same Statement)
-    record: Record
+    content_hash: str
+    sent_at_ms: int | None  # the timestamp the client sent, in milliseconds since the epoch
+    voids: str  # the id it voids, if it is a voiding Statement
+    row: bytes
     outgoing: OutgoingRecord | None  # None: stored as the LRS must, but nobody to count it for (`unpublished`)
     unpublished: str = ""
 
@@ -95,6 +100,7 @@ class Draft:
     """A valid request's Statements, in the order sent, and what settling it against the store needs."""
 
     statements: list[Drafted]
+    stored: datetime  # the request's arrival: the `stored` of its Statements
     attachments: list[Attachment] = field(default_factory=list)
     voiding: list[tuple[int, str]] = field(default_factory=list)  # (position, the id it voids) per voiding Statement
 
@@ -146,12 +152,15 @@ class Drafter:
                 outgoing = OutgoingRecord(activity.conversation_key.encode("utf-8"), activity.to_bytes())
             except (ConnectorError, ValueError) as exc:
                 unpublished = str(exc)
+            record = self._record(statement, kept, request.stored)
+            sent_at = None if record.sent_at is None else milliseconds(record.sent_at)
+            row = encode_row(record)
             drafted.append(
-                Drafted(statement_id, given, self._record(statement, kept, request.stored), outgoing, unpublished)
+                Drafted(statement_id, given, record.content_hash, sent_at, record.voids, row, outgoing, unpublished)
             )
             if (target := voided_statement_id(statement)) is not None:
                 voiding.append((position, target.lower()))
-        return Draft(drafted, _attachments(statements, sent.parts), voiding)
+        return Draft(drafted, request.stored, _attachments(statements, sent.parts), voiding)
 
     def _record(self, sent: dict[str, Any], kept: dict[str, Any], stored_at: datetime) -> Record:
         target = kept["object"]

@@ -14,12 +14,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from lrs import index
-from lrs.drafting import Draft, StatementRejected, strict_json
+from lrs.drafting import Draft, Drafted, StatementRejected, strict_json
 from lrs.iso8601 import parse_timestamp
-from lrs.store import Attachment, Known, Record, StatementQuery, StatementStore
+from lrs.store import Attachment, EncodedRow, Known, StatementQuery, StatementStore
 from lrs.validation import Violation
 from lrs.workers import DraftingPool
 from producers.contracts import OutgoingRecord
@@ -58,7 +58,7 @@ class Plan:
     """What one write stores and publishes, and the ids it answers with (in the order sent)."""
 
     ids: list[str]
-    records: list[Record] = field(default_factory=list)
+    rows: list[EncodedRow] = field(default_factory=list)
     attachments: list[Attachment] = field(default_factory=list)
     voided: list[tuple[str, str, datetime]] = field(default_factory=list)
     outgoing: list[OutgoingRecord] = field(default_factory=list)
@@ -95,18 +95,17 @@ class Lrs:
             plan.ids.append(item.id)
             if item.id in known:
                 if item.given:  # a derived id names its content already: the same Statement, sent again
-                    _same_or_conflict(position, item.record, known[item.id])
+                    _same_or_conflict(position, item, known[item.id])
                 continue
-            record = item.record
-            plan.records.append(record)
-            known[record.id] = Known(record.content_hash, record.sent_at, record.voids)  # a repeat later is the same
-            if record.voids:
-                plan.voided.append((record.voids, record.id, record.stored))
+            plan.rows.append(EncodedRow(item.id, draft.stored, item.row))
+            known[item.id] = Known(item.content_hash, item.sent_at_ms, item.voids)  # a repeat later is the same
+            if item.voids:
+                plan.voided.append((item.voids, item.id, draft.stored))
             if item.outgoing is not None:
                 plan.outgoing.append(item.outgoing)
             else:
-                logger.warning("Statement %s is stored but not published: %s", record.id, item.unpublished)
-        if plan.records:
+                logger.warning("Statement %s is stored but not published: %s", item.id, item.unpublished)
+        if plan.rows:
             plan.attachments = draft.attachments
         return plan
 
@@ -165,11 +164,11 @@ def check_get_parameters(params: dict[str, str]) -> None:
     _boolean(params.get("attachments", "false"), "attachments")
 
 
-def _same_or_conflict(position: int, sent: Record, stored: Known) -> None:
+def _same_or_conflict(position: int, sent: Drafted, stored: Known) -> None:
     """A Statement sent again under a stored id is the same one (nothing to do) or a conflict (409): compared by
-    content, and by the instant of its timestamp when both have one (Data 2.3.1)."""
+    content, and by the instant of its timestamp (to the millisecond, as stored) when both have one (Data 2.3.1)."""
     same = sent.content_hash == stored.content_hash and (
-        sent.sent_at is None or stored.sent_at is None or _same_ms(sent.sent_at, stored.sent_at)
+        sent.sent_at_ms is None or stored.sent_at_ms is None or sent.sent_at_ms == stored.sent_at_ms
     )
     if not same:
         raise StatementRejected(
@@ -177,10 +176,6 @@ def _same_or_conflict(position: int, sent: Record, stored: Known) -> None:
             f"Statement {sent.id} is already stored with other content; Statements cannot be changed "
             f"(statement {position})",
         )
-
-
-def _same_ms(first: datetime, second: datetime) -> bool:
-    return abs((first - second.replace(tzinfo=second.tzinfo or UTC)).total_seconds()) < 0.001
 
 
 def _boolean(value: str, name: str) -> bool:

@@ -17,60 +17,28 @@ from typing import Any, NamedTuple
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from learnstream.errors import BadParameter, WarehouseError
+from lrs.rows import COLUMNS, milliseconds
 from lrs.stored_ids import StoredIds
 from warehouse.dsn import check_identifier
 
-
-class Record(NamedTuple):
-    """One Statement as stored: its JSON (with what the LRS assigned) and the columns the filters read, in the
-    table's column order. A named tuple: one is built per Statement and crosses from a drafting process."""
-
-    id: str
-    stored: datetime
-    content_hash: str
-    sent_at: datetime | None
-    verb: str
-    ref: str
-    voids: str
-    actors: list[str]
-    agents: list[str]
-    activity: str
-    activities: list[str]
-    registration: str
-    people: list[str]
-    attachments: list[str]
-    statement: str
-
-
-#: The columns of xapi_statements, in order, and their types (given with each insert, which saves the client a
-#: DESCRIBE TABLE per insert; a test checks them against the table).
-COLUMNS = Record._fields
-COLUMN_TYPES = (
-    "String",
-    "DateTime64(3, 'UTC')",
-    "String",
-    "Nullable(DateTime64(3, 'UTC'))",
-    "String",
-    "String",
-    "String",
-    "Array(String)",
-    "Array(String)",
-    "String",
-    "Array(String)",
-    "String",
-    "Array(String)",
-    "Array(String)",
-    "String",
-)
 ATTACHMENT_COLUMNS = {"sha2": "String", "content_type": "String", "data": "String", "stored": "DateTime64(3, 'UTC')"}
 VOIDED_COLUMNS = {"id": "String", "voided_by": "String", "stored": "DateTime64(3, 'UTC')"}
 
 
+class EncodedRow(NamedTuple):
+    """A Statement's row as the store inserts it: RowBinary (lrs/rows.py), with its id and `stored`."""
+
+    id: str
+    stored: datetime
+    data: bytes
+
+
 class Known(NamedTuple):
-    """What a stored id is compared by when it is sent again, and whether it voids another."""
+    """What a stored id is compared by when it is sent again (its content hash, and its timestamp as sent, in
+    milliseconds since the epoch), and the id it voids, if it is a voiding Statement."""
 
     content_hash: str
-    sent_at: datetime | None
+    sent_at_ms: int | None
     voids: str
 
 
@@ -224,32 +192,34 @@ class StatementStore:
             "WHERE id IN {ids:Array(String)} GROUP BY id",
             {"ids": list(ids)},
         )
-        return {str(row[0]): Known(str(row[1]), row[2], str(row[3])) for row in rows}
+        return {
+            str(row[0]): Known(str(row[1]), None if row[2] is None else milliseconds(row[2]), str(row[3]))
+            for row in rows
+        }
 
     def write(
-        self, records: Sequence[Record], attachments: Sequence[Attachment], voided: Sequence[tuple[str, str, datetime]]
+        self, rows: Sequence[EncodedRow], attachments: Sequence[Attachment], voided: Sequence[tuple[str, str, datetime]]
     ) -> None:
         """Store a batch: attachments first, then the Statements, then what they void (each insert is atomic; a
         batch cut short is stored again whole when the client retries, and identical Statements are not stored
-        twice: `known` finds them)."""
+        twice: `known` finds them). The rows go to the engine as they are, in one RowBinary insert."""
         if self.stored_ids is not None:
-            self.stored_ids.add(record.id for record in records)  # before the insert: it must never miss an id
+            self.stored_ids.add(row.id for row in rows)  # before the insert: it must never miss an id
         try:
             if attachments:
                 self.client.insert(
                     "xapi_attachments",
-                    [[item.sha2, item.content_type, item.data, records[0].stored] for item in attachments],
+                    [[item.sha2, item.content_type, item.data, rows[0].stored] for item in attachments],
                     column_names=list(ATTACHMENT_COLUMNS),
                     column_type_names=list(ATTACHMENT_COLUMNS.values()),
                     database=self.db,
                 )
-            if records:
-                self.client.insert(
-                    "xapi_statements",
-                    records,
-                    column_names=list(COLUMNS),
-                    column_type_names=list(COLUMN_TYPES),
-                    database=self.db,
+            if rows:
+                self.client.raw_insert(
+                    f"{self.db}.xapi_statements",
+                    list(COLUMNS),
+                    b"".join(row.data for row in rows),
+                    fmt="RowBinary",
                 )
             if voided:
                 self.client.insert(

@@ -103,11 +103,11 @@ class GroupWriter:
         outgoing = [record for _, plan in planned for record in plan.outgoing]
         if outgoing:
             await self.publish(outgoing)
-        records = [record for _, plan in planned for record in plan.records]
-        if records:
+        rows = [row for _, plan in planned for row in plan.rows]
+        if rows:
             attachments = {item.sha2: item for _, plan in planned for item in plan.attachments}
             voided = [item for _, plan in planned for item in plan.voided]
-            await asyncio.to_thread(self.lrs.store.write, records, list(attachments.values()), voided)
+            await asyncio.to_thread(self.lrs.store.write, rows, list(attachments.values()), voided)
         for waiting, plan in planned:
             waiting.answer.set_result(plan.ids)
         self.groups += 1

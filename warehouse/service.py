@@ -58,6 +58,10 @@ class LockedClient:
         with self._lock:
             return self._client.insert(*args, **kwargs)
 
+    def raw_insert(self, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return self._client.raw_insert(*args, **kwargs)
+
     def locked(self, action: Callable[[], T]) -> T:
         """Run several calls as one turn (an erasure and its rebuild)."""
         with self._lock:

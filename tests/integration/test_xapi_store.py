@@ -14,17 +14,9 @@ from typing import Any
 import pytest
 
 from lrs.index import actors, agent_key, object_activity, related_activities, related_agents
+from lrs.rows import COLUMN_TYPES, COLUMNS, Record, encode_row
 from lrs.statements import content_hash
-from lrs.store import (
-    ATTACHMENT_COLUMNS,
-    COLUMN_TYPES,
-    COLUMNS,
-    VOIDED_COLUMNS,
-    Attachment,
-    Record,
-    StatementQuery,
-    StatementStore,
-)
+from lrs.store import ATTACHMENT_COLUMNS, VOIDED_COLUMNS, Attachment, EncodedRow, StatementQuery, StatementStore
 from lrs.stored_ids import StoredIds
 from warehouse.connection import connect
 from warehouse.dsn import WarehouseTarget
@@ -47,10 +39,10 @@ def store(warehouse_path: Path) -> Iterator[StatementStore]:
     client.command(f"DROP DATABASE IF EXISTS {database}")
 
 
-def record(statement: dict[str, Any], stored: datetime, attachments: tuple[str, ...] = ()) -> Record:
+def record(statement: dict[str, Any], stored: datetime, attachments: tuple[str, ...] = ()) -> EncodedRow:
     target = statement["object"]
     ref = target["id"] if target.get("objectType") == "StatementRef" else ""
-    return Record(
+    made = Record(
         id=statement["id"],
         stored=stored,
         content_hash=content_hash(statement),
@@ -67,6 +59,7 @@ def record(statement: dict[str, Any], stored: datetime, attachments: tuple[str, 
         attachments=list(attachments),
         statement=json.dumps(statement),
     )
+    return EncodedRow(made.id, stored, encode_row(made))
 
 
 def statement(actor: dict[str, Any], verb: str, target: dict[str, Any], **more: Any) -> dict[str, Any]:
@@ -99,6 +92,37 @@ def test_the_statement_table_merges_its_small_parts_less_often(store: StatementS
         f"SELECT engine_full FROM system.tables WHERE database = '{store.db}' AND name = 'xapi_statements'"
     ).result_rows[0][0]
     assert "merge_selector_base = 20" in engine
+
+
+def test_a_row_is_stored_exactly_as_encoded(store: StatementStore) -> None:
+    made = Record(
+        id=str(uuid.uuid4()),
+        stored=datetime(2026, 11, 30, 9, 0, 0, 123_000, tzinfo=UTC),
+        content_hash="h" * 40,
+        sent_at=datetime(1969, 12, 31, 23, 59, 59, 999_000, tzinfo=UTC),  # before the epoch: a negative Int64
+        verb="http://adlnet.gov/expapi/verbs/answered",
+        ref="",
+        voids="",
+        actors=["Agent|mbox|mailto:zoë@example.com"],
+        agents=[],
+        activity="http://example.com/ü" + "x" * 200,  # a length over 127: a two-byte varint
+        activities=["a", "b" * 20_000],  # over 16,383: a three-byte varint
+        registration="",
+        people=["p1", "p2"],
+        attachments=[],
+        statement=json.dumps({"text": "日本語" * 3000}),
+    )
+    without_timestamp = made._replace(id=str(uuid.uuid4()), sent_at=None)
+    store.write([EncodedRow(item.id, item.stored, encode_row(item)) for item in (made, without_timestamp)], [], [])
+    rows = store.client.query(
+        f"SELECT {', '.join(COLUMNS)} FROM {store.db}.xapi_statements ORDER BY sent_at NULLS LAST"
+    ).result_rows
+    read = [Record(*row) for row in rows]
+    assert len(read) == 2
+    for item, expected in zip(read, (made, without_timestamp), strict=True):
+        assert item._replace(stored=expected.stored, sent_at=expected.sent_at) == expected
+        assert item.stored.astimezone(UTC) == expected.stored
+        assert (item.sent_at and item.sent_at.astimezone(UTC)) == expected.sent_at
 
 
 def test_stored_statements_are_found_by_id_and_compared_by_hash(store: StatementStore) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from lrs.drafting import Draft, Request, StatementRejected
+from lrs.rows import decode_row
 from lrs.service import Lrs, Plan
 from lrs.store import Known
 from lrs.workers import DrafterConfig, DraftingPool
@@ -65,7 +66,7 @@ def test_a_draft_holds_what_the_lrs_stores_and_publishes() -> None:
     drafted = draft(sent)
     assert [item.id for item in drafted.statements] == [item["id"] for item in sent]
     assert all(item.given and item.outgoing is not None for item in drafted.statements)
-    kept = json.loads(drafted.statements[0].record.statement)
+    kept = json.loads(decode_row(drafted.statements[0].row).statement)
     assert kept["stored"] == "2026-11-30T09:00:00.000Z"
     assert kept["authority"]["account"] == {"homePage": "https://lrs.example.com", "name": "lms"}
     assert drafted.named() == [item["id"] for item in sent]
@@ -89,15 +90,17 @@ def test_a_refusal_crosses_a_process_boundary_whole() -> None:
 def test_new_statements_are_stored_and_published() -> None:
     [plan] = settle(draft([statement(), statement()]))
     assert isinstance(plan, Plan)
-    assert len(plan.records) == len(plan.outgoing) == 2 and plan.ids == [r.id for r in plan.records]
+    assert len(plan.rows) == len(plan.outgoing) == 2 and plan.ids == [row.id for row in plan.rows]
+    assert [decode_row(row.data).id for row in plan.rows] == plan.ids and all(row.stored == NOW for row in plan.rows)
 
 
 def test_a_stored_id_sent_again_is_the_same_statement_or_a_conflict() -> None:
     sent = statement()
-    stored = draft([sent]).statements[0].record
-    known = {sent["id"]: Known(stored.content_hash, stored.sent_at, "")}
+    stored = draft([sent]).statements[0]
+    assert stored.sent_at_ms == int(datetime(2026, 11, 30, 8, tzinfo=UTC).timestamp() * 1000)
+    known = {sent["id"]: Known(stored.content_hash, stored.sent_at_ms, "")}
     [same] = settle(draft([sent]), known=dict(known))
-    assert isinstance(same, Plan) and same.ids == [sent["id"]] and not same.records and not same.outgoing
+    assert isinstance(same, Plan) and same.ids == [sent["id"]] and not same.rows and not same.outgoing
     [other] = settle(draft([{**sent, "verb": {"id": "http://adlnet.gov/expapi/verbs/passed"}}]), known=dict(known))
     assert isinstance(other, StatementRejected) and other.status == 409
     [moved] = settle(draft([{**sent, "timestamp": "2026-11-30T08:00:01Z"}]), known=dict(known))
@@ -109,8 +112,8 @@ def test_a_statement_drafted_earlier_in_the_group_counts_as_stored_for_a_later_r
     first, again, conflicting = settle(
         draft([sent]), draft([sent]), draft([{**sent, "object": {"id": "https://lms.example.com/course/8"}}])
     )
-    assert isinstance(first, Plan) and len(first.records) == 1
-    assert isinstance(again, Plan) and not again.records
+    assert isinstance(first, Plan) and len(first.rows) == 1
+    assert isinstance(again, Plan) and not again.rows
     assert isinstance(conflicting, StatementRejected) and conflicting.status == 409
 
 
@@ -120,7 +123,7 @@ def test_a_derived_id_already_stored_is_the_same_statement_without_comparing() -
     [drafted] = draft([sent], credential="moodle").statements
     assert not drafted.given
     [plan] = settle(draft([sent], credential="moodle"), known={drafted.id: Known("other content", None, "")})
-    assert isinstance(plan, Plan) and plan.ids == [drafted.id] and not plan.records
+    assert isinstance(plan, Plan) and plan.ids == [drafted.id] and not plan.rows
 
 
 def test_a_voiding_statement_cannot_be_voided_stored_or_in_the_same_batch() -> None:
