@@ -147,6 +147,20 @@ def create_topic(bootstrap: str, topic: str) -> None:
         admin.close()
 
 
+def group_sizes(base: str) -> tuple[float, float]:
+    """serve's inserts into the Statement store so far, and the Statements they held (from its /metrics)."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"{base}/metrics", timeout=30) as answer:
+        text = answer.read().decode()
+    found = {"count": 0.0, "sum": 0.0}
+    for line in text.splitlines():
+        for part in found:
+            if line.startswith(f"learnstream_lrs_group_statements_{part} "):
+                found[part] = float(line.split()[1])
+    return found["count"], found["sum"]
+
+
 def serve_env(work: Path, bootstrap: str, drafting_processes: int) -> dict[str, str]:
     """serve's environment: a fresh embedded warehouse, its own topics, the bench's credentials."""
     (work / "none.toml").write_text("")
@@ -212,11 +226,16 @@ def main() -> None:
                         for pid in children_of(process.pid)
                         if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
                     ]
+                    groups_before = group_sizes(base)
                     before = cpu_seconds(process.pid)
                     before_drafting = sum(map(cpu_seconds, drafting))
                     lrs = pool.submit(post_all, base, bodies, args.clients).result()
                 serve_cpu = cpu_seconds(process.pid) - before
                 drafting_cpu = sum(map(cpu_seconds, drafting)) - before_drafting
+                groups_after = group_sizes(base)
+                inserts, inserted = (
+                    after - earlier for after, earlier in zip(groups_after, groups_before, strict=True)
+                )
             finally:
                 process.terminate()
                 process.wait(timeout=60)
@@ -229,6 +248,7 @@ def main() -> None:
             f"  CPU per Statement: serve {serve_cpu / lrs.statements * 1e6:.0f} µs, drafting"
             f" {drafting_cpu / lrs.statements * 1e6:.0f} µs, load generator {lrs.cpu_s / lrs.statements * 1e6:.0f} µs"
         )
+        print(f"  inserts into the Statement store: {inserts:,.0f}, {inserted / max(inserts, 1):,.0f} Statements each")
         print(f"  LRS / raw: {rate / baseline:.2f}x; goal >= {GOAL:,.0f}/s: {'yes' if rate >= GOAL else 'NO'}")
     finally:
         shutil.rmtree(work, ignore_errors=True)

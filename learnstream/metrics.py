@@ -50,6 +50,12 @@ LRS_STATEMENTS = Counter(
 LRS_REFUSED = Counter(
     "learnstream_lrs_refused_requests_total", "Statement requests the LRS refused, by HTTP status.", ["status"]
 )
+LRS_GROUP_STATEMENTS = Histogram(
+    "learnstream_lrs_group_statements",
+    "Statements stored per insert (the requests that arrived while the previous group was written, together): "
+    "larger groups cost the warehouse less per Statement.",
+    buckets=(1, 10, 50, 100, 200, 400, 800, 1600, 3200, 6400, 10_000),
+)
 
 # --- the worker ----------------------------------------------------------------------------------------------
 WORKER_ACTIVITIES = Counter(

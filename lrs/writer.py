@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from learnstream import metrics
 from lrs.drafting import Draft, Request
 from lrs.service import Lrs, Plan
 from producers.contracts import OutgoingRecord
@@ -108,6 +109,7 @@ class GroupWriter:
             attachments = {item.sha2: item for _, plan in planned for item in plan.attachments}
             voided = [item for _, plan in planned for item in plan.voided]
             await asyncio.to_thread(self.lrs.store.write, rows, list(attachments.values()), voided)
+            metrics.LRS_GROUP_STATEMENTS.observe(len(rows))
         for waiting, plan in planned:
             waiting.answer.set_result(plan.ids)
         self.groups += 1

@@ -99,6 +99,8 @@ def test_a_batch_is_stored_published_and_read_back(settings: Settings, lrs: str)
     assert f'learnstream_lrs_statements_total{{credential="{WRITER[0]}"}} 50.0' in metrics
     assert 'learnstream_connector_activities_total{connector="lrs",' in metrics
     assert 'learnstream_lrs_refused_requests_total{status="400"} 1.0' in metrics
+    assert "learnstream_lrs_group_statements_count 1.0" in metrics  # one insert, of the one batch of 50
+    assert "learnstream_lrs_group_statements_sum 50.0" in metrics
 
 
 def test_the_same_statement_again_changes_nothing_and_other_content_is_a_conflict(lrs: str) -> None:
