@@ -28,7 +28,7 @@ from lrs.statements import authority_for, content_hash, prepared, sent_instant
 from lrs.store import Attachment
 from lrs.validation import VOIDED, Violation, batch_violations, is_2_0, voided_statement_id
 from producers.contracts import OutgoingRecord
-from producers.elearning.xapi import activity_from_statement
+from producers.elearning.xapi import statement_record
 from producers.pseudonymise import Pseudonymiser
 
 #: The namespace of the ids the LRS gives Statements sent without one.
@@ -148,8 +148,7 @@ class Drafter:
             )
             outgoing, unpublished = None, ""
             try:
-                activity = activity_from_statement(kept, self.instance, self.people)
-                outgoing = OutgoingRecord(activity.conversation_key.encode("utf-8"), activity.to_bytes())
+                outgoing = statement_record(kept, self.instance, self.people)
             except (ConnectorError, ValueError) as exc:
                 unpublished = str(exc)
             record = self._record(statement, kept, request.stored)

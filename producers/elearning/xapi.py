@@ -7,8 +7,10 @@ from functools import lru_cache
 from typing import Any
 
 from learnstream.errors import ConnectorError
+from producers.contracts import OutgoingRecord
 from producers.pseudonymise import Pseudonymiser
 from schemas.activity import Activity, ActivityKind, ConversationKind, ConversationRef, SourceSystem
+from schemas.activity_json import activity_record
 
 #: The verb of a voiding statement: its object, a StatementRef, names the statement it takes back.
 VOIDED = "http://adlnet.gov/expapi/verbs/voided"
@@ -92,30 +94,61 @@ def course_conversation(course: str) -> ConversationRef:
 
 def activity_from_statement(statement: dict[str, Any], instance: str, pseudonymise: Pseudonymiser) -> Activity:
     """The activity for one xAPI statement; raises ConnectorError when required parts are missing."""
-    try:
-        statement_id = str(statement["id"])
-        verb = str(statement["verb"]["id"])
-        target = statement["object"]
-        when = datetime.fromisoformat(str(statement.get("timestamp") or statement["stored"]))
-        if when.tzinfo is None:  # xAPI timestamps should carry a zone; read one without as UTC
-            when = when.replace(tzinfo=UTC)
-        actor = pseudonymise(actor_identifier(statement["actor"]))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ConnectorError(f"xAPI statement {statement.get('id', '?')} lacks a required part: {exc!r}") from exc
-    attributes: dict[str, str | int | float | bool] = {"verb": verb, "object": str(target.get("id", ""))}
-    voided = voided_statement(verb, target)
-    object_type = (target.get("definition") or {}).get("type")
-    if object_type:
-        attributes["object_type"] = str(object_type)
+    fields = _StatementFields(statement, instance, pseudonymise)
     return Activity.create(
         source=SourceSystem.XAPI,
         source_instance=instance,
-        native_id=statement_id,
-        kind=ActivityKind.ITEM_DELETED if voided else ActivityKind.STATEMENT,
-        in_reply_to=voided,
-        occurred_at=when,
-        actor=actor,
-        conversation=course_conversation(course_of(statement)),
-        subject=display_name(target.get("definition")),
-        attributes=attributes,
+        native_id=fields.statement_id,
+        kind=fields.kind,
+        in_reply_to=fields.voided,
+        occurred_at=fields.when,
+        actor=fields.actor,
+        conversation=course_conversation(fields.course),
+        subject=fields.subject,
+        attributes=fields.attributes,
     )
+
+
+def statement_record(statement: dict[str, Any], instance: str, pseudonymise: Pseudonymiser) -> OutgoingRecord:
+    """The Kafka record of `activity_from_statement`, the same bytes without building the model (the LRS publishes
+    thousands a second: schemas/activity_json.py); ConnectorError or ValueError as the model would refuse it."""
+    fields = _StatementFields(statement, instance, pseudonymise)
+    key, value = activity_record(
+        SourceSystem.XAPI,
+        instance,
+        fields.statement_id,
+        fields.kind,
+        fields.when,
+        fields.actor,
+        ConversationKind.COURSE,
+        fields.course,
+        in_reply_to=fields.voided,
+        subject=fields.subject,
+        attributes=fields.attributes,
+    )
+    return OutgoingRecord(key, value)
+
+
+class _StatementFields:
+    """What an activity takes from a statement; ConnectorError when required parts are missing."""
+
+    def __init__(self, statement: dict[str, Any], instance: str, pseudonymise: Pseudonymiser) -> None:
+        try:
+            self.statement_id = str(statement["id"])
+            verb = str(statement["verb"]["id"])
+            target = statement["object"]
+            when = datetime.fromisoformat(str(statement.get("timestamp") or statement["stored"]))
+            if when.tzinfo is None:  # xAPI timestamps should carry a zone; read one without as UTC
+                when = when.replace(tzinfo=UTC)
+            self.actor = pseudonymise(actor_identifier(statement["actor"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConnectorError(f"xAPI statement {statement.get('id', '?')} lacks a required part: {exc!r}") from exc
+        self.when = when
+        self.attributes: dict[str, str | int | float | bool] = {"verb": verb, "object": str(target.get("id", ""))}
+        self.voided = voided_statement(verb, target)
+        self.kind = ActivityKind.ITEM_DELETED if self.voided else ActivityKind.STATEMENT
+        object_type = (target.get("definition") or {}).get("type")
+        if object_type:
+            self.attributes["object_type"] = str(object_type)
+        self.course = course_of(statement)
+        self.subject = display_name(target.get("definition"))
