@@ -23,6 +23,7 @@ from kafka.errors import (
 
 from learnstream.errors import BrokerUnavailable, ConfigError, ConnectorError, LearnstreamError
 from learnstream.kafka_security import aiokafka_security, kafka_python_security
+from learnstream.lz4_level import use_fast_lz4
 from learnstream.partitioning import MemoisedAiokafkaPartitioner, MemoisedPartitioner
 from learnstream.settings import KafkaSettings, LoaderSettings, ProducerSettings, TopicSettings
 
@@ -207,7 +208,9 @@ def make_async_producer(
     batching, compression and partitioning, so a record lands on the same partition whichever client sent it.
 
     Not started: the caller starts it inside its event loop (and retries while the broker cannot be reached).
+    lz4 is the fast level kafka-python uses (learnstream/lz4_level.py), not aiokafka's level 9.
     """
+    use_fast_lz4()
     return AIOKafkaProducer(
         bootstrap_servers=settings.bootstrap_servers.split(","),
         client_id=f"{settings.client_id}-{client_suffix}",
