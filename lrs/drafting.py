@@ -24,7 +24,7 @@ from lrs.attachments import AttachmentPart, attachment_violations, media_type, p
 from lrs.comparison import canonical
 from lrs.rows import Record, encode_row, milliseconds
 from lrs.signature import batch_signature_violations
-from lrs.statements import authority_for, content_hash, prepared, sent_instant
+from lrs.statements import authority_for, prepared, sent_instant
 from lrs.store import Attachment
 from lrs.validation import VOIDED, Violation, batch_violations, is_2_0, voided_statement_id
 from producers.contracts import OutgoingRecord
@@ -87,7 +87,6 @@ class Drafted(NamedTuple):
 
     id: str
     given: bool  # the client sent the id (a derived id names the content: sent again, it is the same Statement)
-    content_hash: str
     sent_at_ms: int | None  # the timestamp the client sent, in milliseconds since the epoch
     voids: str  # the id it voids, if it is a voiding Statement
     row: bytes
@@ -154,9 +153,7 @@ class Drafter:
             record = self._record(statement, kept, request.stored)
             sent_at = None if record.sent_at is None else milliseconds(record.sent_at)
             row = encode_row(record)
-            drafted.append(
-                Drafted(statement_id, given, record.content_hash, sent_at, record.voids, row, outgoing, unpublished)
-            )
+            drafted.append(Drafted(statement_id, given, sent_at, record.voids, row, outgoing, unpublished))
             if (target := voided_statement_id(statement)) is not None:
                 voiding.append((position, target.lower()))
         return Draft(drafted, request.stored, _attachments(statements, sent.parts), voiding)
@@ -173,7 +170,6 @@ class Drafter:
         return Record(
             id=kept["id"],
             stored=stored_at,
-            content_hash=content_hash(sent),
             sent_at=sent_instant(sent),
             verb=kept["verb"]["id"],
             ref=ref,

@@ -23,7 +23,6 @@ class Record(NamedTuple):
 
     id: str
     stored: datetime
-    content_hash: str
     sent_at: datetime | None
     verb: str
     ref: str
@@ -43,7 +42,6 @@ COLUMNS = Record._fields
 COLUMN_TYPES = (
     "String",
     "DateTime64(3, 'UTC')",
-    "String",
     "Nullable(DateTime64(3, 'UTC'))",
     "String",
     "String",
@@ -78,7 +76,6 @@ def encode_row(record: Record) -> bytes:
         (
             _string(record.id),
             _datetime(record.stored),
-            _string(record.content_hash),
             sent_at,
             _string(record.verb),
             _string(record.ref),
@@ -101,7 +98,6 @@ def decode_row(data: bytes) -> Record:
     record = Record(
         id=reader.string(),
         stored=reader.datetime(),
-        content_hash=reader.string(),
         sent_at=None if reader.byte() else reader.datetime(),
         verb=reader.string(),
         ref=reader.string(),

@@ -19,6 +19,8 @@ from datetime import datetime
 from lrs import index
 from lrs.drafting import Draft, Drafted, StatementRejected, strict_json
 from lrs.iso8601 import parse_timestamp
+from lrs.rows import decode_row
+from lrs.statements import stored_content_hash
 from lrs.store import Attachment, EncodedRow, Known, StatementQuery, StatementStore
 from lrs.validation import Violation
 from lrs.workers import DraftingPool
@@ -98,7 +100,7 @@ class Lrs:
                     _same_or_conflict(position, item, known[item.id])
                 continue
             plan.rows.append(EncodedRow(item.id, draft.stored, item.row))
-            known[item.id] = Known(item.content_hash, item.sent_at_ms, item.voids)  # a repeat later is the same
+            known[item.id] = Known(item.sent_at_ms, item.voids, row=item.row)  # a repeat later in the group is compared
             if item.voids:
                 plan.voided.append((item.voids, item.id, draft.stored))
             if item.outgoing is not None:
@@ -166,9 +168,11 @@ def check_get_parameters(params: dict[str, str]) -> None:
 
 def _same_or_conflict(position: int, sent: Drafted, stored: Known) -> None:
     """A Statement sent again under a stored id is the same one (nothing to do) or a conflict (409): compared by
-    content, and by the instant of its timestamp (to the millisecond, as stored) when both have one (Data 2.3.1)."""
-    same = sent.content_hash == stored.content_hash and (
-        sent.sent_at_ms is None or stored.sent_at_ms is None or sent.sent_at_ms == stored.sent_at_ms
+    the instant of its timestamp (to the millisecond, as stored) when both have one, and by content (Data 2.3.1).
+    The content is compared only here, when an id comes again: the JSON of both as stored, whose comparison hash is
+    that of the Statement as sent (`content_hash` leaves out everything the LRS assigns)."""
+    same = (sent.sent_at_ms is None or stored.sent_at_ms is None or sent.sent_at_ms == stored.sent_at_ms) and (
+        stored_content_hash(decode_row(sent.row).statement) == stored_content_hash(stored.content())
     )
     if not same:
         raise StatementRejected(

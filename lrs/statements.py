@@ -3,12 +3,14 @@
 The LRS assigns `id` when the client gave none, `stored` (now), `timestamp` (= stored when absent), `version`
 (1.0.0, or 2.0.0 for a 2.0 request, when absent) and `authority` (the credentials the Statement came with; the
 spec lets an LRS overwrite a submitted authority and asks it to, Data 2.4.9). A re-sent Statement with an id
-already stored is compared with the stored one by its `content_hash` and the instant of its timestamp.
+already stored is compared with the stored one by its `content_hash` (worked out from both as stored, only then)
+and the instant of its timestamp.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -85,8 +87,14 @@ def with_listed_context_activities(statement: dict[str, Any]) -> dict[str, Any]:
 
 def content_hash(statement: dict[str, Any]) -> str:
     """A digest of a Statement as sent, by the comparison rules (lrs/comparison.py), without the properties the LRS
-    assigns when they are missing (id, timestamp, version): those are compared apart, only where both have one."""
+    assigns when they are missing (id, timestamp, version): those are compared apart, only where both have one.
+    A Statement as stored (`prepared`) has the digest of the Statement as sent: all the LRS adds is left out."""
     return hashlib.sha256(canonical_bytes(normal_form(statement, NOT_HASHED))).hexdigest()
+
+
+def stored_content_hash(stored: str) -> str:
+    """`content_hash` of a Statement stored as JSON (integers beyond 64 bits and all: `json` reads what it wrote)."""
+    return content_hash(json.loads(stored))
 
 
 def sent_instant(statement: dict[str, Any]) -> datetime | None:

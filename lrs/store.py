@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from learnstream.errors import BadParameter, WarehouseError
-from lrs.rows import COLUMNS, milliseconds
+from lrs.rows import COLUMNS, decode_row, milliseconds
 from lrs.stored_ids import StoredIds
 from warehouse.dsn import check_identifier
 
@@ -34,12 +34,18 @@ class EncodedRow(NamedTuple):
 
 
 class Known(NamedTuple):
-    """What a stored id is compared by when it is sent again (its content hash, and its timestamp as sent, in
-    milliseconds since the epoch), and the id it voids, if it is a voiding Statement."""
+    """A stored Statement, or one planned in the group being written, as a re-sent id is compared with it: its
+    timestamp as sent (milliseconds since the epoch), the id it voids if it is a voiding Statement, and its JSON
+    (`statement` from the store, or the `row` planned), read only when an id is sent again."""
 
-    content_hash: str
     sent_at_ms: int | None
     voids: str
+    statement: str = ""
+    row: bytes = b""
+
+    def content(self) -> str:
+        """The Statement's JSON as stored."""
+        return self.statement or decode_row(self.row).statement
 
 
 @dataclass(frozen=True)
@@ -188,12 +194,12 @@ class StatementStore:
         if not ids:
             return {}
         rows = self._query(
-            f"SELECT id, any(content_hash), any(sent_at), any(voids) FROM {self.db}.xapi_statements "
+            f"SELECT id, any(sent_at), any(voids), any(statement) FROM {self.db}.xapi_statements "
             "WHERE id IN {ids:Array(String)} GROUP BY id",
             {"ids": list(ids)},
         )
         return {
-            str(row[0]): Known(str(row[1]), None if row[2] is None else milliseconds(row[2]), str(row[3]))
+            str(row[0]): Known(None if row[1] is None else milliseconds(row[1]), str(row[2]), str(row[3]))
             for row in rows
         }
 

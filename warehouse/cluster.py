@@ -27,7 +27,8 @@ exchanges `A_local` and `B_local`: a Distributed table resolves its local table 
 rows, but its column list was fixed when it was created, so `A` and `B` are created again from their exchanged
 local tables. `INSERT … SELECT` still goes through the Distributed tables, with `insert_distributed_sync = 1` so
 the rows are on their shards before the next statement (an exchange or a drop) runs. `ALTER TABLE X MODIFY
-SETTING` changes the storage's settings: `X_local`'s for a sharded table. A statement of any other
+SETTING` and `DROP COLUMN` change the storage (`X_local` for a sharded table; a dropped column also leaves its
+Distributed table). A statement of any other
 kind raises MigrationError: cluster mode must never apply DDL it does not understand.
 
 Untested against a live cluster: the tests only check the translation and that the engine parses it.
@@ -88,7 +89,9 @@ _CREATE_MATERIALIZED_VIEW = re.compile(
 _DROP = re.compile(rf"^DROP\s+(TABLE|VIEW)\s+(IF\s+EXISTS\s+)?{_NAME}$", re.I)
 _EXCHANGE = re.compile(rf"^EXCHANGE\s+TABLES\s+{_NAME}\s+AND\s+{_NAME}$", re.I)
 _INSERT_SELECT = re.compile(rf"^INSERT\s+INTO\s+{_NAME}\s*(.*)$", re.I | re.S)
-_MODIFY_SETTING = re.compile(rf"^ALTER\s+TABLE\s+{_NAME}\s+(MODIFY\s+SETTING\s+.+)$", re.I | re.S)
+_ALTER_STORAGE = re.compile(
+    rf"^ALTER\s+TABLE\s+{_NAME}\s+((?:MODIFY\s+SETTING|DROP\s+COLUMN(?:\s+IF\s+EXISTS)?)\s+.+)$", re.I | re.S
+)
 _SELECT = re.compile(r"^(SELECT|WITH)\b", re.I)
 # a replicated table dedupes over `replicated_deduplication_window` inserts; the non-replicated setting no longer
 # applies, so the window a migration asked for is carried over
@@ -169,8 +172,8 @@ class ClusterDDL:
             return self._exchange(text, match)
         if match := _INSERT_SELECT.match(text):
             return [self._insert_select(text, match)]
-        if match := _MODIFY_SETTING.match(text):
-            return [self._modify_setting(text, match)]
+        if match := _ALTER_STORAGE.match(text):
+            return self._alter_storage(text, match)
         raise self._refuse(text, "cluster mode does not know this kind of statement")
 
     def _create_table(self, text: str, match: re.Match[str]) -> list[str]:
@@ -236,13 +239,17 @@ class ClusterDDL:
             statements.append(f"DROP TABLE IF EXISTS {database}.{name}{LOCAL_SUFFIX} ON CLUSTER {self.cluster} SYNC")
         return statements
 
-    def _modify_setting(self, text: str, match: re.Match[str]) -> str:
-        """A table's settings are its storage's: those of `X_local` for a sharded table."""
+    def _alter_storage(self, text: str, match: re.Match[str]) -> list[str]:
+        """A setting is the storage's: `X_local`'s for a sharded table. A column dropped is dropped from the
+        storage, then from the Distributed table, whose column list is its own."""
         database, name, change = match.groups()
         self._check_database(database, text)
         if name not in REPLICATED_EVERYWHERE and name not in SHARDING_KEYS:
             raise self._refuse(text, f"{name} is neither sharded nor replicated everywhere (warehouse/cluster.py)")
-        return f"ALTER TABLE {database}.{local_table(name, self.cluster)} ON CLUSTER {self.cluster} {change}"
+        statements = [f"ALTER TABLE {database}.{local_table(name, self.cluster)} ON CLUSTER {self.cluster} {change}"]
+        if name in SHARDING_KEYS and re.match(r"DROP\s", change, re.I):
+            statements.append(f"ALTER TABLE {database}.{name} ON CLUSTER {self.cluster} {change}")
+        return statements
 
     def _exchange(self, text: str, match: re.Match[str]) -> list[str]:
         first_database, first, second_database, second = match.groups()

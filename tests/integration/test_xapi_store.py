@@ -15,12 +15,11 @@ import pytest
 
 from lrs.index import actors, agent_key, object_activity, related_activities, related_agents
 from lrs.rows import COLUMN_TYPES, COLUMNS, Record, encode_row
-from lrs.statements import content_hash
 from lrs.store import ATTACHMENT_COLUMNS, VOIDED_COLUMNS, Attachment, EncodedRow, StatementQuery, StatementStore
 from lrs.stored_ids import StoredIds
 from warehouse.connection import connect
 from warehouse.dsn import WarehouseTarget
-from warehouse.migrations import migrate
+from warehouse.migrations import bundled_migrations, migrate
 from warehouse.rollup import LRS_RETAINED, apply_retention
 
 ANN = {"mbox": "mailto:ann@example.com"}
@@ -45,7 +44,6 @@ def record(statement: dict[str, Any], stored: datetime, attachments: tuple[str, 
     made = Record(
         id=statement["id"],
         stored=stored,
-        content_hash=content_hash(statement),
         sent_at=None,
         verb=statement["verb"]["id"],
         ref=ref,
@@ -98,7 +96,6 @@ def test_a_row_is_stored_exactly_as_encoded(store: StatementStore) -> None:
     made = Record(
         id=str(uuid.uuid4()),
         stored=datetime(2026, 11, 30, 9, 0, 0, 123_000, tzinfo=UTC),
-        content_hash="h" * 40,
         sent_at=datetime(1969, 12, 31, 23, 59, 59, 999_000, tzinfo=UTC),  # before the epoch: a negative Int64
         verb="http://adlnet.gov/expapi/verbs/answered",
         ref="",
@@ -125,11 +122,33 @@ def test_a_row_is_stored_exactly_as_encoded(store: StatementStore) -> None:
         assert (item.sent_at and item.sent_at.astimezone(UTC)) == expected.sent_at
 
 
-def test_stored_statements_are_found_by_id_and_compared_by_hash(store: StatementStore) -> None:
+def test_statements_stored_before_migration_8_are_kept_and_compared(warehouse_path: Path) -> None:
+    database = f"lrs_{uuid.uuid4().hex[:10]}"
+    client = connect(WarehouseTarget(engine="chdb", database=database, path=warehouse_path))
+    try:
+        migrate(client, database, bundled_migrations()[:7])
+        old = statement(ANN, COMPLETED, course(1))
+        client.command(
+            f"INSERT INTO {database}.xapi_statements (id, stored, content_hash, verb, statement) VALUES "
+            "({id:String}, now64(3), 'an old hash', {verb:String}, {json:String})",
+            parameters={"id": old["id"], "verb": COMPLETED, "json": json.dumps(old)},
+        )
+        assert [migration.version for migration in migrate(client, database)] == [8]
+        store = StatementStore(client, database)
+        known = store.known([old["id"]])
+        assert json.loads(known[old["id"]].content()) == old
+        found = store.one(old["id"], voided=False)
+        assert found is not None and json.loads(found[0]) == old
+    finally:
+        client.command(f"DROP DATABASE IF EXISTS {database}")
+
+
+def test_stored_statements_are_found_by_id_with_what_they_are_compared_by(store: StatementStore) -> None:
     first = statement(ANN, COMPLETED, course(1))
     store.write([record(first, START)], [], [])
     known = store.known([first["id"], str(uuid.uuid4())])
-    assert set(known) == {first["id"]} and known[first["id"]].content_hash == content_hash(first)
+    assert set(known) == {first["id"]} and json.loads(known[first["id"]].content()) == first
+    assert known[first["id"]].sent_at_ms is None and known[first["id"]].voids == ""
     found = store.one(first["id"], voided=False)
     assert found is not None and json.loads(found[0]) == first
     assert store.one(first["id"], voided=True) is None

@@ -237,6 +237,16 @@ def test_a_setting_changes_the_table_that_stores_the_rows() -> None:
     ) == ["ALTER TABLE ls.learning_events_local ON CLUSTER c1 MODIFY SETTING merge_selector_base = 20"]
 
 
+def test_a_dropped_column_leaves_the_storage_and_the_distributed_table() -> None:
+    assert cluster_statements(["ALTER TABLE ls.xapi_statements DROP COLUMN IF EXISTS h"], DATABASE, CLUSTER) == [
+        "ALTER TABLE ls.xapi_statements ON CLUSTER c1 DROP COLUMN IF EXISTS h"
+    ]
+    assert cluster_statements(["ALTER TABLE ls.learning_events DROP COLUMN mood"], DATABASE, CLUSTER) == [
+        "ALTER TABLE ls.learning_events_local ON CLUSTER c1 DROP COLUMN mood",
+        "ALTER TABLE ls.learning_events ON CLUSTER c1 DROP COLUMN mood",
+    ]
+
+
 def test_the_database_is_created_on_the_cluster() -> None:
     assert cluster_statements(["CREATE DATABASE IF NOT EXISTS ls"], DATABASE, CLUSTER) == [
         "CREATE DATABASE IF NOT EXISTS ls ON CLUSTER c1"

@@ -16,7 +16,6 @@ def record(**changes: object) -> Record:
     base = Record(
         id="id-1",
         stored=STORED,
-        content_hash="h",
         sent_at=None,
         verb="v",
         ref="",
@@ -37,7 +36,7 @@ def test_the_bytes_are_rowbinary_column_by_column() -> None:
     row = encode_row(record())
     ms = (1_796_029_200_123).to_bytes(8, "little", signed=True)  # 2026-11-30T09:00:00.123Z, rounded down
     expected = (
-        b"\x04id-1" + ms + b"\x01h" + b"\x01" + b"\x01v" + b"\x00" + b"\x00" + b"\x01\x01a" + b"\x00" + b"\x03act"
+        b"\x04id-1" + ms + b"\x01" + b"\x01v" + b"\x00" + b"\x00" + b"\x01\x01a" + b"\x00" + b"\x03act"
         b"\x00" + b"\x00" + b"\x00" + b"\x00" + b"\x02{}"
     )
     assert row == expected

@@ -98,9 +98,22 @@ def test_a_stored_id_sent_again_is_the_same_statement_or_a_conflict() -> None:
     sent = statement()
     stored = draft([sent]).statements[0]
     assert stored.sent_at_ms == int(datetime(2026, 11, 30, 8, tzinfo=UTC).timestamp() * 1000)
-    known = {sent["id"]: Known(stored.content_hash, stored.sent_at_ms, "")}
+    known = {sent["id"]: Known(stored.sent_at_ms, "", statement=decode_row(stored.row).statement)}  # as the store
     [same] = settle(draft([sent]), known=dict(known))
     assert isinstance(same, Plan) and same.ids == [sent["id"]] and not same.rows and not same.outgoing
+    equivalent = {  # what the comparison ignores (Data 2.3.1): a verb's display, an activity's definition...
+        **sent,
+        "verb": {**sent["verb"], "display": {"en-US": "completed"}},
+        "object": {**sent["object"], "definition": {"name": {"en-US": "Course 7"}}},
+        "authority": {"mbox": "mailto:someone@example.com"},
+        "context": {"contextActivities": {"parent": {"id": "https://lms.example.com/program/1"}}},
+    }
+    listed = {**sent, "context": {"contextActivities": {"parent": [{"id": "https://lms.example.com/program/1"}]}}}
+    stored_listed = draft([listed]).statements[0]
+    [again] = settle(
+        draft([equivalent]), known={sent["id"]: Known(None, "", statement=decode_row(stored_listed.row).statement)}
+    )
+    assert isinstance(again, Plan) and not again.rows
     [other] = settle(draft([{**sent, "verb": {"id": "http://adlnet.gov/expapi/verbs/passed"}}]), known=dict(known))
     assert isinstance(other, StatementRejected) and other.status == 409
     [moved] = settle(draft([{**sent, "timestamp": "2026-11-30T08:00:01Z"}]), known=dict(known))
@@ -122,7 +135,8 @@ def test_a_derived_id_already_stored_is_the_same_statement_without_comparing() -
     del sent["id"]
     [drafted] = draft([sent], credential="moodle").statements
     assert not drafted.given
-    [plan] = settle(draft([sent], credential="moodle"), known={drafted.id: Known("other content", None, "")})
+    other = Known(None, "", statement='{"other": "content"}')
+    [plan] = settle(draft([sent], credential="moodle"), known={drafted.id: other})
     assert isinstance(plan, Plan) and plan.ids == [drafted.id] and not plan.rows
 
 
@@ -132,7 +146,7 @@ def test_a_voiding_statement_cannot_be_voided_stored_or_in_the_same_batch() -> N
     [in_batch] = settle(draft([first, voiding(first["id"])]))
     assert isinstance(in_batch, StatementRejected) and in_batch.status == 400
     assert in_batch.body["violations"][0]["statement"] == 1
-    [stored] = settle(draft([voiding(first["id"])]), known={first["id"]: Known("h", None, target["id"])})
+    [stored] = settle(draft([voiding(first["id"])]), known={first["id"]: Known(None, target["id"], statement="{}")})
     assert isinstance(stored, StatementRejected) and stored.status == 400
     [plan] = settle(draft([target, first]))
     assert isinstance(plan, Plan) and plan.voided == [(target["id"], first["id"], NOW)]

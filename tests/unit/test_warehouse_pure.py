@@ -63,10 +63,11 @@ class TestMigrations:
             (5, "team_summaries"),
             (6, "xapi_statements"),
             (7, "xapi_statement_merges"),
+            (8, "xapi_statements_without_content_hash"),
         ]
 
     def test_statements_name_the_database(self):
-        first, second, third, fourth, fifth, sixth, _seventh = bundled_migrations()
+        first, second, third, fourth, fifth, sixth, *_later = bundled_migrations()
         (create_events,) = first.statements("tenant_a")
         assert "CREATE TABLE IF NOT EXISTS tenant_a.learning_events" in create_events
         assert "{database}" not in create_events

@@ -163,3 +163,32 @@ def test_statements_stored_at_one_instant_or_another_say_so() -> None:
     assert prepared(SENT, stored=NOW, authority=AUTHORITY, version_2=False)["stored"] == "2026-11-30T08:00:00.123Z"
     assert prepared(SENT, stored=later, authority=AUTHORITY, version_2=False)["stored"] == "2026-11-30T08:00:01.123Z"
     assert prepared(SENT, stored=NOW, authority=AUTHORITY, version_2=False)["stored"] == "2026-11-30T08:00:00.123Z"
+
+
+def recorded_statements() -> list[dict[str, Any]]:
+    import json
+    from pathlib import Path
+
+    found: list[dict[str, Any]] = []
+    for path in sorted((Path(__file__).resolve().parents[3] / "shared" / "data" / "xapi").glob("*.json")):
+        document = json.loads(path.read_text())
+        found += document if isinstance(document, list) else [document]
+    return found
+
+
+def test_a_statement_as_stored_has_the_hash_of_the_statement_as_sent() -> None:
+    """Re-sent ids are compared by the hash of both as stored (lrs/service.py): all the LRS adds is left out."""
+    import json
+
+    from lrs.drafting import stored_json
+    from lrs.statements import stored_content_hash
+
+    sent_forms = [SENT, edited(context={"contextActivities": {"parent": {"id": "http://example.com/program"}}})]
+    sent_forms += [edited(version="1.0.3", timestamp="2026-11-29T08:00:00+01:00", authority={"mbox": "mailto:x@y.z"})]
+    statements = sent_forms + recorded_statements()
+    assert len(statements) > 100
+    for statement in statements:
+        for two in (False, True):
+            stored = prepared(statement, stored=NOW, authority=AUTHORITY, version_2=two)
+            assert stored_content_hash(stored_json(stored)) == content_hash(statement)
+            assert stored_content_hash(json.dumps(stored)) == content_hash(statement)
