@@ -147,6 +147,26 @@ def create_topic(bootstrap: str, topic: str) -> None:
         admin.close()
 
 
+def drafting_alone(bodies: list[bytes]) -> float:
+    """The machine's speed now: µs per Statement to draft `bodies` in this process alone, as a drafting process
+    drafts them (these machines are shared: the same code runs up to a fifth slower or faster from one hour to the
+    next, and this says which phase a run was in)."""
+    from datetime import UTC, datetime
+
+    from learnstream.collection import tune_for_throughput
+    from lrs.drafting import Request
+    from lrs.workers import DrafterConfig
+    from producers.directory import Directory
+
+    tune_for_throughput()
+    drafter = DrafterConfig(Directory([]), b"k" * 32, "https://lrs.example.com", "lrs").drafter()
+    requests = [Request("application/json", body, "1.0.3", WRITER[0], datetime.now(UTC)) for body in bodies]
+    drafter.draft(requests[0])
+    started = time.process_time()
+    statements = sum(len(drafter.draft(request).statements) for request in requests)
+    return (time.process_time() - started) / statements * 1e6
+
+
 def group_sizes(base: str) -> tuple[float, float]:
     """serve's inserts into the Statement store so far, and the Statements they held (from its /metrics)."""
     import urllib.request
@@ -208,6 +228,9 @@ def main() -> None:
     print(f"serve: {args.drafting_processes} drafting process(es)")
     bodies = batches(args.statements, args.batch)
     print(f"request bodies: {len(bodies):,}, {sum(map(len, bodies)) / len(bodies) / 1024:.0f} KiB each on average")
+    calibration = batches(2_000, args.batch)
+    before_run = drafting_alone(calibration)
+    print(f"machine now: drafting alone {before_run:.0f} µs per Statement")
     work = Path(tempfile.mkdtemp(prefix="learnstream-bench-lrs-"))
     context = get_context("spawn")
     try:
@@ -250,6 +273,8 @@ def main() -> None:
         )
         print(f"  inserts into the Statement store: {inserts:,.0f}, {inserted / max(inserts, 1):,.0f} Statements each")
         print(f"  LRS / raw: {rate / baseline:.2f}x; goal >= {GOAL:,.0f}/s: {'yes' if rate >= GOAL else 'NO'}")
+        after_run = drafting_alone(calibration)
+        print(f"  machine: drafting alone {before_run:.0f} µs per Statement before the runs, {after_run:.0f} after")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
