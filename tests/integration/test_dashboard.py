@@ -32,7 +32,7 @@ from tests.integration.test_simulate import serving_apis, simulation_env
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 ARTIFACTS = PROJECT_ROOT / "var" / "test-artifacts"
-PEOPLE, DAYS, SEED, K = 90, 21, 5, 3
+PEOPLE, DAYS, SEED, K = 60, 14, 5, 3
 
 
 def browser() -> webdriver.Chrome:
