@@ -66,6 +66,11 @@ def expected_event_ids(lines: Iterable[bytes]) -> set[str]:
     return {event_id_for(Activity.from_bytes(line)) for line in lines}
 
 
+#: How long a scenario waits for the pipeline to catch up before it calls it a hang. A bound on waiting, never a
+#: performance figure: recoveries take 1-15 s here, and the time they took is printed, not judged.
+HANG_S = 300.0
+
+
 def settle(
     rig: Rig,
     scenario: str,
@@ -74,9 +79,9 @@ def settle(
     fault_ended: float,
     expected_dead: dict[str, int] | None = None,
     notes: list[str] | None = None,
-    timeout_s: float = 300.0,
+    timeout_s: float = HANG_S,
 ) -> Outcome:
-    """Wait for the pipeline to recover and judge it."""
+    """Wait for the pipeline to recover (a hang after `timeout_s`) and judge it."""
     dead = expected_dead or {}
     recovery = rig.wait_recovered(expected_ids, sum(dead.values()), fault_ended, timeout_s)
     return Outcome(scenario, sent, len(expected_ids), dead, recovery, rig.alive(), notes or [])

@@ -586,7 +586,6 @@ def serve_killed_under_webhooks(work: Path, bootstrap: str | None, size: int) ->
             ended,
             expected_dead=dead,
             notes=notes,
-            timeout_s=180,  # about 30 s here: an id lost for good need not be waited for five minutes
         )
         if not outcome.ok:  # say what the missing or extra ids were
             stored = set(rig.counts(with_ids=True).ids or ())

@@ -18,8 +18,7 @@ from aiokafka.errors import MessageSizeTooLargeError
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from learnstream.partitioning import MemoisedAiokafkaPartitioner
-
-Headers = Sequence[tuple[str, bytes]]
+from schemas.headers import Headers
 
 
 async def send_in_batches(
@@ -27,7 +26,7 @@ async def send_in_batches(
     partitioner: MemoisedAiokafkaPartitioner,
     topic: str,
     records: Sequence[tuple[bytes | None, bytes]],
-    headers: Headers = (),
+    headers: Headers | None = None,
     max_request_size: int = 1_048_576,
 ) -> list[asyncio.Future[Any]]:
     """Queue (key, value) records for `topic`; returns the futures of their batches (await them for the acks).
@@ -36,7 +35,7 @@ async def send_in_batches(
     """
     if not records:
         return []
-    listed = list(headers)
+    listed = list(headers or [])
     for key, value in records:
         if DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, listed) > max_request_size:
             raise MessageSizeTooLargeError(f"a record for {topic} is larger than {max_request_size} bytes")

@@ -1,6 +1,7 @@
 """The fault scenarios that fit in a CI run (`in_ci`), each against the real processes, judged as
 `bench/faults.py` judges them: every valid activity stored exactly once, every invalid one set aside with its
-reason, every process alive, and a recovery within the scenario's time."""
+reason, every process alive, and the pipeline caught up (given up on as a hang only after faults.outcome.HANG_S;
+how long recovery took is printed, never asserted)."""
 
 from __future__ import annotations
 

@@ -74,6 +74,15 @@ MESSAGE = {
     "ts": "1700000000.000100",
     "event_ts": "1700000000.000100",
 }
+#: A reaction to MESSAGE's ts in a channel no listing names: its type is known only once a message there taught it.
+REACTION_IN_UNLISTED_CHANNEL = {
+    "type": "reaction_added",
+    "user": "U0HELPER01",
+    "reaction": "+1",
+    "item_user": "U0ASKER001",
+    "item": {"type": "message", "channel": "C0UNKNOWN1", "ts": MESSAGE["ts"]},
+    "event_ts": "2.0",
+}
 
 
 def activities(request: ReceivedRequest, keep: ChannelFilter = EVERY_CHANNEL) -> list[Activity]:
@@ -306,14 +315,7 @@ class TestEvents:
     def test_a_message_teaches_the_receiver_its_channels_type_for_later_reactions(self):
         learning = receiver(listed={})
         public = {**MESSAGE, "channel": "C0UNKNOWN1"}
-        reaction = {
-            "type": "reaction_added",
-            "user": "U0HELPER01",
-            "reaction": "+1",
-            "item_user": "U0ASKER001",
-            "item": {"type": "message", "channel": "C0UNKNOWN1", "ts": MESSAGE["ts"]},
-            "event_ts": "2.0",
-        }
+        reaction = REACTION_IN_UNLISTED_CHANNEL
         assert len(learning.receive(signed(callback(public))).records) == 1
         assert len(learning.receive(signed(callback(reaction))).records) == 1
         private = receiver(listed={})
@@ -326,14 +328,7 @@ class TestEvents:
             learnt = LearntChannelTypes.for_receiver(tmp_path, "acme")
             return SlackEventsReceiver("acme", TEAM, SECRET, scope, EVERY_CHANNEL, channel_types=listed, learnt=learnt)
 
-        reaction = {
-            "type": "reaction_added",
-            "user": "U0HELPER01",
-            "reaction": "+1",
-            "item_user": "U0ASKER001",
-            "item": {"type": "message", "channel": "C0UNKNOWN1", "ts": MESSAGE["ts"]},
-            "event_ts": "2.0",
-        }
+        reaction = REACTION_IN_UNLISTED_CHANNEL
         first = restarted()
         first.receive(signed(callback({**MESSAGE, "channel": "C0UNKNOWN1"})))  # learnt: a public channel
         assert len(restarted().receive(signed(callback(reaction))).records) == 1  # after a restart: still known
